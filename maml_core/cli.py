@@ -1,0 +1,245 @@
+"""Command line: `python -m maml_core train|evaluate|download ...`. Thin: parses flags and calls
+library functions; prints a summary table; errors are one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .config import ALGORITHMS, ConfigError, default_config
+from .evaluation import EVAL_SEED, Curves, adaptation_curves, choose_test_settings, task_sampler
+from .omniglot import DataError, download, load_omniglot, split
+
+DEFAULT_DATA_DIR = "data/omniglot"
+
+
+class UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m maml_core",
+                                description="Meta-train and evaluate MAML / FO-MAML (Finn et al., ICML 2017).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="meta-train a model and write a self-describing checkpoint",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       description="Defaults (shown as None) are the paper's values for the chosen problem: "
+                       "sinusoid: 70000 iterations, meta-batch 25, K=10, 1 inner step, alpha=0.01, beta=0.001; "
+                       "omniglot 5-way: 60000 iterations, meta-batch 32, 1 step, alpha=0.4; "
+                       "20-way: meta-batch 16, 5 steps, alpha=0.1.")
+    t.add_argument("problem", choices=["sinusoid", "omniglot"], help="task family")
+    t.add_argument("--algo", default="maml", choices=["maml", "fomaml", "pretrain", "transfer"],
+                   help="maml (second-order), fomaml (first-order), pretrain (sinusoid baseline: one net on all "
+                        "tasks), transfer (Omniglot baseline: a classifier on the training classes)")
+    t.add_argument("--iterations", type=int, help="meta-training iterations (outer updates)")
+    t.add_argument("--meta-batch", type=int, help="tasks per meta-update (meta-batch size)")
+    t.add_argument("--shots", type=int, help="K: support examples per class (sinusoid: points per task)")
+    t.add_argument("--ways", type=int, help="N in N-way classification (omniglot only; default 5)")
+    t.add_argument("--queries", type=int, help="Q: query examples per class during training "
+                   "(default: 1 omniglot, 10 sinusoid)")
+    t.add_argument("--inner-steps", type=int, help="inner gradient steps during meta-training")
+    t.add_argument("--inner-lr", type=float, help="alpha: inner (adaptation) learning rate")
+    t.add_argument("--meta-lr", type=float, help="beta: outer (meta) learning rate, Adam")
+    t.add_argument("--eval-steps", type=int, help="inner steps at test time (the most tried on validation)")
+    t.add_argument("--seed", type=int, default=0, help="random seed")
+    t.add_argument("--split", choices=["character", "alphabet"], default="character",
+                   help="omniglot: hold out characters (paper) or whole alphabets (harder)")
+    t.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="folder with the Omniglot zip archives")
+    t.add_argument("--download", action="store_true", help="download the full Omniglot archives if none are found")
+    t.add_argument("--init", help="start from this checkpoint's weights (e.g. a first-order warm-up)")
+    t.add_argument("--val-every", type=int, help="omniglot: iterations between validation checks (model selection)")
+    t.add_argument("--select-lrs", type=float, nargs="+",
+                   help="test-time inner learning rates to choose from on validation data "
+                        "(default: the training alpha)")
+    t.add_argument("--resume", action="store_true", help="continue from OUT.state if it exists")
+    t.add_argument("--max-minutes", type=float, help="stop after this many minutes (resumable with --resume)")
+    t.add_argument("--eval-tasks", type=int, default=600, help="held-out tasks for the recorded metrics")
+    t.add_argument("--out", required=True, help="checkpoint path to write (e.g. assets/sinusoid_maml.pt)")
+    t.add_argument("--json", help="also write the summary as JSON here")
+
+    e = sub.add_parser("evaluate", help="adaptation curves of a checkpoint on held-out tasks",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    e.add_argument("checkpoint", help="a checkpoint written by `train`")
+    e.add_argument("--tasks", type=int, default=600, help="tasks to average over (paper: 600)")
+    e.add_argument("--steps", type=int, help="inner steps 0..S (default: the checkpoint's eval steps)")
+    e.add_argument("--inner-lr", type=float, help="alpha at test time (default: the checkpoint's)")
+    e.add_argument("--shots", type=int, help="K at test time (default: the training K)")
+    e.add_argument("--ways", type=int, help="N at test time (omniglot; must match the checkpoint's head)")
+    e.add_argument("--split", choices=["val", "test"], default="test", help="omniglot: which held-out characters")
+    e.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="folder with the Omniglot zip archives")
+    e.add_argument("--seed", type=int, default=EVAL_SEED, help="task sampling seed")
+    e.add_argument("--json", help="also write the curves as JSON here")
+
+    d = sub.add_parser("download", help="download the full Omniglot archives (md5-checked)")
+    d.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where to put the archives")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args, argv)
+        if args.command == "evaluate":
+            return _evaluate(args)
+        paths = download(args.data_dir)
+        print("\n".join(f"ok  {p}" for p in paths))
+        return 0
+    except (UsageError, ConfigError, CheckpointError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _check_positive(**values: Any) -> None:
+    for name, v in values.items():
+        if v is not None and v < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {v}")
+
+
+def _train(args: argparse.Namespace, argv: list[str]) -> int:
+    from tqdm import tqdm
+
+    from .training import meta_train
+
+    if args.algo not in ALGORITHMS[args.problem]:
+        raise UsageError(f"--algo {args.algo} is not available for {args.problem}: "
+                         f"choose {', '.join(ALGORITHMS[args.problem])}")
+    if args.problem == "sinusoid" and args.ways is not None:
+        raise UsageError("--ways applies to omniglot only")
+    _check_positive(iterations=args.iterations, meta_batch=args.meta_batch, shots=args.shots,
+                    inner_lr=args.inner_lr, meta_lr=args.meta_lr, eval_tasks=args.eval_tasks)
+    over = {k: v for k, v in dict(
+        iterations=args.iterations, meta_batch=args.meta_batch, k_shot=args.shots, n_query=args.queries,
+        inner_steps=args.inner_steps, inner_lr=args.inner_lr, meta_lr=args.meta_lr, eval_steps=args.eval_steps,
+        val_every=args.val_every, seed=args.seed).items() if v is not None}
+    if args.problem == "omniglot":
+        over.update(data_dir=args.data_dir, split=args.split)
+        if args.ways is not None:
+            over["n_way"] = args.ways
+    config = default_config(args.problem, args.algo, **over)
+    data = None
+    if args.problem == "omniglot":
+        data = split(load_omniglot(args.data_dir, download_missing=args.download), config.omniglot)
+    init = load_checkpoint(args.init).params if args.init else None
+    out = Path(args.out)
+    state = out.with_name(out.name + ".state")
+    bar = tqdm(total=config.iterations, desc=f"{args.problem} {args.algo}", unit="it", dynamic_ncols=True,
+               mininterval=1.0 if sys.stderr.isatty() else 30.0)
+
+    def on_step(info):
+        bar.update(info.iteration - bar.n)
+        if info.iteration % 50 == 0 or info.val:
+            post = {"loss": f"{info.meta_loss:.3f}"}
+            if info.accuracies:
+                post["acc"] = f"{info.accuracies[-1]:.3f}"
+            if info.val:
+                post["val"] = f"{info.val['val_acc']:.3f}"
+            bar.set_postfix(post, refresh=False)
+
+    started = time.time()
+    result = meta_train(config, on_step=on_step, data=data, init_params=init, checkpoint_path=state,
+                        checkpoint_every=500 if args.problem == "omniglot" else 5000, resume=args.resume,
+                        max_seconds=args.max_minutes * 60 if args.max_minutes else None)
+    bar.close()
+    if result.stopped_early:
+        print(f"stopped at iteration {result.iterations_done}/{config.iterations} after "
+              f"{result.seconds / 60:.1f} min; the state is in {state}: rerun with --resume to continue")
+        return 0
+
+    model, params = result.model, result.params
+    val_data = result.data["val"] if result.data else None
+    test_data = result.data["test"] if result.data else None
+    lrs = args.select_lrs or [config.inner_lr]
+    max_steps = config.eval_steps
+    lr, steps, table = choose_test_settings(model, params, task_sampler(config, val_data), lrs=lrs,
+                                            max_steps=max_steps, tasks=200)
+    curves: dict[str, Curves] = {}
+    shots = [5, 10] if args.problem == "sinusoid" else [config.omniglot.k_shot]
+    for k in shots:
+        curves[f"test_k{k}"] = adaptation_curves(model, params, task_sampler(config, test_data, k_shot=k),
+                                                 tasks=args.eval_tasks, steps=max(10, steps), inner_lr=lr)
+    main_curve = curves[f"test_k{config.sinusoid.k_shot if args.problem == 'sinusoid' else config.omniglot.k_shot}"]
+    value, ci = main_curve.headline(steps)
+    metrics = {
+        "inner_lr": lr, "eval_steps": steps, "selection": {"lrs": lrs, "val_scores": table, "val_tasks": 200},
+        "headline": {"metric": "accuracy" if main_curve.classification else "mse", "value": value, "ci95": ci,
+                     "steps": steps, "inner_lr": lr, "tasks": args.eval_tasks, "seed": EVAL_SEED,
+                     "split": "test", "k_shot": main_curve.meta.get("k_shot", shots[-1] if args.problem == 'omniglot'
+                                                                   else config.sinusoid.k_shot)},
+        "curves": {k: c.to_dict() for k, c in curves.items()},
+        "history": result.history, "best_val": result.best_val,
+    }
+    info = {"command": "python -m maml_core " + " ".join(shlex.quote(a) for a in argv),
+            "training_seconds": round(result.seconds, 1), "iteration": result.iterations_done,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "wall_seconds_total": round(time.time() - started, 1),
+            "init": args.init, "data": [a for a in (args.data_dir,)] if args.problem == "omniglot" else None,
+            "characters": {k: len(v) for k, v in result.data.items()} if result.data else None}
+    save_checkpoint(out, config, params, metrics=metrics, info=info)
+    _print_summary(out, config, metrics, info, curves)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"metrics": metrics, "info": info}, indent=1))
+    return 0
+
+
+def _print_summary(out, config, metrics, info, curves: dict[str, Curves]) -> None:
+    h = metrics["headline"]
+    unit = "accuracy" if h["metric"] == "accuracy" else "query MSE"
+    print(f"\nwrote {out}  ({config.algo}, {config.problem}, {info['iteration']} iterations, "
+          f"{info['training_seconds'] / 60:.1f} min)")
+    print(f"test-time settings chosen on validation: inner lr {metrics['inner_lr']}, {metrics['eval_steps']} steps")
+    for name, c in curves.items():
+        _print_curve(name, c, unit)
+
+
+def _print_curve(name: str, c: Curves, unit: str) -> None:
+    mean, ci = c.query_acc if c.classification else c.query_loss
+    print(f"\n{name}: {unit} over {c.tasks} tasks (mean ± 95% CI), inner lr {c.inner_lr}")
+    print(f"{'step':>5} {'support loss':>14} {unit:>20}")
+    for s in range(c.steps + 1):
+        fmt = f"{100 * mean[s]:.2f}% ± {100 * ci[s]:.2f}" if c.classification else f"{mean[s]:.3f} ± {ci[s]:.3f}"
+        print(f"{s:>5} {c.support_loss[0][s]:>14.4f} {fmt:>20}")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    ckpt = load_checkpoint(args.checkpoint)
+    c = ckpt.config
+    _check_positive(tasks=args.tasks, steps=args.steps, inner_lr=args.inner_lr, shots=args.shots)
+    if args.tasks < 1:
+        raise UsageError("--tasks must be at least 1")
+    if args.ways is not None and args.ways != c.model.n_out and c.problem == "omniglot":
+        raise UsageError(f"this checkpoint classifies {c.model.n_out} ways; --ways {args.ways} needs a model "
+                         f"trained for {args.ways} ways")
+    data = None
+    if c.problem == "omniglot":
+        data = split(load_omniglot(args.data_dir), c.omniglot)[args.split]
+    sampler = task_sampler(c, data, k_shot=args.shots)
+    steps = ckpt.eval_steps if args.steps is None else args.steps
+    lr = ckpt.inner_lr if args.inner_lr is None else args.inner_lr
+    curves = adaptation_curves(ckpt.model, ckpt.params, sampler, tasks=args.tasks, steps=steps, inner_lr=lr,
+                               seed=args.seed)
+    print(ckpt.describe())
+    k = args.shots or (c.omniglot.k_shot if c.problem == "omniglot" else c.sinusoid.k_shot)
+    _print_curve(f"{args.split if c.problem == 'omniglot' else 'held-out tasks'}, K={k}", curves,
+                 "accuracy" if curves.classification else "query MSE")
+    if args.json:
+        Path(args.json).write_text(json.dumps(curves.to_dict(), indent=1))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    torch.set_num_threads(torch.get_num_threads())
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Adaptation curves: for 0..S inner steps, the support loss and the query MSE or accuracy, mean and
+95% confidence interval over many tasks (600 by default, as in the paper)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .algorithm import adapt_curves
+from .config import TrainConfig
+from .omniglot import OmniglotData, OmniglotTasks
+from .tasks import Episode, SinusoidTasks, mean_ci95
+
+Params = dict[str, Tensor]
+EVAL_SEED = 1234  # test tasks; validation uses EVAL_SEED + 1 (never the same tasks)
+SINUSOID_EVAL_QUERIES = 100
+OMNIGLOT_EVAL_QUERIES = 5  # per class; more queries per task narrow the interval, not the mean
+
+
+@dataclass
+class Curves:
+    """Per inner step 0..S: mean and 95% CI half-width over `tasks` tasks."""
+
+    steps: int
+    inner_lr: float
+    tasks: int
+    support_loss: tuple[list[float], list[float]]
+    query_loss: tuple[list[float], list[float]]
+    query_acc: tuple[list[float], list[float]] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classification(self) -> bool:
+        return self.query_acc is not None
+
+    def headline(self, step: int | None = None) -> tuple[float, float]:
+        """Query accuracy (classification) or MSE (regression) after `step` steps (default: the last)."""
+        s = self.steps if step is None else step
+        mean, ci = self.query_acc if self.classification else self.query_loss
+        return mean[s], ci[s]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "inner_lr": self.inner_lr, "tasks": self.tasks,
+                "support_loss": list(map(list, self.support_loss)), "query_loss": list(map(list, self.query_loss)),
+                "query_acc": None if self.query_acc is None else list(map(list, self.query_acc)), "meta": self.meta}
+
+
+def task_sampler(config: TrainConfig, data: OmniglotData | None = None, *, k_shot: int | None = None,
+                 n_way: int | None = None, n_query: int | None = None, training: bool = False):
+    """A sampler for evaluation (or training, with the paper's rotation augmentation)."""
+    if config.problem == "sinusoid":
+        from dataclasses import replace
+        sc = config.sinusoid
+        return SinusoidTasks(replace(sc, k_shot=k_shot or sc.k_shot,
+                                     n_query=n_query or (sc.n_query if training else SINUSOID_EVAL_QUERIES)))
+    if data is None:
+        raise ValueError("Omniglot evaluation needs the data split to sample from (see maml_core.omniglot.split)")
+    o = config.omniglot
+    return OmniglotTasks(data, n_way or o.n_way, k_shot or o.k_shot,
+                         n_query or (o.n_query if training else OMNIGLOT_EVAL_QUERIES),
+                         rotations=o.rotations and training)
+
+
+def adaptation_curves(model: nn.Module, params: Params, sampler, *, tasks: int = 600, steps: int = 10,
+                      inner_lr: float = 0.01, seed: int = EVAL_SEED, chunk: int = 50) -> Curves:
+    """Adapt `params` to `tasks` tasks from `sampler` (fixed `seed`) and summarise per step."""
+    g = torch.Generator().manual_seed(seed)
+    parts: dict[str, list[Tensor]] = {}
+    done = 0
+    while done < tasks:
+        n = min(chunk, tasks - done)
+        batch: Episode = sampler.sample(n, g)
+        out = adapt_curves(model, params, batch, steps=steps, inner_lr=inner_lr)
+        for k, v in out.items():
+            parts.setdefault(k, []).append(v)
+        done += n
+    cat = {k: torch.cat(v) for k, v in parts.items()}
+
+    def summary(k: str) -> tuple[list[float], list[float]]:
+        m, ci = mean_ci95(torch.nan_to_num(cat[k], nan=float("inf")))
+        return m.tolist(), ci.tolist()
+
+    return Curves(steps, float(inner_lr), tasks, summary("support_loss"), summary("query_loss"),
+                  summary("query_acc") if "query_acc" in cat else None)
+
+
+def choose_test_settings(model: nn.Module, params: Params, sampler, *, lrs: list[float], max_steps: int,
+                         tasks: int = 200, seed: int = EVAL_SEED + 1) -> tuple[float, int, dict[str, Any]]:
+    """Pick the inner learning rate and number of steps that do best on validation tasks (highest
+    accuracy, or lowest MSE). Returns (inner_lr, steps, the table that was compared)."""
+    best: tuple[float, float, int] | None = None
+    table = {}
+    for lr in lrs:
+        c = adaptation_curves(model, params, sampler, tasks=tasks, steps=max_steps, inner_lr=lr, seed=seed)
+        scores = c.query_acc[0] if c.classification else [-v for v in c.query_loss[0]]
+        table[str(lr)] = scores if c.classification else c.query_loss[0]
+        for s, v in enumerate(scores):
+            if v == v and (best is None or v > best[0] + 1e-9):
+                best = (v, lr, s)
+    assert best is not None
+    return best[1], best[2], table

@@ -1,0 +1,97 @@
+"""Task samplers. One typed episode object for both problems.
+
+Shapes (a single task; a batch of tasks adds a leading B):
+    sinusoid:  support_x (K, 1)            support_y (K, 1) float   query_x (Q, 1)          query_y (Q, 1)
+    omniglot:  support_x (N*K, 1, 28, 28)  support_y (N*K,) int64   query_x (N*Q, 1, 28, 28) query_y (N*Q,)
+Omniglot labels are 0..N-1 in a random order per episode; `classes` holds the dataset class of
+each label (B, N) so a UI can show which character is which.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .config import SinusoidTaskConfig
+
+
+@dataclass(frozen=True)
+class Episode:
+    support_x: Tensor
+    support_y: Tensor
+    query_x: Tensor
+    query_y: Tensor
+    n_way: int = 1  # 1 for regression
+    k_shot: int = 1
+    n_query: int = 1
+    # sinusoid: amplitude and phase per task (B,); omniglot: dataset class per label (B, N)
+    amplitude: Tensor | None = None
+    phase: Tensor | None = None
+    classes: Tensor | None = None
+
+    def task(self, i: int) -> Episode:
+        """The i-th task of a batch, as an unbatched episode."""
+        pick = lambda t: None if t is None else t[i]  # noqa: E731
+        return Episode(self.support_x[i], self.support_y[i], self.query_x[i], self.query_y[i],
+                       self.n_way, self.k_shot, self.n_query, pick(self.amplitude), pick(self.phase),
+                       pick(self.classes))
+
+    def batched(self) -> Episode:
+        """This single task as a batch of one."""
+        add = lambda t: None if t is None else t.unsqueeze(0)  # noqa: E731
+        return Episode(add(self.support_x), add(self.support_y), add(self.query_x), add(self.query_y),
+                       self.n_way, self.k_shot, self.n_query, add(self.amplitude), add(self.phase),
+                       add(self.classes))
+
+
+def sinusoid(x: Tensor, amplitude: Tensor | float, phase: Tensor | float) -> Tensor:
+    """y = A * sin(x - phi), the paper's task family."""
+    return amplitude * torch.sin(x - phase)
+
+
+class SinusoidTasks:
+    """Samples the paper's sinusoid tasks: A ~ U[0.1, 5], phi ~ U[0, pi], x ~ U[-5, 5]."""
+
+    def __init__(self, config: SinusoidTaskConfig | None = None) -> None:
+        self.config = config or SinusoidTaskConfig()
+
+    def sample(self, batch: int, generator: torch.Generator | None = None, *, k_shot: int | None = None,
+               n_query: int | None = None) -> Episode:
+        c = self.config
+        k = c.k_shot if k_shot is None else k_shot
+        q = c.n_query if n_query is None else n_query
+        u = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
+        amp = c.amplitude[0] + (c.amplitude[1] - c.amplitude[0]) * u(batch)
+        phase = c.phase[0] + (c.phase[1] - c.phase[0]) * u(batch)
+        lo, hi = c.x_range
+        x = lo + (hi - lo) * u(batch, k + q, 1)
+        y = sinusoid(x, amp[:, None, None], phase[:, None, None])
+        return Episode(x[:, :k], y[:, :k], x[:, k:], y[:, k:], 1, k, q, amp, phase)
+
+    def sample_joint(self, batch: int, n_points: int,
+                     generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Points from `batch` random tasks pooled together (x, y) each (batch * n_points, 1):
+        the 'pretrained on all tasks' baseline regresses on these."""
+        e = self.sample(batch, generator, k_shot=n_points, n_query=0)
+        return e.support_x.reshape(-1, 1), e.support_y.reshape(-1, 1)
+
+
+def make_sinusoid_episode(amplitude: float, phase: float, support_x: Tensor, n_query: int = 200,
+                          x_range: tuple[float, float] = (-5.0, 5.0)) -> Episode:
+    """A single task from given support x values, with an evenly spaced query grid (for plots)."""
+    sx = support_x.reshape(-1, 1).float()
+    qx = torch.linspace(x_range[0], x_range[1], n_query).reshape(-1, 1)
+    return Episode(sx, sinusoid(sx, amplitude, phase), qx, sinusoid(qx, amplitude, phase), 1,
+                   sx.shape[0], n_query, torch.tensor(amplitude), torch.tensor(phase))
+
+
+def mean_ci95(values: Tensor, dim: int = 0) -> tuple[Tensor, Tensor]:
+    """Mean and half-width of the 95% confidence interval (normal approximation, 1.96 * SEM)."""
+    n = values.shape[dim]
+    mean = values.mean(dim)
+    if n < 2:
+        return mean, torch.zeros_like(mean)
+    return mean, 1.96 * values.std(dim) / math.sqrt(n)
