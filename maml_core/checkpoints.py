@@ -5,9 +5,7 @@ machine that produced them, and a format version. One loader for the CLI, tests,
 from __future__ import annotations
 
 import os
-import pickle
 import platform
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,8 +42,10 @@ class Checkpoint:
         expected = {k: tuple(v.shape) for k, v in self.model.named_parameters()}
         got = {k: tuple(v.shape) for k, v in self.params.items()}
         if expected != got:
-            raise CheckpointError(f"the weights do not fit the model the config describes "
-                                  f"(expected {expected}, got {got}): the file is damaged or from another version")
+            diff = [f"{k}: expected {expected.get(k)}, got {got.get(k)}" for k in sorted(set(expected) | set(got))
+                    if expected.get(k) != got.get(k)]
+            raise CheckpointError(f"the weights do not fit the model the config describes ({'; '.join(diff[:3])}"
+                                  f"{'; ...' if len(diff) > 3 else ''}): the file is damaged or from another version")
         self.params = {k: v.detach().float() for k, v in self.params.items()}
         self.model.load_state_dict(self.params, strict=False)
         self.model.requires_grad_(False)
@@ -101,7 +101,7 @@ def read_blob(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as e:
+    except Exception as e:  # arbitrary bytes make the unpickler raise almost anything (IndexError, KeyError...)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{path} is not a readable checkpoint ({first}): it may be truncated or not a "
                               "PyTorch file; re-download or re-train it") from e
@@ -121,8 +121,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     try:
         config = TrainConfig.from_dict(blob["config"])
         return Checkpoint(config, dict(blob["params"]), dict(blob.get("metrics", {})), dict(blob.get("info", {})))
-    except CheckpointError:
-        raise
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from e
     except (KeyError, TypeError, ConfigError, AttributeError) as e:
         raise CheckpointError(f"{path} is a maml_core checkpoint with a damaged or incompatible config "
                               f"({type(e).__name__}: {e}); re-train it") from e

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ConfigError, CheckpointError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a path that cannot be read or written
+        print(f"error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -109,11 +113,29 @@ def _check_positive(**values: Any) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {v}")
 
 
+def _check_writable(flag: str, value: str | None) -> None:
+    """Fail before a long run, not after it, if an output path cannot be written."""
+    if value is None:
+        return
+    path = Path(value)
+    if path.is_dir():
+        raise UsageError(f"{flag} {value} is a folder: give a file name, e.g. {path / 'model.pt'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"{flag} {value}: cannot create the folder {path.parent} ({e.strerror}); "
+                         "choose another path") from e
+    if not os.access(path.parent, os.W_OK):
+        raise UsageError(f"{flag} {value}: the folder {path.parent} is not writable; choose another path")
+
+
 def _train(args: argparse.Namespace, argv: list[str]) -> int:
     from tqdm import tqdm
 
     from .training import meta_train
 
+    _check_writable("--out", args.out)
+    _check_writable("--json", args.json)
     if args.algo not in ALGORITHMS[args.problem]:
         raise UsageError(f"--algo {args.algo} is not available for {args.problem}: "
                          f"choose {', '.join(ALGORITHMS[args.problem])}")
@@ -215,6 +237,7 @@ def _print_curve(name: str, c: Curves, unit: str) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    _check_writable("--json", args.json)
     ckpt = load_checkpoint(args.checkpoint)
     c = ckpt.config
     _check_positive(tasks=args.tasks, steps=args.steps, inner_lr=args.inner_lr, shots=args.shots)

@@ -31,7 +31,8 @@ class ImageError(ValueError):
 def _to_gray(image: Image.Image) -> np.ndarray:
     """Float gray in [0, 1]; alpha composited over the border colour of the opaque pixels."""
     image = ImageOps.exif_transpose(image)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    # has_transparency_data also covers in-memory palette images with an RGBA palette (no info key)
+    if image.mode in ("RGBA", "LA", "PA") or image.has_transparency_data:
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
         alpha = rgba[..., 3:4]
         gray = rgba[..., :3].mean(-1, keepdims=True)

@@ -1,0 +1,264 @@
+"""maml_core.algorithm: hand-derived numbers, the vectorised path against a plain loop, and what
+first-order MAML must (and must not) change."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from maml_core import (
+    Episode,
+    OmniglotConvNet,
+    OmniglotTasks,
+    SinusoidMLP,
+    SinusoidTasks,
+    adapt,
+    adapt_curves,
+    get_params,
+    meta_loss_and_grad,
+    meta_loss_loop,
+    predict,
+)
+from maml_core.config import SinusoidTaskConfig
+
+
+class Scale(nn.Module):
+    """f(x) = w * x with a single parameter w."""
+
+    def __init__(self, w: float) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(w))
+
+    def forward(self, x):
+        return self.w * x
+
+
+def t(*values):
+    """A (1, 1) float tensor per value, batched along a leading task dimension."""
+    return torch.tensor(values, dtype=torch.float64).reshape(len(values), 1, 1)
+
+
+def params_of(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone().double().requires_grad_() for k, v in model.named_parameters()}
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Numbers derived by hand
+# ---------------------------------------------------------------------------------------------
+
+# Model f(x) = w x, w = 0.5, alpha = 0.1, MSE on single points: L(w) = (w x - y)^2, dL/dw = 2 x (w x - y).
+# Task 1: support (x, y) = (2, 3), query (1, 2).
+#   inner gradient      2 * 2 * (0.5*2 - 3)   = -8
+#   adapted weight   w' = 0.5 - 0.1 * (-8)    = 1.3
+#   dw'/dw            = 1 - 2 * alpha * x_s^2 = 1 - 0.8 = 0.2
+#   query loss          (1.3*1 - 2)^2         = 0.49
+#   dL_q/dw'          = 2 * 1 * (1.3 - 2)     = -1.4
+#   second-order meta-gradient  -1.4 * 0.2    = -0.28;  first-order (dw'/dw taken as 1): -1.4
+# Task 2: support (1, 0), query (1, 0).
+#   inner gradient      2 * 1 * (0.5 - 0) = 1;  w' = 0.5 - 0.1 = 0.4;  dw'/dw = 1 - 0.2 = 0.8
+#   query loss          0.4^2 = 0.16;  dL_q/dw' = 2 * 0.4 = 0.8
+#   second-order 0.8 * 0.8 = 0.64;  first-order 0.8
+# The meta-loss is the mean over tasks: loss (0.49 + 0.16) / 2 = 0.325,
+#   second-order gradient (-0.28 + 0.64) / 2 = 0.18, first-order (-1.4 + 0.8) / 2 = -0.3.
+# Query losses before adaptation: (0.5 - 2)^2 = 2.25 and 0.5^2 = 0.25, mean 1.25.
+SCALE_BATCH = Episode(t(2.0, 1.0), t(3.0, 0.0), t(1.0, 1.0), t(2.0, 0.0))
+
+
+def test_one_inner_step_by_hand():
+    model = Scale(0.5)
+    p = params_of(model)
+    states = adapt(model, p, SCALE_BATCH.support_x[0], SCALE_BATCH.support_y[0], steps=1, inner_lr=0.1)
+    assert len(states) == 2 and states[0] is p
+    assert states[1]["w"].item() == pytest.approx(1.3)
+    assert predict(model, states[1], torch.tensor([[1.0]], dtype=torch.float64)).item() == pytest.approx(1.3)
+
+
+@pytest.mark.parametrize("first_order, expected_grad", [(False, 0.18), (True, -0.3)])
+def test_meta_gradient_by_hand(first_order, expected_grad):
+    model = Scale(0.5)
+    loss, grads, logged = meta_loss_and_grad(model, params_of(model), SCALE_BATCH, steps=1, inner_lr=0.1,
+                                             first_order=first_order)
+    assert loss.item() == pytest.approx(0.325)
+    assert grads["w"].item() == pytest.approx(expected_grad)
+    assert logged.shape == (2, 2)
+    assert logged[0].tolist() == pytest.approx([1.25, 0.325])
+
+
+def test_two_inner_steps_by_hand():
+    # Task 1 again, a second step from w' = 1.3:
+    #   inner gradient 2 * 2 * (1.3*2 - 3) = -1.6;  w'' = 1.3 + 0.16 = 1.46
+    #   dw''/dw = (1 - 2 alpha x_s^2)^2 = 0.2^2 = 0.04
+    #   query loss (1.46 - 2)^2 = 0.2916;  dL_q/dw'' = 2 * (1.46 - 2) = -1.08
+    #   second-order -1.08 * 0.04 = -0.0432; first-order -1.08
+    model = Scale(0.5)
+    batch = Episode(t(2.0), t(3.0), t(1.0), t(2.0))
+    states = adapt(model, params_of(model), batch.support_x[0], batch.support_y[0], steps=2, inner_lr=0.1)
+    assert [s["w"].item() for s in states] == pytest.approx([0.5, 1.3, 1.46])
+    for first_order, expected in ((False, -0.0432), (True, -1.08)):
+        loss, grads, _ = meta_loss_and_grad(model, params_of(model), batch, steps=2, inner_lr=0.1,
+                                            first_order=first_order)
+        assert loss.item() == pytest.approx(0.2916)
+        assert grads["w"].item() == pytest.approx(expected)
+
+
+def test_linear_layer_by_hand():
+    # f(x) = a x + b with a = 1, b = 0.5 (nn.Linear(1, 1)); alpha = 0.1; support (1, 0); query (2, 1).
+    #   support residual r = 1*1 + 0.5 - 0 = 1.5;  dL/da = 2 r x = 3;  dL/db = 2 r = 3
+    #   a' = 1 - 0.3 = 0.7;  b' = 0.5 - 0.3 = 0.2
+    #   Jacobian of (a', b') w.r.t. (a, b):  da'/da = 1 - 2 alpha x^2 = 0.8   da'/db = -2 alpha x = -0.2
+    #                                         db'/da = -2 alpha x = -0.2      db'/db = 1 - 2 alpha = 0.8
+    #   query residual 0.7*2 + 0.2 - 1 = 0.6;  loss 0.36;  dL_q/da' = 2*0.6*2 = 2.4;  dL_q/db' = 2*0.6 = 1.2
+    #   second-order: d/da = 2.4*0.8 + 1.2*(-0.2) = 1.68;  d/db = 2.4*(-0.2) + 1.2*0.8 = 0.48
+    #   first-order:  (2.4, 1.2)
+    model = nn.Linear(1, 1)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+        model.bias.fill_(0.5)
+    batch = Episode(t(1.0), t(0.0), t(2.0), t(1.0))
+    states = adapt(model, params_of(model), batch.support_x[0], batch.support_y[0], steps=1, inner_lr=0.1)
+    assert states[1]["weight"].item() == pytest.approx(0.7)
+    assert states[1]["bias"].item() == pytest.approx(0.2)
+    for first_order, (ga, gb) in ((False, (1.68, 0.48)), (True, (2.4, 1.2))):
+        loss, grads, _ = meta_loss_and_grad(model, params_of(model), batch, steps=1, inner_lr=0.1,
+                                            first_order=first_order)
+        assert loss.item() == pytest.approx(0.36)
+        assert grads["weight"].item() == pytest.approx(ga)
+        assert grads["bias"].item() == pytest.approx(gb)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. The vectorised path equals the plain per-task loop
+# ---------------------------------------------------------------------------------------------
+
+def _sinusoid_case():
+    torch.manual_seed(0)
+    model = SinusoidMLP()
+    batch = SinusoidTasks(SinusoidTaskConfig(k_shot=10, n_query=10)).sample(5, torch.Generator().manual_seed(1))
+    return model, batch, 0.01
+
+
+def _omniglot_case(omniglot_data):
+    torch.manual_seed(0)
+    model = OmniglotConvNet(5)
+    batch = OmniglotTasks(omniglot_data, 5, 1, 1, rotations=True).sample(3, torch.Generator().manual_seed(2))
+    return model, batch, 0.4
+
+
+@pytest.mark.parametrize("problem", ["sinusoid", "omniglot"])
+@pytest.mark.parametrize("steps", [1, 2])
+@pytest.mark.parametrize("first_order", [False, True])
+def test_vmap_equals_loop(problem, steps, first_order, omniglot_data):
+    model, batch, lr = _sinusoid_case() if problem == "sinusoid" else _omniglot_case(omniglot_data)
+    params = {k: v.requires_grad_() for k, v in get_params(model).items()}
+    loss, grads, logged = meta_loss_and_grad(model, params, batch, steps=steps, inner_lr=lr, first_order=first_order)
+    ref = meta_loss_loop(model, params, batch, steps=steps, inner_lr=lr, first_order=first_order)
+    ref_grads = dict(zip(params, torch.autograd.grad(ref, list(params.values()))))
+    torch.testing.assert_close(loss, ref.detach(), rtol=1e-5, atol=1e-6)
+    assert logged[0, -1].item() == pytest.approx(ref.item(), rel=1e-5)
+    for k in params:
+        scale = ref_grads[k].abs().max().item()
+        assert scale > 0, k  # every parameter gets a meta-gradient
+        torch.testing.assert_close(grads[k], ref_grads[k], rtol=1e-4, atol=1e-5 * max(scale, 1.0), msg=k)
+
+
+def test_logged_figures_per_step_match_the_loop(omniglot_data):
+    """Row 0 of the logged figures after step s equals the loop's meta-loss with s steps; row 1 is the accuracy."""
+    model, batch, lr = _omniglot_case(omniglot_data)
+    params = {k: v.requires_grad_() for k, v in get_params(model).items()}
+    _, _, logged = meta_loss_and_grad(model, params, batch, steps=2, inner_lr=lr)
+    for s in range(3):
+        assert logged[0, s].item() == pytest.approx(meta_loss_loop(model, params, batch, steps=s, inner_lr=lr).item(),
+                                                    rel=1e-5)
+    states = [adapt(model, params, batch.support_x[i], batch.support_y[i], steps=2, inner_lr=lr)[-1]
+              for i in range(batch.support_x.shape[0])]
+    acc = torch.stack([(predict(model, s, batch.query_x[i]).argmax(-1) == batch.query_y[i]).float().mean()
+                       for i, s in enumerate(states)]).mean()
+    assert logged[1, 2].item() == pytest.approx(acc.item())
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. First-order against second-order
+# ---------------------------------------------------------------------------------------------
+
+def test_first_order_differs_for_a_nonlinear_model():
+    model, batch, _ = _sinusoid_case()
+    params = get_params(model)
+    lr = 0.1  # a large step makes the second-order term big enough to see clearly
+    l2, g2, _ = meta_loss_and_grad(model, params, batch, steps=1, inner_lr=lr, first_order=False)
+    l1, g1, _ = meta_loss_and_grad(model, params, batch, steps=1, inner_lr=lr, first_order=True)
+    assert l1.item() == pytest.approx(l2.item())  # the forward pass is the same
+    rel = max(((g1[k] - g2[k]).norm() / g2[k].norm()).item() for k in params)
+    assert rel > 0.01, "first-order and second-order meta-gradients should differ"
+
+
+def test_first_order_equals_second_order_with_zero_steps():
+    model, batch, _ = _sinusoid_case()
+    params = get_params(model)
+    _, g2, _ = meta_loss_and_grad(model, params, batch, steps=0, inner_lr=0.1, first_order=False)
+    _, g1, _ = meta_loss_and_grad(model, params, batch, steps=0, inner_lr=0.1, first_order=True)
+    for k in params:
+        torch.testing.assert_close(g1[k], g2[k])
+
+
+def test_second_order_adapt_is_differentiable_wrt_params():
+    model, batch, _ = _sinusoid_case()
+    params = {k: v.requires_grad_() for k, v in get_params(model).items()}
+    x, y = batch.support_x[0], batch.support_y[0]
+    states = adapt(model, params, x, y, steps=2, inner_lr=0.1, first_order=False)
+    assert len(states) == 3
+    assert all(v.requires_grad for v in states[-1].values())
+    # d(adapted w)/d(other params) is non-zero only through the inner gradient: the graph is connected.
+    w_adapted = states[1]["net.4.weight"]
+    g = torch.autograd.grad(w_adapted.sum(), params["net.0.weight"], allow_unused=True)[0]
+    assert g is not None and g.abs().max() > 0
+
+
+def test_first_order_adapt_treats_inner_gradient_as_constant():
+    model, batch, _ = _sinusoid_case()
+    params = {k: v.requires_grad_() for k, v in get_params(model).items()}
+    x, y = batch.support_x[0], batch.support_y[0]
+    states = adapt(model, params, x, y, steps=2, inner_lr=0.1, first_order=True)
+    w_adapted = states[-1]["net.4.weight"]
+    assert not torch.equal(w_adapted, params["net.4.weight"])  # it did move
+    # theta' = theta - alpha * const: d theta'/d theta is the identity, and other params contribute nothing.
+    grads = torch.autograd.grad(w_adapted.sum(), list(params.values()), allow_unused=True, materialize_grads=True)
+    for (k, p), g in zip(params.items(), grads):
+        expected = torch.ones_like(p) if k == "net.4.weight" else torch.zeros_like(p)
+        torch.testing.assert_close(g, expected, msg=k)
+
+
+def test_adapt_rejects_negative_steps_and_returns_the_initial_state_for_zero():
+    model, batch, _ = _sinusoid_case()
+    params = get_params(model)
+    with pytest.raises(ValueError, match="steps"):
+        adapt(model, params, batch.support_x[0], batch.support_y[0], steps=-1, inner_lr=0.01)
+    states = adapt(model, params, batch.support_x[0], batch.support_y[0], steps=0, inner_lr=0.01)
+    assert len(states) == 1 and states[0] is params
+
+
+def test_adapt_curves_match_adapt(omniglot_data):
+    model, batch, _ = _omniglot_case(omniglot_data)
+    params, lr = get_params(model), 0.01  # small: from a random initialisation a large step can overshoot
+    curves = adapt_curves(model, params, batch, steps=3, inner_lr=lr)
+    assert set(curves) == {"support_loss", "query_loss", "query_acc"}
+    assert all(v.shape == (3, 4) for v in curves.values())
+    ce = nn.functional.cross_entropy
+    for i in range(3):
+        task = batch.task(i)
+        states = adapt(model, params, task.support_x, task.support_y, steps=3, inner_lr=lr)
+        for s, state in enumerate(states):
+            q = predict(model, state, task.query_x)
+            assert curves["query_loss"][i, s].item() == pytest.approx(ce(q, task.query_y).item(), rel=1e-4, abs=1e-5)
+            sl = ce(predict(model, state, task.support_x), task.support_y).item()
+            assert curves["support_loss"][i, s].item() == pytest.approx(sl, rel=1e-4, abs=1e-5)
+            assert curves["query_acc"][i, s].item() == (q.argmax(-1) == task.query_y).float().mean().item()
+    # A support set of one drawing per class is learned: the support loss falls step by step.
+    assert (curves["support_loss"].diff(dim=1) < 0).all()
+
+
+def test_adapt_curves_regression_has_no_accuracy():
+    model, batch, _ = _sinusoid_case()
+    curves = adapt_curves(model, get_params(model), batch, steps=2, inner_lr=0.01)
+    assert set(curves) == {"support_loss", "query_loss"}
+    assert curves["query_loss"].shape == (5, 3)

@@ -1,0 +1,149 @@
+"""maml_core.checkpoints: a round trip keeps everything; every kind of bad file raises CheckpointError
+naming the file (and nothing in a file is ever executed)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from maml_core import (
+    CheckpointError,
+    adapt,
+    build_model,
+    default_config,
+    get_params,
+    load_checkpoint,
+    predict,
+    save_checkpoint,
+)
+from maml_core.checkpoints import FORMAT, VERSION
+
+MARKER = Path(os.environ.get("TMPDIR", "/tmp")) / "maml_core_test_pickle_ran"
+
+
+class Evil:
+    """Unpickling this would run code (create MARKER); weights_only loading must refuse it."""
+
+    def __reduce__(self):
+        return (Path.touch, (MARKER,))
+
+
+def _sinusoid(tmp_path, **metrics):
+    torch.manual_seed(0)
+    config = default_config("sinusoid", "fomaml", iterations=123)
+    model = build_model(config.model)
+    params = get_params(model)
+    path = save_checkpoint(tmp_path / "sub" / "s.pt", config, params,
+                           metrics={"inner_lr": 0.02, "eval_steps": 7, "headline": {"value": 0.5}, **metrics},
+                           info={"command": "python -m maml_core train sinusoid", "iteration": 123})
+    return path, config, model, params
+
+
+def test_round_trip_sinusoid(tmp_path):
+    path, config, model, params = _sinusoid(tmp_path)
+    assert path.is_file() and not list(path.parent.glob("*.tmp"))  # written atomically
+    ckpt = load_checkpoint(path)
+    assert ckpt.config == config
+    assert ckpt.algo == "fomaml"
+    assert set(ckpt.params) == set(params)
+    for k in params:
+        assert torch.equal(ckpt.params[k], params[k])
+    assert ckpt.metrics == {"inner_lr": 0.02, "eval_steps": 7, "headline": {"value": 0.5}}
+    assert ckpt.inner_lr == 0.02 and ckpt.eval_steps == 7
+    assert ckpt.info["command"] == "python -m maml_core train sinusoid" and "torch" in ckpt.info["machine"]
+    assert "FOMAML" in ckpt.describe() and "123 iterations" in ckpt.describe()
+    x = torch.linspace(-5, 5, 50).reshape(-1, 1)
+    assert torch.equal(predict(ckpt.model, ckpt.params, x), predict(model, params, x))
+    assert torch.equal(ckpt.model(x), model(x))  # the module holds the weights too
+    assert not any(p.requires_grad for p in ckpt.model.parameters())
+
+
+def test_round_trip_omniglot_and_adaptation_does_not_modify_the_loaded_weights(tmp_path):
+    config = default_config("omniglot", "maml", n_way=20, split="alphabet", iterations=5)
+    model = build_model(config.model)
+    path = save_checkpoint(tmp_path / "o.pt", config, get_params(model))
+    ckpt = load_checkpoint(path)
+    assert ckpt.config == config  # tuples (split_fractions, hidden) survive the round trip
+    assert ckpt.config.omniglot.split_fractions == (0.65, 0.15, 0.20)
+    assert ckpt.inner_lr == 0.1 and ckpt.eval_steps == config.eval_steps  # fall back to the config's
+    before = {k: v.clone() for k, v in ckpt.params.items()}
+    x = torch.rand(20, 1, 28, 28)
+    adapted = adapt(ckpt.model, ckpt.params, x, torch.arange(20), steps=2, inner_lr=0.1)[-1]
+    assert not torch.equal(adapted["head.weight"], ckpt.params["head.weight"])
+    for k in before:
+        assert torch.equal(ckpt.params[k], before[k])
+
+
+def _bad_files(tmp_path):
+    good, *_ = _sinusoid(tmp_path)
+    blob = good.read_bytes()
+    files = {}
+    files["missing"] = tmp_path / "does_not_exist.pt"
+    files["directory"] = tmp_path / "a_folder.pt"
+    files["directory"].mkdir()
+    files["truncated"] = tmp_path / "truncated.pt"
+    files["truncated"].write_bytes(blob[: len(blob) // 2])
+    files["random"] = tmp_path / "random.pt"
+    files["random"].write_bytes(os.urandom(4096))
+    files["empty"] = tmp_path / "empty.pt"
+    files["empty"].write_bytes(b"")
+    files["foreign"] = tmp_path / "foreign.pt"
+    torch.save({"a": 1}, files["foreign"])
+    files["state_dict"] = tmp_path / "state_dict.pt"
+    torch.save(build_model(default_config().model).state_dict(), files["state_dict"])
+    files["class_torch"] = tmp_path / "class_torch.pt"
+    torch.save({"format": FORMAT, "evil": Evil()}, files["class_torch"])
+    files["class_pickle"] = tmp_path / "class_pickle.pt"
+    files["class_pickle"].write_bytes(pickle.dumps(Evil(), protocol=2))
+    raw = torch.load(good, weights_only=True)
+    files["newer"] = tmp_path / "newer.pt"
+    torch.save({**raw, "version": VERSION + 1}, files["newer"])
+    files["bad_config"] = tmp_path / "bad_config.pt"
+    torch.save({**raw, "config": {"problem": "sinusoid", "no_such_field": 1}}, files["bad_config"])
+    files["no_config"] = tmp_path / "no_config.pt"
+    torch.save({k: v for k, v in raw.items() if k != "config"}, files["no_config"])
+    files["wrong_shapes"] = tmp_path / "wrong_shapes.pt"
+    torch.save({**raw, "params": {k: v[..., :1] for k, v in raw["params"].items()}}, files["wrong_shapes"])
+    files["invalid_value"] = tmp_path / "invalid_value.pt"
+    torch.save({**raw, "config": {**raw["config"], "inner_steps": -3}}, files["invalid_value"])
+    return files
+
+
+BAD = ["missing", "directory", "truncated", "random", "empty", "foreign", "state_dict", "class_torch",
+       "class_pickle", "newer", "bad_config", "no_config", "wrong_shapes", "invalid_value"]
+
+
+@pytest.mark.parametrize("kind", BAD)
+def test_bad_files_raise_checkpoint_error_naming_the_file(tmp_path, kind):
+    MARKER.unlink(missing_ok=True)
+    path = _bad_files(tmp_path)[kind]
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(path)
+    assert str(path) in str(e.value)
+    assert "\n" not in str(e.value)  # one line, for the CLI and the app
+    assert not MARKER.exists(), "loading a checkpoint ran code from the file"
+
+
+def test_many_random_files_raise_checkpoint_error(tmp_path):
+    """Random bytes make torch's unpickler raise IndexError, KeyError, ... (about 1 file in 15): all must be
+    reported as CheckpointError."""
+    path = tmp_path / "noise.pt"
+    for seed in range(100):
+        path.write_bytes(random.Random(seed).randbytes(2048))
+        with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+            load_checkpoint(path)
+
+
+def test_the_pickle_fixture_would_run_code(tmp_path):
+    """Guard for the test above: plain unpickling of the 'class' file does run code."""
+    MARKER.unlink(missing_ok=True)
+    try:
+        pickle.loads(_bad_files(tmp_path)["class_pickle"].read_bytes())
+        assert MARKER.exists()
+    finally:
+        MARKER.unlink(missing_ok=True)
