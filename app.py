@@ -1,13 +1,7 @@
-"""MAML, visible: the Streamlit entry point. Routes over pages/ and holds what they share."""
+"""MAML, visible: the Streamlit entry point. Routes with st.navigation over app_pages/*.py (listed in
+ui/common.PAGES; why not pages/: see ui.common.run_app) and holds, in ui/common.py, what the pages
+share: sidebar settings, method colours, cached weights."""
 
-import streamlit as st
+from ui.common import run_app
 
-st.set_page_config(page_title="MAML, visible", page_icon="🧠", layout="wide")
-
-pages = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/sinusoid.py", title="Sinusoid regression", icon="〰️"),
-    st.Page("pages/omniglot.py", title="Omniglot few-shot", icon="✍️"),
-    st.Page("pages/meta_training.py", title="Meta-training, live", icon="⏱️"),
-]
-st.navigation(pages).run()
+run_app()

@@ -18,9 +18,11 @@ sys.path.insert(0, str(ROOT))
 
 from maml_core import (  # noqa: E402
     adapt,
+    adapt_curves,
     adaptation_curves,
     load_checkpoint,
     load_omniglot,
+    mean_ci95,
     predict,
     split,
     task_sampler,
@@ -41,26 +43,44 @@ def fmt_acc(m, c):
     return f"{100 * m:.1f}% ± {100 * c:.1f}"
 
 
+def per_task_query_mse(ck, k: int, tasks: int, steps: int, lr: float) -> torch.Tensor:
+    """(tasks, steps + 1) query MSE per task: the same tasks, in the same order, as `adaptation_curves`."""
+    sampler = task_sampler(ck.config, k_shot=k)
+    g = torch.Generator().manual_seed(EVAL_SEED)
+    out, done = [], 0
+    while done < tasks:
+        n = min(50, tasks - done)
+        out.append(adapt_curves(ck.model, ck.params, sampler.sample(n, g), steps=steps, inner_lr=lr)["query_loss"])
+        done += n
+    return torch.cat(out)
+
+
 def sinusoid_table(tasks: int) -> list[str]:
     lines = []
     for k in (5, 10):
         lines += [f"\n### {k}-shot (trained with K=10), query MSE after 1 / 5 / 10 steps, inner lr 0.01, "
-                  f"{tasks} tasks, mean ± 95% CI\n",
-                  "| method | 1 step | 5 steps | 10 steps | paper (1 / 5 / 10) | command |", "|---|---|---|---|---|---|"]
+                  f"{tasks} tasks\n",
+                  "Mean ± 95% CI (the paper's statistic), then the median, and how many tasks diverged "
+                  "(query MSE above 100 at that step: plain SGD at α = 0.01 overshoots on some tasks whose few "
+                  "support points are bunched together).\n",
+                  "| method | 1 step | 5 steps | 10 steps | median (1 / 5 / 10) | diverged (1 / 5 / 10) "
+                  "| paper mean (1 / 5 / 10) | command |", "|---|---|---|---|---|---|---|---|"]
         for algo in ("maml", "fomaml", "pretrain"):
             path = ASSETS / f"sinusoid_{algo}.pt"
             if not path.exists():
-                lines.append(f"| {LABEL[algo]} | missing | | | | |")
+                lines.append(f"| {LABEL[algo]} | missing | | | | | | |")
                 continue
             ck = load_checkpoint(path)
-            c = adaptation_curves(ck.model, ck.params, task_sampler(ck.config, k_shot=k), tasks=tasks, steps=10,
-                                  inner_lr=0.01, seed=EVAL_SEED)
-            m, ci = c.query_loss
+            q = per_task_query_mse(ck, k, tasks, 10, 0.01)
+            m, ci = mean_ci95(q)
+            med = q.median(0).values
+            bad = (~(q < 100)).sum(0)
             paper = PAPER_SIN.get((algo, k))
             paper_s = " / ".join(f"{p:.2f}" for p in paper) if paper else "—"
             cmd = f"`python -m maml_core evaluate assets/sinusoid_{algo}.pt --shots {k} --steps 10 --inner-lr 0.01`"
-            lines.append(f"| {LABEL[algo]} | {fmt_mse(m[1], ci[1])} | {fmt_mse(m[5], ci[5])} | "
-                         f"{fmt_mse(m[10], ci[10])} | {paper_s} | {cmd} |")
+            cells = " | ".join(fmt_mse(float(m[s]), float(ci[s])) for s in (1, 5, 10))
+            lines.append(f"| {LABEL[algo]} | {cells} | {' / '.join(f'{float(med[s]):.2f}' for s in (1, 5, 10))} | "
+                         f"{' / '.join(str(int(bad[s])) for s in (1, 5, 10))} | {paper_s} | {cmd} |")
     return lines
 
 
@@ -110,7 +130,7 @@ def omniglot_rows(data, tasks: int) -> tuple[list[str], list[str]]:
 
 def alphabet_rows(data, tasks: int) -> list[str]:
     rows = []
-    for path in sorted((ROOT / "logs").glob("alphabet_*.pt")):
+    for path in sorted((ASSETS / "alphabet_split").glob("*.pt")):
         ck = load_checkpoint(path)
         parts = split(data, ck.config.omniglot)
         test = parts["test"]
@@ -127,7 +147,7 @@ def alphabet_rows(data, tasks: int) -> list[str]:
 
 def cost_rows() -> list[str]:
     rows = []
-    for path in sorted(ASSETS.glob("*.pt")):
+    for path in sorted(ASSETS.glob("*.pt")) + sorted((ASSETS / "alphabet_split").glob("*.pt")):
         ck = load_checkpoint(path)
         init = ck.info.get("init")
         extra = ""
@@ -138,7 +158,8 @@ def cost_rows() -> list[str]:
                 warm = None
             extra = (f" + warm-up {warm.info['training_seconds'] / 60:.1f} min ({warm.info['iteration']} it, "
                      f"`{init}`)" if warm else f" + warm-up from `{init}`")
-        rows.append(f"| {path.name} | {ck.info['iteration']} | {ck.info['training_seconds'] / 60:.1f} min{extra} | "
+        minutes = ck.info["training_seconds"] / 60
+        rows.append(f"| {path.relative_to(ASSETS)} | {ck.info['iteration']} | {minutes:.1f} min{extra} | "
                     f"{ck.info['machine']} | {path.stat().st_size // 1024} KB | `{ck.info['command']}` |")
     return rows
 
@@ -189,7 +210,7 @@ def main() -> None:
         "",
         *(["| task | method | test alphabets | steps | inner lr | accuracy | commands |",
            "|---|---|---|---|---|---|---|", *alphabet_rows(data, args.tasks)]
-          if list((ROOT / "logs").glob("alphabet_*.pt")) else
+          if list((ASSETS / "alphabet_split").glob("*.pt")) else
           ["Not measured in this report: no model trained on the by-alphabet split is present "
            "(`--split alphabet`; see the README)."]),
         "",

@@ -20,7 +20,7 @@ SMALL_TASKS = 100
 
 
 @pytest.fixture(scope="module")
-def omniglot_data():
+def real_omniglot():
     data_dir = os.environ.get("MAML_DATA_DIR")
     if not data_dir or not Path(data_dir).is_dir():
         if os.environ.get("CI"):
@@ -50,7 +50,7 @@ def test_headline_metric_reproduces(name, request):
     h = ckpt.metrics["headline"]
     data = None
     if ckpt.config.problem == "omniglot":
-        data = split(request.getfixturevalue("omniglot_data"), ckpt.config.omniglot)["test"]
+        data = split(request.getfixturevalue("real_omniglot"), ckpt.config.omniglot)["test"]
     sampler = task_sampler(ckpt.config, data, k_shot=h["k_shot"])
     # Same seed as the recorded 600-task evaluation: these are its first SMALL_TASKS tasks.
     curves = adaptation_curves(ckpt.model, ckpt.params, sampler, tasks=SMALL_TASKS, steps=h["steps"],

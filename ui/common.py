@@ -1,14 +1,23 @@
-"""What every page shares: method colours and names, cached checkpoint loading, sidebar settings."""
+"""What every page shares: method colours and names, cached checkpoint loading, sidebar settings, chart styling,
+and the runs a user trained on the Meta-training page (so other pages can use them in place of shipped weights)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
+import torch
 
 from maml_core import Checkpoint, CheckpointError, load_checkpoint
+
+# Every tensor in this app is small (a 1-40-40-1 MLP, 28x28 images): one intra-op thread per request is several
+# times faster than two threads contending with other users' requests on a small shared server (measured on 2
+# busy cores: 4 methods x 20 inner steps 130 ms with one thread, 3.9 s with two). Set on import, so it also holds
+# for a page that Streamlit runs without app.py.
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parent.parent
 # The app (not the library) reads settings from the environment: where weights and data live.
@@ -36,6 +45,9 @@ METHOD_LABELS = {
 SINUSOID_CHECKPOINTS = {"maml": "sinusoid_maml.pt", "fomaml": "sinusoid_fomaml.pt", "pretrain": "sinusoid_pretrain.pt"}
 OMNIGLOT_CHECKPOINTS = {"maml": "omniglot_5w1s_maml.pt", "fomaml": "omniglot_5w1s_fomaml.pt",
                         "transfer": "omniglot_5w1s_transfer.pt"}
+
+# Sidebar values survive page switches (Streamlit 1.67 `persist_state`): a lecturer sets them once.
+PERSIST = "session"
 
 
 @st.cache_resource(show_spinner="Loading trained weights…")
@@ -67,29 +79,121 @@ def sidebar_settings(available_methods: tuple[str, ...], default_lr: float | Non
     ss.setdefault("inner_steps", 10)
     ss.setdefault("seed", 0)
     ss.setdefault("large_fonts", False)
+    ss.setdefault("own_lr", True)
+    ss.setdefault("inner_lr", float(default_lr or 0.01))
     with st.sidebar:
         st.header("Adaptation")
-        steps = st.slider("Inner steps (S)", 0, 20, key="inner_steps",
+        steps = st.slider("Inner steps (S)", 0, 20, key="inner_steps", persist_state=PERSIST,
                           help="Gradient steps on the support set, from the meta-learned initialisation.")
-        own = st.toggle("Use each model's validated learning rate", value=True, key="own_lr",
+        own = st.toggle("Use each model's validated learning rate", key="own_lr", persist_state=PERSIST,
                         help="Off: one inner learning rate (alpha) for every method.")
         lr = None
         if not own:
-            lr = st.number_input("Inner learning rate (alpha)", min_value=0.0, max_value=100.0,
-                                 value=float(default_lr or 0.01), step=0.005, format="%.4f", key="inner_lr")
+            lr = st.number_input("Inner learning rate (alpha)", min_value=0.0, max_value=100.0, step=0.005,
+                                 format="%.4f", key="inner_lr", persist_state=PERSIST,
+                                 help="Step size of every inner gradient step. Try 0.5 or more to see it diverge.")
         methods = st.multiselect("Methods", list(available_methods), default=list(available_methods),
-                                 format_func=lambda m: METHOD_LABELS.get(m, m), key="methods_" + "_".join(available_methods))
-        seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, step=1, key="seed")
-        large = st.toggle("Large fonts (projector)", key="large_fonts")
+                                 format_func=lambda m: METHOD_LABELS.get(m, m),
+                                 key="methods_" + "_".join(available_methods), persist_state=PERSIST)
+        seed = seed_input()
+        large = large_fonts_toggle()
     return Settings(int(steps), lr, tuple(methods), int(seed), bool(large))
+
+
+def seed_input() -> int:
+    """The shared random seed (inside the sidebar)."""
+    st.session_state.setdefault("seed", 0)
+    return int(st.number_input("Random seed", min_value=0, max_value=2**31 - 1, step=1, key="seed",
+                               persist_state=PERSIST,
+                               help="Seeds sampled tasks and points, the random init, and training runs."))
+
+
+def large_fonts_toggle() -> bool:
+    """The projector switch (inside the shared sidebar; pages without adaptation settings show only this)."""
+    st.session_state.setdefault("large_fonts", False)
+    return st.toggle("Large fonts (projector)", key="large_fonts", persist_state=PERSIST,
+                     help="Bigger text in the page and in every chart, for a lecture hall.")
+
+
+# The app's pages, in sidebar order: (file, title, icon, default).
+PAGES = (
+    ("app_pages/home.py", "Home", ":material/home:", True),
+    ("app_pages/sinusoid.py", "Sinusoid regression", ":material/ssid_chart:", False),
+    ("app_pages/omniglot.py", "Omniglot few-shot", ":material/draw:", False),
+    ("app_pages/meta_training.py", "Meta-training, live", ":material/model_training:", False),
+)
+
+
+def run_app() -> None:
+    """app.py: the page set-up and `st.navigation` over app_pages/. (The folder is not called pages/:
+    Streamlit treats a pages/ folder beside the main script as old-style multipage navigation until
+    st.navigation has run once in the server, so a shared deep link opened on a freshly started server
+    would run that page alone, with file names in the sidebar and a narrow layout.)"""
+    st.set_page_config(page_title="MAML, visible", page_icon="🧠", layout="wide")
+    st.navigation([st.Page(f, title=t, icon=i, default=d) for f, t, i, d in PAGES]).run()
 
 
 def apply_theme(large_fonts: bool) -> None:
     """Projector mode: bigger text everywhere (charts read `font_size()`)."""
     if large_fonts:
-        st.markdown("<style>html, body, [class*='st-'] {font-size: 1.25rem;} h1 {font-size: 2.6rem;}</style>",
-                    unsafe_allow_html=True)
+        # Streamlit sizes text, headings, widgets and spacing in rem: scaling the root scales them all in
+        # proportion (a blanket `font-size` on every element would flatten the headings to body size).
+        st.markdown("<style>html {font-size: 20px;}</style>", unsafe_allow_html=True)
 
 
 def font_size() -> int:
     return 20 if st.session_state.get("large_fonts") else 13
+
+
+def chart_layout(height: int, **overrides: Any) -> dict[str, Any]:
+    """Plotly layout every chart shares: a fixed height (no layout jumps while a run updates), the
+    projector-aware font, a white background, and the legend above the plot."""
+    fs = font_size()
+    layout: dict[str, Any] = dict(
+        height=height, font=dict(size=fs), margin=dict(l=10, r=10, t=40 + fs, b=10),
+        paper_bgcolor="white", plot_bgcolor="white",
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0, font=dict(size=fs)),
+        hoverlabel=dict(font=dict(size=fs)),
+    )
+    layout.update(overrides)
+    return layout
+
+
+def style_axes(fig: Any) -> Any:
+    """Axis ticks and titles at the page's font size (Streamlit's chart theme would otherwise keep them small
+    in projector mode). Returns the figure."""
+    fs = font_size()
+    fig.update_xaxes(tickfont=dict(size=fs), title_font=dict(size=fs))
+    fig.update_yaxes(tickfont=dict(size=fs), title_font=dict(size=fs))
+    fig.update_annotations(font_size=fs)  # subplot titles and notes
+    return fig
+
+
+PLOTLY_CONFIG = {"displayModeBar": False, "scrollZoom": False}
+
+
+# --- runs trained in this browser session (the Meta-training page writes them, other pages read them) -----------
+
+def trained_runs(problem: str) -> dict[str, dict[str, Any]]:
+    """This user's finished runs for a problem: algo -> {"checkpoint": Checkpoint, "label": str, ...}."""
+    runs = st.session_state.setdefault("trained_runs", {})
+    return runs.setdefault(problem, {})
+
+
+def store_trained_run(problem: str, algo: str, checkpoint: Checkpoint, label: str) -> None:
+    """Keep a finished run (per user, in session state); the latest run of an algorithm replaces the previous."""
+    trained_runs(problem)[algo] = {"checkpoint": checkpoint, "label": label}
+
+
+@st.cache_resource(show_spinner="Decoding the Omniglot archives (once per server)…")
+def load_omniglot_cached(data_dir: str):
+    """The decoded Omniglot characters in `data_dir`, shared read-only by every user. Raises `DataError`."""
+    from maml_core import load_omniglot
+    return load_omniglot(data_dir)
+
+
+def omniglot_archives_present(data_dir: Path | None = None) -> bool:
+    """Whether `data_dir` (default: DATA_DIR) holds at least one official Omniglot archive (cheap: no decoding)."""
+    from maml_core.omniglot import ARCHIVES
+    folder = Path(DATA_DIR if data_dir is None else data_dir)
+    return any((folder / name).is_file() for name in ARCHIVES)

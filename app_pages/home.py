@@ -1,0 +1,73 @@
+"""Home: what meta-learning and MAML are, the two update equations, and what each page shows."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import common
+
+with st.sidebar:
+    large = common.large_fonts_toggle()
+common.apply_theme(large)
+
+st.title("MAML, visible")
+st.markdown(
+    "**Meta-learning** is learning how to learn: instead of training one model for one task, we train on many "
+    "related tasks so that a *new* task can be learned from a handful of examples. **MAML** (Model-Agnostic "
+    "Meta-Learning, Finn, Abbeel & Levine, ICML 2017) does this with nothing but gradient descent: it searches for "
+    "initial weights θ from which *one or a few gradient steps* on a few examples of any task give a good model "
+    "for that task. It does not learn a good answer; it learns a good *starting point*."
+)
+
+st.subheader("Two updates, nested")
+left, right = st.columns(2, gap="large")
+with left:
+    st.markdown("**Inner update** (adapt to task 𝒯ᵢ from its support set, α = inner learning rate):")
+    st.latex(r"\theta_i' \;=\; \theta \;-\; \alpha\,\nabla_\theta\,\mathcal{L}_{\mathcal{T}_i}^{\text{support}}"
+             r"\big(f_\theta\big)")
+    st.caption("Run at test time too: this is what you watch on the Sinusoid and Omniglot pages, step by step.")
+with right:
+    st.markdown("**Outer (meta) update** over a batch of tasks (β = meta learning rate):")
+    st.latex(r"\theta \;\leftarrow\; \theta \;-\; \beta\,\nabla_\theta \sum_{\mathcal{T}_i}"
+             r"\mathcal{L}_{\mathcal{T}_i}^{\text{query}}\big(f_{\theta_i'}\big)")
+    st.caption("Only during meta-training: the query loss *after* adaptation decides how θ moves.")
+st.markdown(
+    "The outer gradient flows *through* the inner step, so it contains second derivatives "
+    r"(∂θ′/∂θ = I − α∇²L). **First-order MAML (FO-MAML)** drops them and uses the gradient at the adapted "
+    "weights as if θ′ did not depend on θ:"
+)
+st.latex(r"\text{FO-MAML:}\quad \nabla_\theta \mathcal{L}^{\text{query}}(f_{\theta_i'}) \;\approx\; "
+         r"\nabla_{\theta'} \mathcal{L}^{\text{query}}(f_{\theta'})\big|_{\theta' = \theta_i'}")
+st.caption("Cheaper and, in the paper, almost as good. Every page shows MAML and FO-MAML side by side.")
+
+st.subheader("What you can do here")
+pages = [
+    ("app_pages/sinusoid.py", ":material/ssid_chart:", "Sinusoid regression",
+     "Pick a sine wave, give it a few points (sample, click, type or upload a CSV), and watch MAML, FO-MAML, a "
+     "pretrained baseline and a random network adapt step by step: an animation of the predictions, the loss "
+     "after every step, and the numbers.",
+     list(common.SINUSOID_CHECKPOINTS.values())),
+    ("app_pages/omniglot.py", ":material/draw:", "Omniglot few-shot",
+     "Classify handwritten characters from alphabets the network never saw, after seeing one example of each. "
+     "Draw your own characters and see how each method's prediction changes with each inner step.",
+     list(common.OMNIGLOT_CHECKPOINTS.values())),
+    ("app_pages/meta_training.py", ":material/model_training:", "Meta-training, live",
+     "Train MAML and FO-MAML yourself, in the browser: live meta-loss curves, iterations per second, and "
+     "snapshots of the initialisation *becoming* good at adapting. Use your run on the Sinusoid page.",
+     []),
+]
+cols = st.columns(len(pages), gap="medium")
+for col, (path, icon, title, text, needs) in zip(cols, pages):
+    with col, st.container(border=True):  # no fixed height: projector-size text must never be cut off
+        st.markdown(f"### {icon} {title}")
+        st.markdown(text)
+        if needs:
+            have = sum((common.ASSETS / name).is_file() for name in needs)
+            st.caption(f"Trained weights available: {have} of {len(needs)}"
+                       + ("" if have == len(needs) else " (the page shows what exists)"))
+        st.page_link(path, label=f"Open {title}", icon=":material/arrow_forward:")
+
+st.divider()
+st.caption("Reference: C. Finn, P. Abbeel, S. Levine. *Model-Agnostic Meta-Learning for Fast Adaptation of Deep "
+           "Networks.* ICML 2017. The engine is `maml_core` (PyTorch, torch.func); every number on these pages is "
+           "computed live from the shipped checkpoints or from your own runs.")

@@ -1,0 +1,226 @@
+"""Meta-training, live: train sinusoid MAML / FO-MAML / the pretrained baseline (and a small Omniglot run) in the
+browser and watch the initialisation become good at adapting.
+
+A view only: the runs are `maml_core.meta_train` in background threads (ui/training_view.py); this page starts
+and stops them and polls their progress in a fragment that re-draws every half second while a run is going.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from maml_core import DataError, split
+from ui import common
+from ui import training_view as tv
+
+ss = st.session_state
+SIN_ALGOS = ("maml", "fomaml", "pretrain")
+P = common.PERSIST
+
+with st.sidebar:
+    st.header("Settings")
+    seed = common.seed_input()
+    large = common.large_fonts_toggle()
+common.apply_theme(large)
+
+
+def current_run() -> tv.LiveRun | None:
+    return ss.get("mt_run")
+
+
+def collect(run: tv.LiveRun) -> None:
+    """Once a run has ended: keep its weights in this session, usable on the Sinusoid (or Omniglot) page."""
+    if run.collected or run.running:
+        return
+    for algo, (ckpt, label) in run.checkpoints().items():
+        common.store_trained_run(run.problem, algo, ckpt, label)
+    run.collected = True
+
+
+def on_start() -> None:
+    run = current_run()
+    if run is not None and run.running:
+        ss.mt_notice = ("warning", "A run is already going: stop it first.")
+        return
+    problem = ss.get("mt_problem", "Sinusoid")
+    try:
+        if problem == "Sinusoid":
+            algos = [a for a in SIN_ALGOS if a in ss.get("mt_algos", [])]
+            if not algos:
+                ss.mt_notice = ("warning", "Choose at least one algorithm to train.")
+                return
+            configs = tv.sinusoid_configs(algos, iterations=ss.mt_iterations, meta_batch=ss.mt_meta_batch,
+                                          inner_steps=ss.mt_train_steps, inner_lr=ss.mt_alpha, meta_lr=ss.mt_beta,
+                                          seed=seed)
+            kwargs = dict(max_seconds=tv.SINUSOID_MAX_SECONDS, snapshot_every=ss.mt_snapshot_every)
+            name = "sinusoid"
+        else:
+            algo = ss.get("mt_omni_algo", "fomaml")
+            config = tv.omniglot_config(algo, iterations=ss.mt_omni_iterations, meta_batch=ss.mt_omni_meta_batch,
+                                        seed=seed, data_dir=str(common.DATA_DIR))
+            data = split(common.load_omniglot_cached(str(common.DATA_DIR)), config.omniglot)
+            configs = {algo: config}
+            kwargs = dict(max_seconds=tv.OMNIGLOT_MAX_SECONDS, data=data)
+            name = "omniglot"
+    except (DataError, ValueError) as e:
+        ss.mt_notice = ("error", f"Could not start: {e}")
+        return
+    slots = tv.SERVER_SLOTS  # at most MAX_SERVER_RUNS runs at once on this server, whoever starts them
+    if not slots.acquire(blocking=False):
+        ss.mt_notice = ("warning", f"{tv.MAX_SERVER_RUNS} training runs are already using this server (other "
+                                   "users'). Runs last at most a few minutes: try again shortly.")
+        return
+    ss.mt_notice = None
+    ss.mt_run = tv.LiveRun(name, configs, slot=slots, **kwargs).start()
+
+
+def on_stop() -> None:
+    run = current_run()
+    if run is not None:
+        run.stop()
+
+
+# --- page -----------------------------------------------------------------------------------------------------------
+st.title("Meta-training, live")
+st.markdown("Train MAML from scratch, here and now. Every few hundred iterations the current initialisation is "
+            "copied and adapted to a fixed **probe task** it never trains on: at first it fits nothing even after "
+            "10 steps; as meta-training goes on, those 10 steps fit the probe better and better. That is what MAML "
+            "learns: not an answer, but a starting point that adapts.")
+
+run = current_run()
+running = run is not None and run.running
+if run is not None and not running:
+    collect(run)
+
+ss.setdefault("mt_problem", "Sinusoid")
+problem = st.radio("Problem", ["Sinusoid", "Omniglot (small run)"], key="mt_problem", persist_state=P,
+                   disabled=running, horizontal=True)
+with st.container(border=True):
+    if problem == "Sinusoid":
+        ss.setdefault("mt_algos", list(SIN_ALGOS))
+        ss.setdefault("mt_iterations", 2000)
+        ss.setdefault("mt_meta_batch", 25)
+        ss.setdefault("mt_train_steps", 1)
+        ss.setdefault("mt_alpha", 0.01)
+        ss.setdefault("mt_beta", 0.001)
+        ss.setdefault("mt_snapshot_every", 250)
+        c1, c2, c3, c4 = st.columns([2.6, 1, 1, 1])
+        c1.multiselect("Algorithms (trained side by side)", list(SIN_ALGOS), key="mt_algos", persist_state=P,
+                       format_func=lambda a: common.METHOD_LABELS[a], disabled=running)
+        c2.number_input("Iterations", 100, tv.SINUSOID_MAX_ITERATIONS, step=100, key="mt_iterations",
+                        persist_state=P, disabled=running,
+                        help=f"Outer updates per algorithm (paper: 70,000; here at most "
+                             f"{tv.SINUSOID_MAX_ITERATIONS:,} and {tv.SINUSOID_MAX_SECONDS / 60:.0f} minutes).")
+        c3.number_input("Meta-batch (tasks)", 1, 50, step=1, key="mt_meta_batch", persist_state=P,
+                        disabled=running, help="Tasks per meta-update (paper: 25).")
+        c4.number_input("Snapshot every", 50, 5000, step=50, key="mt_snapshot_every", persist_state=P,
+                        disabled=running, help="Iterations between probe-task snapshots.")
+        d1, d2, d3, _ = st.columns([1, 1, 1, 2.2])
+        d1.number_input("Inner steps", 1, 5, step=1, key="mt_train_steps", persist_state=P, disabled=running,
+                        help="Inner gradient steps during meta-training (paper: 1). Snapshots always take 10.")
+        d2.number_input("Inner learning rate α", 0.0001, 0.5, step=0.005, format="%.4f", key="mt_alpha",
+                        persist_state=P, disabled=running, help="Paper: 0.01.")
+        d3.number_input("Meta learning rate β", 0.00001, 0.05, step=0.0005, format="%.5f", key="mt_beta",
+                        persist_state=P, disabled=running, help="Adam step size for the outer update (paper: 0.001).")
+        can_start = True
+    else:
+        st.info(f"**A small run, clearly not the paper's**: 5-way 1-shot Omniglot for at most "
+                f"{tv.OMNIGLOT_MAX_ITERATIONS} iterations and {tv.OMNIGLOT_MAX_SECONDS / 60:.0f} minutes (the paper "
+                "trains 60,000 iterations with 32 tasks each; the shipped model took hours). Expect the accuracy to "
+                "climb from chance (20%) towards 50–80%, not to the paper's 98.7%.", icon=":material/science:")
+        ss.setdefault("mt_omni_algo", "fomaml")
+        ss.setdefault("mt_omni_iterations", 100)
+        ss.setdefault("mt_omni_meta_batch", 8)
+        c1, c2, c3 = st.columns(3)
+        c1.radio("Algorithm", ["fomaml", "maml"], key="mt_omni_algo", persist_state=P, horizontal=True,
+                 format_func=lambda a: common.METHOD_LABELS[a], disabled=running,
+                 help="Second-order MAML is about 3x slower per iteration on a CPU.")
+        c2.number_input("Iterations", 10, tv.OMNIGLOT_MAX_ITERATIONS, step=10, key="mt_omni_iterations",
+                        persist_state=P, disabled=running)
+        c3.number_input("Meta-batch (tasks)", 1, 32, step=1, key="mt_omni_meta_batch", persist_state=P,
+                        disabled=running, help="Paper: 32. Smaller is faster and noisier.")
+        can_start = common.omniglot_archives_present()
+        if not can_start:
+            st.warning(f"The Omniglot data is not on this server (looked in `{common.DATA_DIR}`). Set the "
+                       "environment variable `MAML_DATA_DIR` to a folder holding the official archives "
+                       "(`images_background.zip` and `images_evaluation.zip`, or `images_background_small1/2.zip`), "
+                       "or fetch them with `python -m maml_core download --data-dir DIR`. The sinusoid run works "
+                       "without it.", icon=":material/folder_off:")
+    b1, b2, b3 = st.columns([1, 1, 3], vertical_alignment="center")
+    b1.button("Start training", icon=":material/play_arrow:", key="mt_start", type="primary", on_click=on_start,
+              disabled=running or not can_start, width="stretch")
+    b2.button("Stop", icon=":material/stop:", key="mt_stop", on_click=on_stop, disabled=not running, width="stretch")
+    b3.caption(f"Seed {seed} (sidebar). Runs stop by themselves after "
+               f"{tv.SINUSOID_MAX_SECONDS / 60:.0f} min (sinusoid) or {tv.OMNIGLOT_MAX_SECONDS / 60:.0f} min "
+               f"(Omniglot); at most {tv.MAX_SERVER_RUNS} runs train at once on this server.")
+
+notice = ss.get("mt_notice")
+if notice:
+    getattr(st, notice[0])(notice[1])
+
+
+@st.fragment(run_every=0.5 if running else None)
+def live_panel(was_running: bool) -> None:
+    """Progress, curves and snapshots of the current run; re-drawn every half second while it trains."""
+    run = current_run()
+    if run is None:
+        st.progress(0.0, text="No run yet: choose the settings above and press Start training.")
+        st.plotly_chart(tv.empty_figure("The meta-loss curves appear here while a run trains.", 380),
+                        key="mt_loss_chart", config=common.PLOTLY_CONFIG)
+        st.markdown("**Snapshots: the initialisation adapting to a probe task.**")
+        st.plotly_chart(tv.empty_figure("Snapshots of the initialisation adapting to a probe task appear here.",
+                                        420), key="mt_snapshot_chart", config=common.PLOTLY_CONFIG)
+        return
+    if was_running and not run.running:
+        st.rerun()  # the run just ended: redraw the whole page (buttons, results) and stop polling
+    view = run.view()
+    st.markdown(f"**{'Omniglot 5-way 1-shot (small run)' if run.problem == 'omniglot' else 'Sinusoid'}** · "
+                + ("stopping…" if run.stopping else "training…" if run.running else "finished")
+                + f" · {run.elapsed:.0f} s of at most {run.max_seconds:.0f} s")
+    for algo, p in view.items():
+        last = p.losses[-1] if p.losses else float("nan")
+        status = {"waiting": "starting…", "running": "", "done": " · done", "stopped": f" · {p.message}",
+                  "error": " · failed"}[p.status]
+        st.progress(min(p.iteration / max(p.iterations, 1), 1.0),
+                    text=f"**{common.METHOD_LABELS.get(algo, algo)}**: {p.iteration:,} / {p.iterations:,} iterations"
+                         f" · {p.its_per_sec:,.0f} it/s · meta-loss {last:.3g}{status}")
+    for algo, p in view.items():
+        if p.status == "error":
+            st.error(f"{common.METHOD_LABELS.get(algo, algo)} stopped with an error: {p.message}")
+        elif p.losses and not all(map(lambda v: v == v and v < 1e6, p.losses[-20:])):
+            st.warning(f"{common.METHOD_LABELS.get(algo, algo)}: the meta-loss is exploding or not a number. "
+                       "The learning rates are too large: stop, lower α or β, and start again. (The chart clips it.)")
+    if run.problem == "omniglot":
+        st.plotly_chart(tv.accuracy_figure(view), key="mt_acc_chart", config=common.PLOTLY_CONFIG)
+        st.plotly_chart(tv.loss_figure(view, "omniglot", height=300), key="mt_loss_chart",
+                        config=common.PLOTLY_CONFIG)
+    else:
+        st.plotly_chart(tv.loss_figure(view, "sinusoid"), key="mt_loss_chart", config=common.PLOTLY_CONFIG)
+        st.markdown(f"**Snapshots: the initialisation adapting to a probe task.** {tv.snapshot_caption(view)}")
+        st.plotly_chart(tv.snapshot_figure(view, animate=not run.running), key="mt_snapshot_chart",
+                        config=common.PLOTLY_CONFIG)
+        st.caption(f"Probe task: A = {tv.PROBE_AMPLITUDE}, φ = {tv.PROBE_PHASE}, 10 fixed support points, never "
+                   f"used for training. Dotted: the initialisation's prediction; solid: after {tv.PROBE_STEPS} "
+                   "inner steps. The right-hand chart above is the solid curve's error at every snapshot.")
+
+
+live_panel(running)
+
+run = current_run()
+if run is not None and not run.running:
+    runs = common.trained_runs(run.problem)
+    mine = {a: runs[a] for a in run.results if a in runs}  # what this run produced (not an older run's)
+    if mine:
+        st.success("Finished. Your weights are kept for this browser session:\n\n- "
+                   + "\n- ".join(r["label"] for r in mine.values()))
+        target, prefix = (("app_pages/sinusoid.py", "sin_src_") if run.problem == "sinusoid"
+                          else ("app_pages/omniglot.py", "omni_src_"))
+
+        def use_mine() -> None:
+            for a in mine:
+                ss[f"{prefix}{a}"] = "mine"
+
+        page_name = "Sinusoid" if run.problem == "sinusoid" else "Omniglot"
+        if st.button(f"Use my trained model(s) on the {page_name} page", icon=":material/arrow_forward:",
+                     key="mt_use", on_click=use_mine):
+            st.switch_page(target)

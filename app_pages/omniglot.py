@@ -1,0 +1,275 @@
+"""Omniglot few-shot: invent (or sample) N characters, give K examples each, and watch MAML, FO-MAML
+and transfer learning adapt to them step by step. A view: the logic lives in ui/omniglot_view.py."""
+
+import streamlit as st
+import torch
+
+from ui import common
+from ui import omniglot_view as ov
+
+ss = st.session_state
+st.title("Omniglot few-shot")
+st.markdown(
+    "MAML meta-learned a starting point from which **a few gradient steps on a handful of examples** give a "
+    "classifier for characters it has never seen (Finn et al., 2017, section 5.2). Give it **N** new characters "
+    "with **K** examples each, then a query to recognise: each method adapts from its own starting point, and "
+    "you can watch its guess change after every inner step."
+)
+
+# --- the trained networks: shipped, or the user's own run from the Meta-training page ---------------------
+mine = common.trained_runs("omniglot")
+checkpoints, sources, problems = {}, {}, []
+for method, filename in common.OMNIGLOT_CHECKPOINTS.items():
+    ckpt, error = common.try_load(filename)
+    run = mine.get(method)
+    if run is not None and (ckpt is None or ss.get(f"omni_src_{method}", "shipped") == "mine"):
+        ckpt, sources[method] = run["checkpoint"], run["label"]
+    elif ckpt is not None:
+        sources[method] = f"shipped: {ckpt.describe()}"
+    if ckpt is None:
+        problems.append(f"**{common.METHOD_LABELS.get(method, method)}**: {error}")
+    else:
+        checkpoints[method] = ckpt
+available = tuple(checkpoints)
+settings = common.sidebar_settings(available or tuple(common.OMNIGLOT_CHECKPOINTS),
+                                   default_lr=next(iter(checkpoints.values())).inner_lr if checkpoints else 0.4)
+if mine:
+    with st.sidebar:
+        st.header("Weights")
+        for method, run in mine.items():
+            st.radio(f"{common.METHOD_LABELS.get(method, method)} starts from", ["shipped", "mine"],
+                     key=f"omni_src_{method}", horizontal=True, persist_state=common.PERSIST, help=run["label"],
+                     format_func=lambda s: "shipped checkpoint" if s == "shipped" else "my trained run")
+# One fixed block for the theme and the notices: whatever they show, the canvases below keep their place in
+# the page (an element appearing above them would remount them, and a remounted canvas comes back blank).
+with st.container():
+    common.apply_theme(settings.large_fonts)
+    chosen = {m: checkpoints[m] for m in settings.methods if m in checkpoints}
+    if not checkpoints:
+        st.error("No trained Omniglot network could be loaded, so adaptation is unavailable (you can still try "
+                 "the inputs).\n\n" + "\n\n".join(f"- {p}" for p in problems) +
+                 "\n\nTrain one with `python -m maml_core train omniglot --algo fomaml --data-dir DIR "
+                 "--out assets/omniglot_5w1s_fomaml.pt`, or set `MAML_ASSETS_DIR` to the folder holding the "
+                 "shipped weights.", icon=":material/error:")
+    elif problems:
+        st.warning("Some methods are unavailable:\n\n" + "\n\n".join(f"- {p}" for p in problems),
+                   icon=":material/warning:")
+
+# --- 1. the episode ----------------------------------------------------------------------------------
+st.subheader("1. The episode")
+c1, c2, c3 = st.columns([1.1, 1.3, 2.2])
+n_way = c1.segmented_control("Ways (N)", ov.WAYS, default=5, required=True, key="omni_ways",
+                             persist_state=common.PERSIST,
+                             help="How many characters to tell apart. The networks were meta-trained 5-way; "
+                                  "fewer ways use the first N outputs of the same head.")
+k_shot = c2.segmented_control("Shots (K)", ov.SHOTS, default=1, required=True, key="omni_shots",
+                              persist_state=common.PERSIST,
+                              help="Examples of each character the network adapts on.")
+source = c3.segmented_control("Examples from", ["draw", "dataset"], default="draw", required=True, key="omni_source",
+                              persist_state=common.PERSIST,
+                              format_func={"draw": ":material/draw: Draw or upload",
+                                           "dataset": ":material/casino: Omniglot test set"}.get,
+                              help="Your own drawings, or an episode of held-out Omniglot characters "
+                                   "(never seen in meta-training).")
+n_way, k_shot = int(n_way), int(k_shot)
+
+support_x = query_x = query_y = None
+class_tiles: list = []
+query_labels: list[str] = []
+inputs: dict = {}
+GRID = max(ov.WAYS)  # always five class columns: canvases keep their place whatever N is (no layout jumps)
+
+if source == "draw":
+    st_canvas, canvas_problem = ov.get_canvas()
+    if canvas_problem:
+        st.warning("The drawing canvas could not load here, so every input is an upload for now "
+                   f"({canvas_problem}).", icon=":material/warning:")
+    st.caption(f"{'Draw' if st_canvas else 'Upload'} **{k_shot} example{'s' if k_shot > 1 else ''} of each of "
+               f"{n_way} characters** you make up (or letters of any alphabet). The small box under each input is "
+               "the 28 x 28 image the network sees. Hover a canvas for undo and clear; **Upload** takes a picture "
+               "instead.")
+    size = 140 if k_shot <= 2 else 112  # fits five columns of a 1280-pixel screen with the sidebar open
+    cols = st.columns(GRID, gap="small")
+    for c in range(n_way):
+        with cols[c]:
+            st.markdown(f"**{ov.CLASS_NAMES[c]}**")
+            for k in range(k_shot):
+                inputs[ov.slot_id(c, k)] = ov.input_slot(ov.slot_id(c, k), size, st_canvas)
+else:
+    split_config = next(iter(checkpoints.values())).config.omniglot if checkpoints else ov.OmniglotTaskConfig()
+    test, data_problem = ov.test_split(common.DATA_DIR, split_config)
+    if test is None:
+        st.info(data_problem, icon=":material/info:")
+        if st.button("Download Omniglot (about 16 MB)", icon=":material/download:", key="omni_download"):
+            with st.spinner(f"Downloading the official Omniglot archives into {common.DATA_DIR}…"):
+                failure = ov.download_data(common.DATA_DIR)
+            if failure:
+                st.error(failure + " You can also draw your own characters (choose “Draw or upload” above).",
+                         icon=":material/error:")
+            else:
+                st.rerun()
+        st.caption("Drawing your own characters always works: choose “Draw or upload” above.")
+    else:
+        number = ss.setdefault("omni_episode", 0)
+        try:
+            episode, names = ov.sample_episode(test, n_way, k_shot, settings.seed, number)
+        except ov.DataError as e:
+            st.error(f"Could not sample an episode: {e}", icon=":material/error:")
+            st.stop()
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        left.caption(f"Episode {number + 1} (seed {settings.seed}) from the {len(test)} held-out test characters "
+                     f"(never seen in meta-training): {k_shot} example{'s' if k_shot > 1 else ''} of each of {n_way}, "
+                     f"shown as the network sees them (28 x 28).")
+        if right.button("New episode", icon=":material/casino:", key="omni_new_episode", width="stretch"):
+            ss["omni_episode"] = number + 1
+            st.rerun()
+        cols = st.columns(GRID, gap="small")
+        for c in range(n_way):
+            with cols[c]:
+                st.markdown(f"**{ov.CLASS_NAMES[c]}**")
+                shots = episode.support_x[c * k_shot:(c + 1) * k_shot]
+                st.markdown(ov.tiles_html([(x, "") for x in shots], 72 if k_shot <= 2 else 56),
+                            unsafe_allow_html=True)
+                st.caption(names[c])
+        support_x, query_x, query_y = episode.support_x, episode.query_x, episode.query_y
+        class_tiles = [episode.support_x[c * k_shot] for c in range(n_way)]
+        query_labels = [f"query {i + 1} ({ov.CLASS_NAMES[int(y)]})" for i, y in enumerate(query_y)]
+
+# --- 2. the query, and adapt ----------------------------------------------------------------------------------
+st.subheader("2. The query, then adapt")
+lr_text = "each network's validated rate" if settings.inner_lr is None else f"α = {settings.inner_lr:g}"
+plan = (f"{settings.inner_steps} inner step{'s' if settings.inner_steps != 1 else ''} on the support set with "
+        f"{lr_text} (both in the sidebar), for " + (", ".join(common.METHOD_LABELS.get(m, m) for m in chosen)
+                                                   or "no method") + ".")
+if source == "draw":
+    qcol, acol = st.columns([1, 4], gap="small")
+    with qcol:
+        st.markdown("**Query**")
+        inputs[ov.QUERY_SLOT] = ov.input_slot(ov.QUERY_SLOT, size, st_canvas)
+    with acol:
+        st.markdown("Draw **another example of one of your characters** here: which class will each method say it "
+                    "is?")
+        pressed = st.button("Adapt", type="primary", icon=":material/play_arrow:", key="omni_adapt",
+                            disabled=not checkpoints)
+        st.caption(plan)
+        st.button("Clear all drawings and uploads", icon=":material/delete:", on_click=ov.clear_inputs,
+                  key="omni_clear", type="tertiary")
+        messages = st.container()
+    missing = [s for s, v in inputs.items() if v.x is None]
+    if not missing:
+        support_x = torch.stack([inputs[ov.slot_id(c, k)].x for c in range(n_way) for k in range(k_shot)])
+        query_x = inputs[ov.QUERY_SLOT].x.unsqueeze(0)
+        class_tiles = [inputs[ov.slot_id(c, 0)].x for c in range(n_way)]
+        query_labels = ["your query"]
+else:
+    missing = []
+    if query_x is not None:
+        st.markdown(f"The query set: **{ov.DATASET_QUERIES} other drawings of each character** "
+                    f"({len(query_x)} in all); the accuracy on all of them is charted after each step.")
+        st.markdown(ov.tiles_html([(x, "") for x in query_x], 40), unsafe_allow_html=True)
+    pressed = st.button("Adapt", type="primary", icon=":material/play_arrow:", key="omni_adapt",
+                        disabled=not checkpoints or query_x is None)
+    st.caption(plan)
+    messages = st.container()
+
+support_y = torch.arange(n_way).repeat_interleave(k_shot) if support_x is not None else None
+ready = support_x is not None and bool(chosen)
+inputs_fp = ov.fingerprint(source, n_way, k_shot, support_x, query_x) if support_x is not None else None
+settings_fp = ov.fingerprint(settings.inner_steps, settings.inner_lr, tuple((m, sources[m]) for m in chosen))
+result = ss.get("omni_result")
+with messages:
+    if pressed and not chosen and checkpoints:
+        st.warning("No method is selected: pick at least one under “Methods” in the sidebar.",
+                   icon=":material/warning:")
+    if pressed and missing:
+        blank = [s for s in missing if inputs[s].note == "blank"]
+        empty = [s for s in missing if s not in blank]
+        lines = []
+        if blank:
+            lines.append("The canvas is empty (nothing drawn) for " + ", ".join(ov.slot_name(s) for s in blank) + ".")
+        if empty:
+            lines.append("Still missing: " + ", ".join(ov.slot_name(s) for s in empty) + ".")
+        st.warning(" ".join(lines) + " Draw a character on each canvas (or upload a picture), then press Adapt "
+                   "again.", icon=":material/edit:")
+# Recompute on the button, or by itself when only the sidebar settings changed since the last run.
+auto = result is not None and result["inputs_fp"] == inputs_fp and result["settings_fp"] != settings_fp
+if ready and (pressed or auto):
+    runs = ov.run_adaptation(chosen, support_x, support_y, query_x, query_y, n_way=n_way,
+                             steps=settings.inner_steps, inner_lr=settings.inner_lr)
+    result = dict(inputs_fp=inputs_fp, settings_fp=settings_fp, runs=runs, n_way=n_way, k_shot=k_shot,
+                  source=source, support_x=support_x, query_x=query_x, query_y=query_y,
+                  class_tiles=class_tiles, query_labels=query_labels)
+    ss["omni_result"] = result
+
+# --- 3. what happened ---------------------------------------------------------------------------------
+st.subheader("3. What happened")
+if result is None:
+    if source == "draw":
+        done = sum(v.x is not None for v in inputs.values())
+        st.info(f"{done} of {len(inputs)} inputs ready. Fill every canvas above and press **Adapt**: the class "
+                "probabilities after each inner step, the support loss and each method's pick appear here.",
+                icon=":material/touch_app:")
+    else:
+        st.info("Press **Adapt** to adapt every method to this episode.", icon=":material/touch_app:")
+    st.stop()
+
+if result["inputs_fp"] != inputs_fp:
+    st.caption(":material/history: These results are for the previous inputs: press **Adapt** to update them.")
+runs = result["runs"]
+if not runs:
+    st.stop()
+font = common.font_size()
+for m, run in runs.items():
+    if run.diverged:
+        st.warning(f"{common.METHOD_LABELS.get(m, m)} diverged: with α = {run.inner_lr:g} the inner steps blow up "
+                   "(the loss becomes infinite). Lower the inner learning rate in the sidebar, or switch back to "
+                   "each model's validated rate.", icon=":material/warning:")
+colors, labels = common.METHOD_COLORS, common.METHOD_LABELS
+
+st.markdown("**What the network sees** (each input after preprocessing, 28 x 28, ink = 1)")
+sx, k = result["support_x"], result["k_shot"]
+tiles = [(sx[i], f"{ov.CLASS_NAMES[i // k]}") for i in range(len(sx))]
+if result["source"] == "draw":
+    tiles.append((result["query_x"][0], "query"))
+st.markdown(ov.tiles_html(tiles, 56), unsafe_allow_html=True)
+
+query_index, true_label = 0, None
+if result["query_y"] is not None:
+    labels_q = result["query_labels"]
+    if not 0 <= int(ss.get("omni_query_index", 0)) < len(labels_q):  # a smaller episode than last time
+        ss["omni_query_index"] = 0
+    query_index = st.select_slider("Query to inspect", options=list(range(len(labels_q))),
+                                   format_func=lambda i: labels_q[i], key="omni_query_index")
+    query_index = min(int(query_index), len(labels_q) - 1)
+    true_label = int(result["query_y"][query_index])
+
+st.plotly_chart(ov.probability_figure(runs, query_index, result["n_way"], colors, labels, font, true_label),
+                width="stretch", config=common.PLOTLY_CONFIG, key="omni_prob_chart")
+curves = st.columns(2 if result["query_y"] is not None else 1)
+curves[0].plotly_chart(ov.curve_figure(runs, "support_loss", colors, labels, font), width="stretch",
+                       config=common.PLOTLY_CONFIG, key="omni_loss_chart")
+if result["query_y"] is not None:
+    curves[1].plotly_chart(ov.curve_figure(runs, "query_acc", colors, labels, font), width="stretch",
+                           config=common.PLOTLY_CONFIG, key="omni_acc_chart")
+    finals = ", ".join(f"{labels.get(m, m)} {100 * float(r.query_acc[-1]):.0f}%" for m, r in runs.items())
+    st.caption(f"Accuracy on the {len(result['query_y'])} query drawings after the last step: {finals}. "
+               "Hollow circles mark the number of steps each network was validated with.")
+else:
+    st.caption("Hollow circles mark the number of steps each network was validated with on held-out characters.")
+
+st.markdown("**Final prediction** (the class each method picks for the query, framed in its colour)")
+st.markdown(ov.prediction_html(runs, result["class_tiles"], result["query_x"][query_index], query_index, colors,
+                               labels, true_label), unsafe_allow_html=True)
+with st.expander("How to read this, and where each network comes from"):
+    st.markdown(
+        "- **Step 0** is the network before it has seen your examples: its class numbers mean nothing yet, so "
+        "whatever it guesses there is chance. Watch how quickly each method moves from that guess.\n"
+        "- Each **inner step** is one gradient step on the support loss (paper eq. 1). MAML was trained so that "
+        "these few steps go a long way; transfer learning starts from features trained to classify other "
+        "characters, with a fresh head.\n"
+        "- FO-MAML ignores second derivatives during meta-training; at test time all methods take the same "
+        "plain gradient steps.\n"
+        f"- The networks have {max(ov.WAYS)} outputs (meta-trained 5-way); with fewer ways the first N outputs are "
+        "used, which is the same classifier restricted to N classes.\n"
+        + "".join(f"- **{labels.get(m, m)}** (α = {r.inner_lr:g}, validated with {r.eval_steps} steps): "
+                  f"{sources.get(m, '')}\n" for m, r in runs.items()))

@@ -1,0 +1,278 @@
+"""Sinusoid regression: one task, a support set you control, and every method adapting to it step by step.
+
+A view only: sampling, validation and figures live in ui/sinusoid_view.py; adaptation is `maml_core.adapt`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+import torch
+
+from maml_core import ModelConfig, build_model, get_params
+from ui import common
+from ui import sinusoid_view as sv
+
+T0 = time.perf_counter()
+ss = st.session_state
+METHODS = ("maml", "fomaml", "pretrain", "random")
+
+settings = common.sidebar_settings(METHODS)
+common.apply_theme(settings.large_fonts)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def random_init(seed: int) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
+    """A freshly initialised 1-40-40-1 network (PyTorch defaults) for a seed, shared read-only."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = build_model(ModelConfig())
+    model.requires_grad_(False)
+    return model, get_params(model)
+
+
+# --- per-user state (points keep their values across reruns and page switches) ---------------------------------
+ss.setdefault("sin_amp", 3.0)
+ss.setdefault("sin_phase", 0.5)
+ss.setdefault("sin_k", 5)
+ss.setdefault("sin_draws", 0)
+ss.setdefault("sin_msgs", [])
+ss.setdefault("sin_ver", 0)  # bumped whenever points change: resets the table, the chart selection, the uploader
+if "sin_points" not in ss:
+    ss.sin_points = sv.sample_points(ss.sin_k, np.random.default_rng([settings.seed, 0]))
+
+
+def _rng() -> np.random.Generator:
+    ss.sin_draws += 1
+    return np.random.default_rng([int(ss.get("seed", 0)), ss.sin_draws])
+
+
+def set_points(points: list[sv.Point], msgs: list[tuple[str, str]] | None = None) -> None:
+    ss.sin_points = list(points)[: sv.MAX_POINTS]
+    say(msgs or [])
+
+
+def say(msgs: list[tuple[str, str]]) -> None:
+    """Messages about the last change to the points: confirmations as a toast (once), problems inline until the
+    next change. Bumping the version resets the table, the chart's click selection and the uploader."""
+    ss.sin_msgs = msgs
+    ss.sin_msgs_shown = False
+    ss.sin_ver += 1
+
+
+def on_new_task() -> None:
+    rng = _rng()
+    ss.sin_amp, ss.sin_phase = sv.random_task(rng)
+    set_points(sv.sample_points(ss.sin_k, rng))
+
+
+def on_sample() -> None:
+    set_points(sv.sample_points(ss.sin_k, _rng()))
+
+
+def on_clear() -> None:
+    set_points([], [("info", "Cleared. Click on the chart, sample points, or upload a CSV to build a support set.")])
+
+
+def on_step0() -> None:
+    ss.sin_view_step = 0
+
+
+def on_one_more() -> None:
+    s, v = int(ss.inner_steps), int(ss.get("sin_view_step", 0))
+    if v < s:
+        ss.sin_view_step = v + 1
+    elif s < 20:
+        ss.inner_steps = s + 1
+        ss.sin_last_steps = s + 1
+        ss.sin_view_step = s + 1
+
+
+# --- which weights each method starts from ------------------------------------------------------------------------
+runs = common.trained_runs("sinusoid")
+if runs:
+    with st.sidebar:
+        st.header("Weights")
+        for algo, run in sorted(runs.items(), key=lambda kv: METHODS.index(kv[0])):
+            st.radio(f"{common.METHOD_LABELS[algo]} starts from", ["shipped", "mine"], key=f"sin_src_{algo}",
+                     horizontal=True, persist_state=common.PERSIST,
+                     format_func=lambda s, r=run: "shipped checkpoint" if s == "shipped" else "my trained run",
+                     help=run["label"])
+
+missing: list[str] = []
+models: list[sv.MethodModel] = []
+for key in settings.methods:
+    if key == "random":
+        model, params = random_init(settings.seed)
+        lr = settings.inner_lr if settings.inner_lr is not None else 0.01
+        models.append(sv.MethodModel(key, model, params, lr, f"random initialisation, seed {settings.seed}"))
+        continue
+    run = runs.get(key)
+    ckpt, err = (None, None)
+    if run is not None and ss.get(f"sin_src_{key}", "shipped") == "mine":
+        ckpt, source = run["checkpoint"], run["label"]
+    else:
+        ckpt, err = common.try_load(common.SINUSOID_CHECKPOINTS[key])
+        source = f"shipped: {ckpt.describe()}" if ckpt else ""
+        if ckpt is None and run is not None:
+            ckpt, source = run["checkpoint"], run["label"] + " (shipped weights unavailable)"
+    if ckpt is None:
+        missing.append(f"**{common.METHOD_LABELS[key]}**: {err}")
+        continue
+    lr = settings.inner_lr if settings.inner_lr is not None else ckpt.inner_lr
+    models.append(sv.MethodModel(key, ckpt.model, ckpt.params, lr, source))
+
+# --- page -----------------------------------------------------------------------------------------------------------
+st.title("Sinusoid regression")
+st.markdown("Each task is a sine wave **y = A·sin(x − φ)**. A method sees only a few points of it (the *support "
+            "set*) and takes a few gradient steps from its initial weights. Change the task and the points, then "
+            "watch which initialisation adapts fastest.")
+if missing:
+    st.warning("Some shipped weights are unavailable, so those methods are hidden (the others work):\n\n- "
+               + "\n- ".join(missing) + "\n\nTrain your own on the **Meta-training, live** page to use instead.")
+
+col_task, col_support = st.columns([1, 1.4], gap="large")
+with col_task:
+    st.subheader("1 · The task")
+    st.slider("Amplitude A", sv.AMPLITUDE[0], sv.AMPLITUDE[1], step=0.01, key="sin_amp", persist_state=common.PERSIST,
+              help="The paper samples A uniformly in [0.1, 5].")
+    st.slider("Phase φ", sv.PHASE[0], round(sv.PHASE[1], 2), step=0.01, key="sin_phase",
+              persist_state=common.PERSIST, help="The paper samples φ uniformly in [0, π].")
+    st.button("New random task", icon=":material/casino:", key="sin_new_task", on_click=on_new_task,
+              width="stretch",
+              help="A random A and φ as in the paper, and K fresh support points on it.")
+amp, phase = float(ss.sin_amp), float(ss.sin_phase)
+
+with col_support:
+    st.subheader("2 · The support set")
+    c1, c2, c3 = st.columns([1.3, 1, 1], vertical_alignment="bottom")
+    c1.number_input("K (points to sample)", 1, 50, step=1, key="sin_k", persist_state=common.PERSIST,
+                    help="The paper shows K = 5 and K = 10; the models were meta-trained with K = 10.")
+    c2.button("Sample K points", key="sin_sample", on_click=on_sample, width="stretch",
+              help="K new points with x uniform in [-5, 5], on the true curve.")
+    c3.button("Clear points", key="sin_clear", on_click=on_clear, width="stretch")
+    upload = st.file_uploader("Upload a CSV of x,y (replaces the points)", type=["csv", "txt"],
+                              key=f"sin_upload_{ss.sin_ver}",
+                              help=f"A header line `x,y`, then one point per line; x in [-5, 5], at most "
+                                   f"{sv.MAX_POINTS} points.")
+    if upload is not None:
+        try:
+            pts, warns = sv.parse_csv(upload.getvalue(), upload.name)
+            set_points(pts, [("success", f"Loaded {len(pts)} point(s) from {upload.name}.")]
+                       + [("warning", w) for w in warns])
+        except sv.PointsError as e:
+            say([("error", str(e))])
+        st.rerun()
+    for level, text in ss.sin_msgs:
+        if level in ("success", "info") and not ss.get("sin_msgs_shown"):
+            st.toast(text)  # confirmations float: the charts below do not jump when one appears
+        elif level in ("warning", "error"):
+            getattr(st, level)(text)
+    ss.sin_msgs_shown = True
+
+# --- adapt (cached per support set and settings: the animation and table re-draw without recomputing) ----------------
+px, py = sv.resolve(ss.sin_points, amp, phase)
+steps = settings.inner_steps
+if ss.get("sin_last_steps") != steps:  # a new S shows its last step; "one more step" walks from there
+    ss.sin_last_steps = steps
+    ss.sin_view_step = steps
+view_step = min(int(ss.get("sin_view_step", steps)), steps)
+cache_key = (tuple(np.round(px, 6)), tuple(np.round(py, 6)), amp, phase, steps,
+             tuple((m.key, m.inner_lr, m.source, id(m.params)) for m in models))
+cache = ss.setdefault("sin_cache", {})
+t_compute = time.perf_counter()
+if cache_key not in cache:
+    if len(cache) > 16:
+        cache.clear()
+    cache[cache_key] = sv.adapt_methods(models, px, py, amp, phase, steps)
+results = cache[cache_key]
+t_compute = time.perf_counter() - t_compute
+
+st.subheader("3 · Watch them adapt")
+col_plot, col_table = st.columns([2.3, 1], gap="medium")
+with col_plot:
+    fig = sv.prediction_figure(results, px, py, amp, phase, view_step)
+    plot_key = f"sin_plot_{ss.sin_ver}"
+    event = st.plotly_chart(fig, key=plot_key, on_select="rerun", selection_mode="points",
+                            config=common.PLOTLY_CONFIG, width="stretch")
+    action = sv.selection_action(event)
+    if action is not None:
+        kind, x, y = action
+        if kind == "add" and len(ss.sin_points) >= sv.MAX_POINTS:
+            say([("warning", f"The support set is full ({sv.MAX_POINTS} points): remove some first.")])
+        elif kind == "add":
+            set_points([*ss.sin_points, sv.Point(x, y)], [("success", f"Added a point at ({x:.2f}, {y:.2f}).")])
+        else:
+            set_points(sv.remove_nearest(ss.sin_points, x, y, amp, phase),
+                       [("info", f"Removed the point at ({x:.2f}, {y:.2f}).")])
+        st.rerun()
+    st.caption("**Click anywhere on the chart to add a support point; click an orange point to remove it.** "
+               "▶ Play animates the inner steps; the slider picks one.")
+
+with col_table:
+    st.markdown(f"**Support points ({len(ss.sin_points)})**")
+    editor_key = f"sin_editor_{ss.sin_ver}"
+    st.data_editor(
+        sv.editor_frame(ss.sin_points, amp, phase), key=editor_key, num_rows="dynamic", hide_index=True,
+        height=400, width="stretch",
+        column_config={
+            "x": st.column_config.NumberColumn("x", min_value=sv.X_RANGE[0], max_value=sv.X_RANGE[1], step=0.01,
+                                               format="%.2f", required=True),
+            "y": st.column_config.NumberColumn("y", min_value=-sv.Y_LIMIT, max_value=sv.Y_LIMIT, step=0.01,
+                                               format="%.2f"),
+            "on curve": st.column_config.CheckboxColumn("on curve", default=False,
+                                                        help="Ticked: y follows the true curve when A or φ change."),
+        })
+    delta = ss.get(editor_key)
+    if delta and any(delta.get(k) for k in ("edited_rows", "added_rows", "deleted_rows")):
+        new_points, msgs, pending = sv.apply_editor_delta(ss.sin_points, delta, amp, phase)
+        if pending:
+            st.caption("Fill in x and y of the new row to add it (or tick *on curve* to put it on the true curve).")
+        else:
+            set_points(new_points, [("warning", m) for m in msgs])
+            st.rerun()
+    st.caption("Edit cells for exact values; add rows at the bottom; select rows and press Delete to remove them.")
+    st.download_button("Download points as CSV", sv.editor_frame(ss.sin_points, amp, phase)[["x", "y"]]
+                       .to_csv(index=False).encode(), file_name="support_points.csv", mime="text/csv",
+                       key="sin_download", width="stretch", disabled=not ss.sin_points)
+
+n_points = len(ss.sin_points)
+b1, b2, b3 = st.columns([1, 1, 3], vertical_alignment="center")
+b1.button("Back to step 0", icon=":material/first_page:", key="sin_step0", on_click=on_step0, width="stretch",
+          disabled=n_points == 0)
+b2.button("One more step", icon=":material/skip_next:", key="sin_one_more", on_click=on_one_more, width="stretch",
+          disabled=n_points == 0 or (view_step >= steps and steps >= 20),
+          help="For lectures: show the next inner step (past S, it raises S by one).")
+b3.markdown(f"Showing inner step **{view_step if n_points else 0}** of **{steps if n_points else 0}**"
+            + ("" if n_points else " (no support points: nothing to adapt to)") + ".")
+
+for msg in sv.divergence_warnings(results):
+    st.warning(msg, icon=":material/warning:")
+
+col_loss, col_num = st.columns([1, 1.25], gap="medium")
+with col_loss:
+    if not results:
+        st.info("Choose at least one method in the sidebar.")
+    elif n_points == 0:
+        st.info("The loss chart appears once there are support points to adapt to.")
+    else:
+        st.plotly_chart(sv.loss_figure(results, view_step), key="sin_losses", config=common.PLOTLY_CONFIG,
+                        width="stretch")
+with col_num:
+    st.markdown(f"**The numbers** (step 0 → step {steps if n_points else 0})")
+    if results:
+        st.dataframe(sv.summary_table(results), hide_index=True, width="stretch",
+                     column_config={"method": st.column_config.TextColumn(width="medium"),
+                                    "α": st.column_config.TextColumn(width="small"),
+                                    "change": st.column_config.TextColumn(width="small")})
+    st.caption("Query MSE: mean squared error against the true curve at 121 points across [-5, 5]. "
+               "Support loss: MSE on the support points, the loss each inner step descends.")
+
+st.markdown(sv.explanation(results, n_points, steps))
+with st.expander("Where each method's weights come from"):
+    for m in models:
+        st.markdown(f"- **{m.label}** (α = {m.inner_lr:g}): {m.source}")
+st.caption(f"Adaptation {t_compute * 1e3:.0f} ms (cached per support set and settings) · "
+           f"page {(time.perf_counter() - T0) * 1e3:.0f} ms on the server.")

@@ -1,0 +1,268 @@
+"""App responsiveness, server side, in one run: three figures against the product's quality bars.
+
+(a) Sinusoid page: re-render after a sidebar settings change (AppTest, median of repeats after the first
+    render; each change is a new number of inner steps, so every run really adapts)       target < 300 ms
+(b) Omniglot: `ui.omniglot_view.run_adaptation` (what the page runs on "Adapt") for MAML, FO-MAML and
+    transfer learning x 10 inner steps on a 5-way 1-shot episode (median of repeats)       target < 1 s
+(c) A real `streamlit run app.py` server with one active session, driven by Playwright/chromium
+    through every page (draw + adapt on Omniglot, a dataset episode, a short training run):
+    peak resident memory of the server and its children (/proc VmRSS sampled, and VmHWM)   target < 600 MB
+
+Weights: the shipped assets/ when every file is there, else tiny quick checkpoints (timings hardly depend
+on the weights). Omniglot data: $MAML_DATA_DIR if set (the episode in (b) and the dataset step in (c)).
+
+Usage: python benchmarks/bench_app.py [--repeats 7] [--skip-server] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the e2e helpers (server start/stop, drawing) and quick checkpoints
+
+import torch  # noqa: E402
+
+TARGET_RERENDER_MS = 300
+TARGET_ADAPT_S = 1.0
+TARGET_RSS_MB = 600
+
+
+def pick_assets(tmp: Path) -> tuple[Path, str]:
+    from test_e2e import assets_for_e2e
+
+    assets = assets_for_e2e(tmp / "assets")
+    return assets, ("shipped assets/" if assets == ROOT / "assets" else "quick tiny checkpoints (assets/ incomplete)")
+
+
+# --- (a) -------------------------------------------------------------------------------------------------
+
+def bench_rerender(assets: Path, repeats: int) -> dict:
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["MAML_ASSETS_DIR"] = str(assets)
+    from ui import common
+
+    common.ASSETS = assets
+    common.load_shipped.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/sinusoid.py")
+    t = time.perf_counter()
+    at.run()
+    first = time.perf_counter() - t
+    if at.exception:
+        raise RuntimeError(f"the sinusoid page failed: {[e.value for e in at.exception]}")
+    times = []
+    values = [v for v in range(1, 21) if v != 10]  # each a new S: the page must adapt again (no cache hit)
+    for i in range(repeats):
+        at.sidebar.slider(key="inner_steps").set_value(values[i % len(values)])
+        t = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - t)
+        if at.exception:
+            raise RuntimeError(f"the sinusoid page failed: {[e.value for e in at.exception]}")
+    return {"first_render_ms": 1e3 * first, "median_ms": 1e3 * statistics.median(times),
+            "max_ms": 1e3 * max(times), "repeats": repeats}
+
+
+# --- (b) -------------------------------------------------------------------------------------------------
+
+def omniglot_episode(data_dir: str | None, config) -> tuple[torch.Tensor, ...]:
+    """5-way 1-shot with the page's query set (DATASET_QUERIES per class): the heavier of the page's two
+    cases (a drawn episode has a single query)."""
+    from maml_core import OmniglotTasks, load_omniglot, split
+    from ui.omniglot_view import DATASET_QUERIES
+
+    if data_dir and any(Path(data_dir).glob("images_*.zip")):
+        test = split(load_omniglot(data_dir), config.omniglot)["test"]
+        e = OmniglotTasks(test, 5, 1, n_query=DATASET_QUERIES).sample(1, torch.Generator().manual_seed(0)).task(0)
+        return e.support_x, e.support_y, e.query_x, e.query_y, f"an Omniglot test episode, {len(e.query_y)} queries"
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(5 + 5 * DATASET_QUERIES, 1, 28, 28, generator=g) > 0.85).float()
+    y = torch.arange(5).repeat_interleave(DATASET_QUERIES)
+    return x[:5], torch.arange(5), x[5:], y, f"random 28x28 images, {len(y)} queries (no MAML_DATA_DIR)"
+
+
+def bench_adaptation(assets: Path, repeats: int) -> dict:
+    from maml_core import load_checkpoint
+    from ui import common
+    from ui.omniglot_view import run_adaptation
+
+    ckpts = {m: load_checkpoint(assets / f) for m, f in common.OMNIGLOT_CHECKPOINTS.items()}
+    sx, sy, qx, qy, what = omniglot_episode(os.environ.get("MAML_DATA_DIR"), next(iter(ckpts.values())).config)
+    run_adaptation(ckpts, sx, sy, qx, qy, n_way=5, steps=10)  # warm-up (the first call pays one-off costs)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        runs = run_adaptation(ckpts, sx, sy, qx, qy, n_way=5, steps=10)
+        times.append(time.perf_counter() - t)
+    assert all(r.probs.shape == (11, len(qy), 5) for r in runs.values())
+    return {"median_s": statistics.median(times), "max_s": max(times), "repeats": repeats, "episode": what,
+            "methods": list(ckpts)}
+
+
+# --- (c) -------------------------------------------------------------------------------------------------
+
+def _tree(pid: int) -> list[int]:
+    """pid and all its descendants (from /proc/*/stat parent ids)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class MemorySampler(threading.Thread):
+    """Samples the summed VmRSS of a process tree every `every` seconds; keeps the peak and each
+    process's VmHWM (its own high-water mark, which catches spikes between samples)."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every = pid, every
+        self.peak_kb, self.hwm_kb = 0, {}
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.sample()
+            time.sleep(self.every)
+
+    def sample(self) -> None:
+        pids = _tree(self.pid)
+        self.peak_kb = max(self.peak_kb, sum(_status_kb(p, "VmRSS") for p in pids))
+        for p in pids:
+            self.hwm_kb[p] = max(self.hwm_kb.get(p, 0), _status_kb(p, "VmHWM"))
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
+        self.sample()
+
+
+def bench_server_memory(assets: Path, tmp: Path) -> dict:
+    import test_e2e as e2e
+    from playwright.sync_api import sync_playwright
+
+    if not e2e.CHROMIUM.exists():
+        raise RuntimeError(f"{e2e.CHROMIUM} is missing (apt-get install chromium)")
+    port = e2e._free_port()
+    proc = e2e.start_server(assets, port, tmp / "server.log")
+    base = f"http://127.0.0.1:{port}"
+    sampler = MemorySampler(proc.pid)
+    sampler.start()
+    steps = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(e2e.CHROMIUM), args=e2e.CHROMIUM_ARGS)
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.set_default_timeout(60_000)
+            for path in ("", "sinusoid"):
+                e2e.open_page(page, base, path)
+                steps.append(f"/{path}")
+            e2e.open_page(page, base, "omniglot")
+            canvases = page.locator("canvas.upper-canvas")
+            canvases.first.wait_for()
+            for i, strokes in enumerate([*e2e.STROKES, e2e.QUERY]):
+                e2e.draw(page, canvases.nth(i), strokes)
+            page.get_by_role("button", name="Adapt").click()
+            page.get_by_text("Final prediction").first.wait_for()
+            e2e.settle(page)
+            steps.append("/omniglot draw 6 + adapt")
+            if os.environ.get("MAML_DATA_DIR"):
+                page.get_by_text("Omniglot test set").click()
+                e2e.settle(page)
+                page.get_by_role("button", name="Adapt").click()
+                page.get_by_text("Accuracy on the").first.wait_for()
+                e2e.settle(page)
+                steps.append("/omniglot dataset episode + adapt")
+            e2e.open_page(page, base, "meta_training")
+            page.get_by_role("button", name="Start training").click()
+            page.get_by_text("it/s").first.wait_for()
+            page.wait_for_timeout(5000)
+            page.locator(".st-key-mt_stop button").click()
+            page.get_by_text("Finished").first.wait_for()
+            steps.append("/meta_training 5 s run")
+            e2e.open_page(page, base, "")
+            browser.close()
+    finally:
+        sampler.stop()
+        e2e.stop_server(proc)
+    return {"peak_rss_mb": sampler.peak_kb / 1024, "max_vmhwm_mb": max(sampler.hwm_kb.values()) / 1024,
+            "processes": len(sampler.hwm_kb), "steps": steps}
+
+
+# --- report ----------------------------------------------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=7, help="timed repeats for (a) and (b) (default 7)")
+    ap.add_argument("--skip-server", action="store_true", help="skip (c), the real server and browser")
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args()
+    torch.set_num_threads(1)  # as app.py does for every request
+    command = "python benchmarks/bench_app.py " + " ".join(sys.argv[1:])
+    rows, results = [], {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        assets, which = pick_assets(tmp)
+        print(f"weights: {which} ({assets})", flush=True)
+        a = results["sinusoid_rerender"] = bench_rerender(assets, args.repeats)
+        rows.append(("(a) Sinusoid page re-render after a settings change (AppTest, median)",
+                     f"{a['median_ms']:.0f} ms (max {a['max_ms']:.0f}, first render {a['first_render_ms']:.0f})",
+                     f"< {TARGET_RERENDER_MS} ms", a["median_ms"] < TARGET_RERENDER_MS))
+        b = results["omniglot_adaptation"] = bench_adaptation(assets, args.repeats)
+        rows.append((f"(b) Omniglot adaptation, 3 methods x 10 steps, 5-way 1-shot, {b['episode'].split(', ')[-1]}",
+                     f"{1e3 * b['median_s']:.0f} ms (max {1e3 * b['max_s']:.0f})", f"< {TARGET_ADAPT_S:g} s",
+                     b["median_s"] < TARGET_ADAPT_S))
+        if not args.skip_server:
+            c = results["server_memory"] = bench_server_memory(assets, tmp)
+            rows.append(("(c) Server RSS, one session through every page (peak of server + children)",
+                         f"{c['peak_rss_mb']:.0f} MB (VmHWM {c['max_vmhwm_mb']:.0f})", f"< {TARGET_RSS_MB} MB",
+                         max(c["peak_rss_mb"], c["max_vmhwm_mb"]) < TARGET_RSS_MB))
+    results["weights"] = which
+    results["command"] = command
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure'.ljust(width)} | {'measured':<38} | {'target':<9} | result")
+    print("-" * (width + 64))
+    for name, value, target, ok in rows:
+        print(f"{name.ljust(width)} | {value:<38} | {target:<9} | {'PASS' if ok else 'FAIL'}")
+    print(f"\ncommand: {command}\nmachine: {os.cpu_count()} CPU cores, torch {torch.__version__}, 1 intra-op thread;"
+          f" weights: {which}; Omniglot data: {os.environ.get('MAML_DATA_DIR') or 'none'}")
+    if "server_memory" in results:
+        print("server session: " + " -> ".join(results["server_memory"]["steps"]))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    if not all(r[3] for r in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

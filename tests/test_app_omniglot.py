@@ -1,0 +1,401 @@
+"""The Omniglot few-shot page, headless (Streamlit AppTest), and the functions it calls.
+
+Drawings are injected the way the canvas stores them (session_state["omni_draw_<slot>"], an RGBA
+array or PNG bytes); uploads go through the real file_uploader widget. Quick tiny checkpoints are
+trained here, so nothing depends on the shipped assets/.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from maml_core import OmniglotData, default_config, load_checkpoint, meta_train, save_checkpoint  # noqa: E402
+from ui import omniglot_view as ov  # noqa: E402
+
+PAGE = str(ROOT / "app_pages" / "omniglot.py")
+SLOTS_5W1S = [ov.slot_id(c, 0) for c in range(5)] + [ov.QUERY_SLOT]
+
+
+# --- fixtures -------------------------------------------------------------------------------------------
+
+def synthetic_omniglot(n_chars: int = 40, seed: int = 0) -> OmniglotData:
+    """Random stroke images shaped like the decoded dataset (C, 20, 1, 28, 28) uint8: enough to train
+    a tiny checkpoint in a second (it learns nothing useful, which is not the point here)."""
+    g = torch.Generator().manual_seed(seed)
+    protos = (torch.rand(n_chars, 1, 1, 28, 28, generator=g) > 0.85).float()
+    noise = (torch.rand(n_chars, 20, 1, 28, 28, generator=g) > 0.97).float()
+    images = ((protos + noise).clamp(0, 1) * 255).to(torch.uint8)
+    names = tuple(f"Alphabet{c % 4}/character{c:02d}" for c in range(n_chars))
+    return OmniglotData(images, names)
+
+
+def quick_checkpoints(folder: Path) -> Path:
+    """maml / fomaml / transfer 5-way 1-shot checkpoints trained for a few iterations on synthetic data,
+    under the file names the app expects (ui.common.OMNIGLOT_CHECKPOINTS)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = synthetic_omniglot()
+    small = dict(iterations=6, meta_batch=2, val_every=6, val_tasks=4, eval_steps=3, seed=0)
+    fo = meta_train(default_config("omniglot", "fomaml", **small), data=data)
+    metrics = {"inner_lr": 0.4, "eval_steps": 3}
+    save_checkpoint(folder / "omniglot_5w1s_fomaml.pt", fo.config, fo.params, metrics=metrics)
+    save_checkpoint(folder / "omniglot_5w1s_maml.pt", fo.config.replace(algo="maml"), fo.params, metrics=metrics)
+    tr = meta_train(default_config("omniglot", "transfer", **small), data=data)
+    save_checkpoint(folder / "omniglot_5w1s_transfer.pt", tr.config, tr.params,
+                    metrics={"inner_lr": 0.1, "eval_steps": 3})
+    return folder
+
+
+@pytest.fixture(scope="session")
+def assets_dir(tmp_path_factory) -> Path:
+    return quick_checkpoints(tmp_path_factory.mktemp("assets"))
+
+
+@pytest.fixture()
+def page(assets_dir, tmp_path, monkeypatch):
+    """A fresh AppTest of the page, reading the quick checkpoints and no dataset (tests that want the
+    dataset point `ui.common.DATA_DIR` at it)."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui import common
+
+    monkeypatch.setenv("MAML_ASSETS_DIR", str(assets_dir))
+    monkeypatch.setattr(common, "ASSETS", assets_dir)
+    monkeypatch.setattr(common, "DATA_DIR", tmp_path / "no-data")
+    common.load_shipped.clear()
+    ov._test_split.clear()
+    common.load_omniglot_cached.clear()
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    yield at
+    common.load_shipped.clear()
+
+
+def drawing(shape: int, size: int = 150) -> np.ndarray:
+    """An RGBA canvas drawing (black ink on white), one of a few distinct shapes."""
+    im = Image.new("RGBA", (size, size), "white")
+    d = ImageDraw.Draw(im)
+    w = 9
+    s = size
+    shapes = [
+        lambda: d.line([(s * .2, s * .2), (s * .8, s * .8)], fill="black", width=w),
+        lambda: d.ellipse([s * .2, s * .2, s * .8, s * .8], outline="black", width=w),
+        lambda: (d.line([(s * .5, s * .15), (s * .5, s * .85)], fill="black", width=w),
+                 d.line([(s * .15, s * .5), (s * .85, s * .5)], fill="black", width=w)),
+        lambda: d.polygon([(s * .5, s * .15), (s * .85, s * .85), (s * .15, s * .85)], outline="black", width=w),
+        lambda: d.line([(s * .1, s * .3), (s * .35, s * .7), (s * .6, s * .3), (s * .9, s * .7)], fill="black",
+                       width=w),
+    ]
+    shapes[shape % len(shapes)]()
+    return np.asarray(im).copy()
+
+
+def blank(size: int = 150) -> np.ndarray:
+    return np.full((size, size, 4), 255, dtype=np.uint8)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height but whose data is a few bytes: what a decompression
+    bomb or a hostile upload looks like to the server before decoding."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + \
+        chunk(b"IEND", b"")
+
+
+def fill(at, slots=SLOTS_5W1S, query_shape: int = 1):
+    for i, slot in enumerate(slots):
+        at.session_state[ov.draw_key(slot)] = drawing(query_shape if slot == ov.QUERY_SLOT else i)
+
+
+def texts(at) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "success")
+             for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def no_traceback(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+# --- the page -------------------------------------------------------------------------------------------
+
+def test_renders_with_empty_state(page):
+    at = page.run()
+    no_traceback(at)
+    assert at.title[0].value.endswith("Omniglot few-shot")
+    assert "0 of 6 inputs ready" in at.info[0].value
+    assert not at.error
+    assert len(at.file_uploader) == 6  # 5 classes x 1 shot + the query, one upload each
+
+
+def test_drawings_adapt_and_show_results(page):
+    at = page.run()
+    fill(at)
+    at.run()
+    assert "6 of 6 inputs ready" in at.info[0].value
+    at.button(key="omni_adapt").click().run()
+    no_traceback(at)
+    result = at.session_state["omni_result"]
+    runs = result["runs"]
+    assert set(runs) == {"maml", "fomaml", "transfer"}
+    for run in runs.values():
+        assert run.probs.shape == (11, 1, 5)  # steps 0..10, one query, 5 classes
+        assert torch.allclose(run.probs.sum(-1), torch.ones(11, 1), atol=1e-5)
+        assert run.support_loss.shape == (11,)
+    assert len(at.get("plotly_chart")) == 2  # probabilities (animated) and the support loss
+    body = texts(at)
+    assert "What the network sees" in body and "Final prediction" in body
+    assert "after 10 steps" in body  # the prediction table, one row per method
+
+
+def test_sidebar_change_readapts_without_button(page):
+    at = page.run()
+    fill(at)
+    at.run()
+    at.button(key="omni_adapt").click().run()
+    at.sidebar.slider(key="inner_steps").set_value(4).run()
+    no_traceback(at)
+    assert at.session_state["omni_result"]["runs"]["maml"].probs.shape[0] == 5
+
+
+def test_fewer_ways_use_the_first_outputs(page):
+    at = page.run()
+    at.segmented_control(key="omni_ways").set_value(3).run()
+    fill(at, [ov.slot_id(c, 0) for c in range(3)] + [ov.QUERY_SLOT])
+    at.run()
+    at.button(key="omni_adapt").click().run()
+    no_traceback(at)
+    assert at.session_state["omni_result"]["runs"]["fomaml"].probs.shape == (11, 1, 3)
+
+
+def test_inputs_survive_changing_the_episode_shape(page):
+    at = page.run()
+    fill(at)
+    at.run()
+    at.segmented_control(key="omni_ways").set_value(2).run()
+    at.segmented_control(key="omni_source").set_value("dataset").run()
+    at.segmented_control(key="omni_source").set_value("draw").run()
+    at.segmented_control(key="omni_ways").set_value(5).run()
+    no_traceback(at)
+    assert "6 of 6 inputs ready" in at.info[0].value  # classes 3-5 were hidden, not forgotten
+
+
+def test_upload_replaces_the_canvas(page):
+    at = page.run()
+    fill(at)
+    at.run()
+    at.file_uploader(key="omni_up_c0k0_0").upload("letter.png", png_bytes(drawing(3)), "image/png")
+    at.run()
+    no_traceback(at)
+    assert "letter.png" in texts(at)
+    at.button(key="omni_adapt").click().run()
+    no_traceback(at)
+    assert "omni_result" in at.session_state
+    x = at.session_state["omni_result"]["support_x"][0]
+    assert torch.equal(x, ov.to_network_input(Image.fromarray(drawing(3)), "test"))  # the upload, not drawing 0
+
+
+BAD_UPLOADS = [
+    ("notes.png", b"these are my lecture notes, not a picture", "is not an image this app can read"),
+    ("empty.png", b"", "is empty (0 bytes)"),
+    ("huge.png", b"\x89PNG\r\n\x1a\n" + b"\0" * (11 * 2**20), "pictures are limited to 10 MB"),
+    ("wide.png", png_header_only(8000, 6000), "the limit is 40 megapixels"),
+    ("bomb.png", png_header_only(40000, 40000), "decompression bomb"),
+    ("truncated.png", png_bytes(drawing(2))[:300], "could not be decoded"),
+    ("white.png", png_bytes(blank()), "shows no character"),
+]
+
+
+@pytest.mark.parametrize("name,data,message", BAD_UPLOADS, ids=[b[0] for b in BAD_UPLOADS])
+def test_bad_upload_gives_a_message_and_keeps_the_rest(page, name, data, message):
+    at = page.run()
+    fill(at)
+    at.run()
+    at.file_uploader(key="omni_up_c1k0_0").upload(name, data, "image/png")
+    at.run()
+    no_traceback(at)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and message in errors[0], errors
+    # The user's drawings are intact (class 2 falls back to its drawing) and the page still adapts.
+    for i, slot in enumerate(SLOTS_5W1S[:-1]):
+        assert np.array_equal(at.session_state[ov.draw_key(slot)], drawing(i))
+    at.button(key="omni_adapt").click().run()
+    no_traceback(at)
+    assert at.session_state["omni_result"]["runs"]
+
+
+def test_empty_canvas_is_named_on_adapt(page):
+    at = page.run()
+    fill(at)
+    at.session_state[ov.draw_key("c2k0")] = blank()
+    at.run()
+    assert "blank: draw a character" in texts(at)
+    at.button(key="omni_adapt").click().run()
+    no_traceback(at)
+    warning = " ".join(w.value for w in at.warning)
+    assert "The canvas is empty (nothing drawn) for Class 3 · example 1" in warning
+    assert "omni_result" not in at.session_state
+    # Drawing it afterwards (PNG bytes, as the canvas sends them) makes the episode complete.
+    at.session_state[ov.draw_key("c2k0")] = png_bytes(drawing(2))
+    at.run()
+    at.button(key="omni_adapt").click().run()
+    assert "omni_result" in at.session_state
+
+
+def test_dataset_mode_without_data_says_how_to_enable_it(page):
+    at = page.run()
+    at.segmented_control(key="omni_source").set_value("dataset").run()
+    no_traceback(at)
+    info = " ".join(i.value for i in at.info)
+    assert "No Omniglot archive" in info and "MAML_DATA_DIR" in info
+    assert any("Download Omniglot" in b.label for b in at.button)
+    # Switching back to drawing keeps the page working.
+    at.segmented_control(key="omni_source").set_value("draw").run()
+    no_traceback(at)
+
+
+def test_download_failure_is_a_clear_message(page, monkeypatch):
+    def offline(data_dir, *args, **kwargs):
+        raise ov.DataError("could not download https://example/images_background.zip: no internet. Check the "
+                           f"internet connection, or put it into {data_dir} by hand.")
+    monkeypatch.setattr(ov, "download", offline)
+    at = page.run()
+    at.segmented_control(key="omni_source").set_value("dataset").run()
+    at.button(key="omni_download").click().run()
+    no_traceback(at)
+    assert "Download failed: could not download" in at.error[0].value
+    assert "draw your own characters" in at.error[0].value
+
+
+@pytest.mark.data
+def test_dataset_episode_accuracy_per_step(page, monkeypatch, real_data_dir):
+    from ui import common
+    monkeypatch.setattr(common, "DATA_DIR", real_data_dir)
+    at = page.run()
+    at.segmented_control(key="omni_source").set_value("dataset").run(timeout=120)
+    no_traceback(at)
+    at.button(key="omni_adapt").click().run()
+    no_traceback(at)
+    result = at.session_state["omni_result"]
+    assert result["query_y"].shape == (5 * ov.DATASET_QUERIES,)
+    assert result["runs"]["maml"].query_acc.shape == (11,)
+    assert len(at.get("plotly_chart")) == 3  # probabilities, support loss, query accuracy
+    at.select_slider(key="omni_query_index").set_value(3).run()
+    no_traceback(at)
+    first = at.session_state["omni_result"]["support_x"].clone()
+    at.button(key="omni_new_episode").click().run()
+    no_traceback(at)
+    at.button(key="omni_adapt").click().run()
+    assert not torch.equal(first, at.session_state["omni_result"]["support_x"])
+
+
+def test_page_works_without_the_canvas(page, monkeypatch):
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", None)  # import fails
+    at = page.run()
+    no_traceback(at)
+    assert "drawing canvas could not load" in " ".join(w.value for w in at.warning)
+    at.file_uploader(key="omni_up_q_0").upload("q.png", png_bytes(drawing(1)), "image/png").run()
+    no_traceback(at)
+    assert "q.png" in texts(at)
+
+
+def test_no_checkpoints_gives_instructions(page, monkeypatch, tmp_path):
+    from ui import common
+    monkeypatch.setattr(common, "ASSETS", tmp_path / "empty")
+    at = page.run()
+    no_traceback(at)
+    assert "No trained Omniglot network" in at.error[0].value
+    assert "python -m maml_core train omniglot" in at.error[0].value
+
+
+def test_clear_all_empties_inputs(page):
+    at = page.run()
+    fill(at)
+    at.run()
+    at.button(key="omni_clear").click().run()
+    no_traceback(at)
+    assert ov.draw_key("c0k0") not in at.session_state
+    assert "0 of 6 inputs ready" in at.info[0].value
+
+
+# --- the functions behind it ----------------------------------------------------------------------------
+
+def test_slice_head_keeps_the_checkpoint(assets_dir):
+    ckpt = load_checkpoint(assets_dir / "omniglot_5w1s_maml.pt")
+    before = ckpt.params["head.weight"].clone()
+    p = ov.slice_head(ckpt.params, 3)
+    assert p["head.weight"].shape == (3, 256) and p["head.bias"].shape == (3,)
+    assert torch.equal(p["head.weight"], before[:3])
+    with pytest.raises(ValueError, match="cannot classify 6 ways"):
+        ov.slice_head(ckpt.params, 6)
+
+
+def test_run_adaptation_lowers_support_loss_and_leaves_weights(assets_dir):
+    ckpts = {m: load_checkpoint(assets_dir / f"omniglot_5w1s_{m}.pt") for m in ("maml", "transfer")}
+    before = {m: {k: v.clone() for k, v in c.params.items()} for m, c in ckpts.items()}
+    sx = torch.stack([ov.to_network_input(Image.fromarray(drawing(i)), "t") for i in range(4)])
+    sy = torch.arange(4)
+    runs = ov.run_adaptation(ckpts, sx, sy, sx, sy, n_way=4, steps=5, inner_lr=0.05)
+    for m, run in runs.items():
+        assert run.probs.shape == (6, 4, 4)
+        assert run.support_loss[-1] < run.support_loss[0]
+        assert run.query_acc.shape == (6,)
+        assert run.inner_lr == 0.05
+        assert ov.run_adaptation({m: ckpts[m]}, sx, sy, sx, n_way=4, steps=0)[m].inner_lr == ckpts[m].inner_lr
+        assert all(torch.equal(v, before[m][k]) for k, v in ckpts[m].params.items())
+    assert float(runs["transfer"].probs[0].std()) < 1e-6  # a zero head: uniform before any step
+    again = ov.run_adaptation(ckpts, sx, sy, sx, sy, n_way=4, steps=2, inner_lr=0.0)
+    assert torch.allclose(again["maml"].probs[0], again["maml"].probs[-1])  # alpha = 0 changes nothing
+
+
+def test_read_upload_accepts_images_and_first_frames():
+    frames = [Image.fromarray(drawing(i)).convert("P") for i in range(2)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
+    im = ov.read_upload("anim.gif", buf.getvalue())
+    assert im.size == (150, 150)
+    x, preview = ov.load_upload("anim.gif", buf.getvalue(), "t", 100)
+    assert x.shape == (1, 28, 28) and preview.startswith(b"\x89PNG")
+    jpeg = io.BytesIO()
+    Image.fromarray(drawing(4)).convert("RGB").save(jpeg, format="JPEG")
+    assert ov.load_upload("a.jpg", jpeg.getvalue(), "t", 100)[0].sum() > 0
+
+
+@pytest.mark.parametrize("name,data,message", BAD_UPLOADS, ids=[b[0] for b in BAD_UPLOADS])
+def test_load_upload_refuses_bad_files(name, data, message):
+    with pytest.raises(ov.InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        ov.load_upload(name, data, "test", 100)
+
+
+def test_my_trained_run_can_replace_the_shipped_weights(page, assets_dir):
+    mine = load_checkpoint(assets_dir / "omniglot_5w1s_fomaml.pt")
+    mine.params = {k: v * 0.5 for k, v in mine.params.items()}  # different weights, same shapes
+    at = page.run()
+    at.session_state["trained_runs"] = {"omniglot": {"fomaml": {"checkpoint": mine, "label": "my 100-iteration run"}}}
+    fill(at)
+    at.run()
+    at.button(key="omni_adapt").click().run()
+    shipped = at.session_state["omni_result"]["runs"]["fomaml"].probs
+    at.sidebar.radio(key="omni_src_fomaml").set_value("mine").run()  # re-adapts by itself: the weights changed
+    no_traceback(at)
+    assert not torch.allclose(at.session_state["omni_result"]["runs"]["fomaml"].probs, shipped)
+    assert "my 100-iteration run" in texts(at)

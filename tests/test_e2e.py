@@ -1,0 +1,351 @@
+"""End to end in a real browser: `streamlit run app.py` on loopback, driven by Playwright with Debian's
+chromium. Opens every page, draws a character per class and a query on the Omniglot canvases with
+the mouse, adapts, and checks that predictions and curves appear. Screenshots go to
+test-artifacts/screenshots/ (and to $E2E_SCREENSHOT_DIR as well, e.g. docs/screenshots for the README).
+
+Skipped only when /usr/bin/chromium is missing outside CI; in CI (env CI set) that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+PAGES = {  # url path -> the title the page shows
+    "": "MAML, visible",
+    "sinusoid": "Sinusoid regression",
+    "omniglot": "Omniglot few-shot",
+    "meta_training": "Meta-training",
+}
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+
+def _need_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing in CI: .ci/run must install Debian's chromium")
+    pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); these tests run in CI")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def quick_assets(folder: Path) -> Path:
+    """Tiny checkpoints for every file the app loads (used when the shipped assets/ are incomplete)."""
+    from maml_core import default_config, meta_train, save_checkpoint
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_app_omniglot import quick_checkpoints
+
+    quick_checkpoints(folder)
+    for algo in ("maml", "fomaml", "pretrain"):
+        r = meta_train(default_config("sinusoid", algo, iterations=30, meta_batch=5))
+        save_checkpoint(folder / f"sinusoid_{algo}.pt", r.config, r.params, metrics={"inner_lr": 0.01,
+                                                                                      "eval_steps": 10})
+    return folder
+
+
+def assets_for_e2e(tmp: Path) -> Path:
+    """$MAML_ASSETS_DIR if set, else the shipped assets/ when complete, else quick tiny checkpoints."""
+    from ui import common
+
+    if os.environ.get("MAML_ASSETS_DIR"):
+        return Path(os.environ["MAML_ASSETS_DIR"]).resolve()
+    names = [*common.SINUSOID_CHECKPOINTS.values(), *common.OMNIGLOT_CHECKPOINTS.values()]
+    shipped = ROOT / "assets"
+    if all((shipped / n).is_file() for n in names):
+        return shipped
+    return quick_assets(tmp)
+
+
+def start_server(assets: Path, port: int, log: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`streamlit run app.py` on 127.0.0.1:port, returned once /_stcore/health answers (or raises)."""
+    env = {**os.environ, "MAML_ASSETS_DIR": str(assets), **(extra_env or {})}
+    if "MAML_DATA_DIR" in os.environ:
+        env["MAML_DATA_DIR"] = os.environ["MAML_DATA_DIR"]
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    stop_server(proc)
+    raise RuntimeError(f"streamlit did not answer on port {port} within 90 s: {log.read_text()[-2000:]}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    _need_chromium()
+    tmp = tmp_path_factory.mktemp("e2e")
+    port = _free_port()
+    proc = start_server(assets_for_e2e(tmp / "assets"), port, tmp / "server.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    p = context.new_page()
+    p.set_default_timeout(30_000)
+    yield p
+    context.close()
+
+
+def settle(page, quiet_ms: int = 600, timeout_s: float = 60) -> None:
+    """Wait until the app has finished its rerun (the "Running…" status widget stays gone)."""
+    deadline = time.monotonic() + timeout_s
+    quiet_since = None
+    while time.monotonic() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        if running:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_ms / 1000:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("the app kept running for more than {timeout_s} s")
+
+
+def shot(page, name: str) -> None:
+    """A screenshot of the whole app (Streamlit scrolls an inner container, so a "full page" screenshot
+    would stop at the viewport: the viewport is stretched to the content for the picture)."""
+    size = page.viewport_size
+    height = page.evaluate("() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], "
+                           "[data-testid=\"stAppScrollToBottomContainer\"], section')].map(e => e.scrollHeight), "
+                           "document.body.scrollHeight)")
+    page.set_viewport_size({"width": size["width"], "height": min(max(size["height"], int(height)), 6000)})
+    page.wait_for_timeout(500)  # charts re-lay out to the new size
+    try:
+        folders = [ARTIFACTS]
+        extra = os.environ.get("E2E_SCREENSHOT_DIR")
+        if extra:
+            folders.append(Path(extra) if Path(extra).is_absolute() else ROOT / extra)
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(folder / f"{name}.png"))
+    finally:
+        page.set_viewport_size(size)
+
+
+def assert_no_error(page) -> None:
+    """No exception box, no traceback, and no exception class name (ValueError, ...) anywhere in the text."""
+    assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:3000]
+    body = page.inner_text("body")
+    assert "Traceback" not in body, body[:3000]
+    names = re.findall(r"\b[A-Z][A-Za-z]*(?:Error|Exception)\b", body)
+    assert not names, f"{names} on the page: {body[:3000]}"
+
+
+def open_page(page, base: str, path: str) -> None:
+    page.goto(f"{base}/{path}")
+    page.get_by_role("heading", name=PAGES[path]).first.wait_for()
+    settle(page)
+
+
+# Strokes in canvas fractions: a distinct made-up character per class; the query is another, sloppier
+# drawing of class 2's.
+STROKES = [
+    [[(0.2, 0.2), (0.8, 0.8)], [(0.8, 0.2), (0.2, 0.8)]],  # X
+    [[(0.5, 0.15), (0.5, 0.85)], [(0.2, 0.3), (0.8, 0.3)]],  # a T-like cross
+    [[(0.2, 0.8), (0.5, 0.2), (0.8, 0.8)]],  # an inverted V
+    [[(0.2, 0.2), (0.8, 0.2), (0.8, 0.8), (0.2, 0.8), (0.2, 0.3)]],  # a box
+    [[(0.15, 0.4), (0.35, 0.7), (0.55, 0.3), (0.85, 0.6)]],  # a zigzag
+]
+QUERY = [[(0.45, 0.2), (0.55, 0.85)], [(0.15, 0.35), (0.8, 0.25)]]  # class 2 again: a slanted cross
+
+
+def draw(page, canvas, strokes) -> None:
+    """Draw strokes (lists of points in canvas fractions) with the mouse, like a person: hover first (the
+    canvas's toolbar only moves out of the way once the pointer is over it), then press, drag, release."""
+    canvas.scroll_into_view_if_needed()
+    canvas.hover()
+    page.wait_for_timeout(400)
+    box = canvas.bounding_box()
+    assert box, "canvas not visible"
+    for stroke in strokes:
+        x0, y0 = stroke[0]
+        page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
+        page.mouse.down()
+        for (xa, ya), (xb, yb) in zip(stroke[:-1], stroke[1:]):
+            for t in (0.25, 0.5, 0.75, 1.0):
+                page.mouse.move(box["x"] + (xa + t * (xb - xa)) * box["width"],
+                                box["y"] + (ya + t * (yb - ya)) * box["height"])
+        page.mouse.up()
+        settle(page, quiet_ms=300)
+
+
+def canvas_ink(page) -> list[int]:
+    """Dark pixels on each drawing canvas, in page order (the canvases live in shadow roots)."""
+    return page.evaluate("""() => {
+        const counts = [];
+        for (const host of document.querySelectorAll('*')) {
+            if (!host.shadowRoot) continue;
+            for (const c of host.shadowRoot.querySelectorAll('canvas.dc-canvas.lower-canvas')) {
+                const d = c.getContext('2d', {willReadFrequently: true}).getImageData(0, 0, c.width, c.height).data;
+                let n = 0;
+                for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && d[i] < 128) n++;
+                counts.push(n);
+            }
+        }
+        return counts;
+    }""")
+
+
+# --- tests (in file order: the first one must be the server's first visitor) ----------------------------
+
+def test_deep_link_on_a_fresh_server_gets_the_app_navigation(server, page):
+    """A shared link to a page, opened before anyone loaded "/" (e.g. a sleeping cloud app waking up), must
+    run app.py's st.navigation: its page titles in the sidebar, not Streamlit's file-name pages."""
+    open_page(page, server, "omniglot")
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert "Sinusoid regression" in nav and "Meta-training, live" in nav, (
+        f"sidebar navigation is {nav!r}: the first request ran pages/omniglot.py without app.py (Streamlit "
+        "treats a folder named pages/ beside the main script as old-style multipage navigation until "
+        "st.navigation has run once)")
+    assert page.get_by_role("heading", name="Omniglot few-shot").count() >= 1, "the deep link must open its own page"
+    # Its widgets belong to the routed page from the first interaction (no lost first click).
+    root_size = "getComputedStyle(document.documentElement).fontSize"
+    before = page.evaluate(root_size)
+    page.get_by_text("Large fonts (projector)").click()
+    page.wait_for_function(f"{root_size} !== {before!r}", timeout=15_000)
+
+
+def test_every_page_renders(server, page):
+    for path, title in PAGES.items():
+        open_page(page, server, path)
+        assert_no_error(page)
+        assert page.get_by_role("heading", name=title).count() >= 1
+        if path == "sinusoid":
+            page.locator(".js-plotly-plot").first.wait_for()
+        shot(page, f"page_{path or 'home'}")
+
+
+def test_meta_training_starts_and_stops(server, page):
+    open_page(page, server, "meta_training")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("it/s").first.wait_for(timeout=60_000)  # progress lines appear while it trains
+    page.wait_for_timeout(1500)
+    page.locator(".st-key-mt_stop button").click()  # (the app header has a "Stop" button while a script runs)
+    page.get_by_text("Finished").first.wait_for(timeout=60_000)
+    settle(page)
+    assert_no_error(page)
+    assert page.locator(".js-plotly-plot").count() >= 1
+    shot(page, "meta_training_after_a_short_run")
+
+
+def test_omniglot_draw_adapt_predict(server, page):
+    open_page(page, server, "omniglot")
+    canvases = page.locator("canvas.upper-canvas")
+    canvases.first.wait_for()
+    assert canvases.count() == 6  # 5-way 1-shot: five classes and the query
+    status = page.get_by_text("network input", exact=True)
+    for i, strokes in enumerate([*STROKES, QUERY]):
+        draw(page, canvases.nth(i), strokes)
+        page.wait_for_function(f"() => document.body.innerText.split('network input').length - 1 >= {i + 1}")
+    assert status.count() == 6
+    assert_no_error(page)
+    page.get_by_role("button", name="Adapt").click()
+    page.get_by_text("Final prediction").first.wait_for()
+    settle(page)
+    assert_no_error(page)
+    charts = page.locator(".js-plotly-plot")
+    charts.nth(1).wait_for()  # plotly renders asynchronously: the animated probabilities and the support loss
+    assert charts.count() == 2
+    page.get_by_text("Class probabilities for the query").first.wait_for()
+    page.get_by_text("Support loss").first.wait_for()
+    assert page.get_by_text("after 10 steps").count() == 3  # one prediction row per method
+    assert all(n > 0 for n in canvas_ink(page))
+    shot(page, "omniglot_drawn_and_adapted")
+    # Projector mode: bigger text, and the drawings stay on their canvases (nothing above them remounts them).
+    page.get_by_text("Large fonts (projector)").click()
+    settle(page)
+    page.get_by_text("Final prediction").first.wait_for()
+    assert_no_error(page)
+    ink = canvas_ink(page)
+    assert len(ink) == 6 and all(n > 0 for n in ink), f"a canvas lost its drawing: dark pixels {ink}"
+    shot(page, "omniglot_large_fonts")
+    # Another page and back (same session): the drawings come back on the canvases, the results stay.
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav.get_by_role("link", name="Home").click()
+    page.get_by_role("heading", name=PAGES[""]).first.wait_for()
+    settle(page)
+    nav.get_by_role("link", name="Omniglot few-shot").click()
+    page.get_by_text("Final prediction").first.wait_for()
+    settle(page)
+    page.locator("canvas.upper-canvas").nth(5).wait_for()
+    page.wait_for_timeout(500)
+    ink = canvas_ink(page)
+    assert len(ink) == 6 and all(n > 0 for n in ink), f"drawings lost after a page switch: dark pixels {ink}"
+    assert_no_error(page)
+
+
+def test_omniglot_dataset_episode(server, page):
+    open_page(page, server, "omniglot")
+    page.get_by_text("Omniglot test set").click()
+    settle(page)
+    assert_no_error(page)
+    if not os.environ.get("MAML_DATA_DIR"):
+        page.get_by_text("MAML_DATA_DIR").first.wait_for()  # says how to enable it
+        page.get_by_role("button", name="Download Omniglot").wait_for()
+        shot(page, "omniglot_no_dataset")
+        return
+    page.get_by_role("button", name="New episode").wait_for()
+    page.get_by_role("button", name="Adapt").click()
+    page.get_by_text("Accuracy on the episode's query set").first.wait_for()
+    settle(page)
+    assert_no_error(page)
+    page.locator(".js-plotly-plot").nth(2).wait_for()  # probabilities, support loss, query accuracy
+    assert page.get_by_text("(true class:").count() == 1
+    shot(page, "omniglot_dataset_episode")

@@ -1,0 +1,624 @@
+"""The Omniglot few-shot page's logic and pieces: safe image input, adapting every method on one
+episode, and the figures. `app_pages/omniglot.py` lays them out; tests and benchmarks call the same
+functions (`run_adaptation` is what the page runs when you press "Adapt").
+
+Shapes: one input is (1, 28, 28) float, ink = 1 (the output of `maml_core.preprocess_image`);
+support_x (N*K, 1, 28, 28), support_y (N*K,) int64 with labels 0..N-1; query_x (M, 1, 28, 28).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from maml_core import (
+    Checkpoint,
+    DataError,
+    Episode,
+    OmniglotConvNet,
+    OmniglotData,
+    OmniglotTaskConfig,
+    OmniglotTasks,
+    adapt,
+    download,
+    has_ink,
+    predict,
+    preprocess_image,
+    split,
+)
+from maml_core.omniglot import find_archives
+from ui import common
+
+WAYS = (2, 3, 4, 5)  # N: the shipped checkpoints have a 5-way head; fewer ways use its first N outputs
+SHOTS = (1, 2, 3, 4, 5)  # K
+DATASET_QUERIES = 5  # query drawings per class in a sampled episode (accuracy per step)
+MAX_UPLOAD_MB = 10
+MAX_PIXELS = 40_000_000  # 40 MP: a phone photo is ~12 MP; beyond this decoding alone costs too much memory
+WORK_SIZE = 1024  # uploads are shrunk to this right after decoding (preprocessing works at 256 pixels anyway)
+CLASS_NAMES = tuple(f"Class {i + 1}" for i in range(max(WAYS)))
+
+Params = dict[str, Tensor]
+
+
+class InputError(ValueError):
+    """An input image cannot be used; the message says why and what to do (shown as is)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Input: uploads and drawings -> the network's 28x28 input
+# ---------------------------------------------------------------------------------------------
+
+def read_upload(name: str, data: bytes, *, max_mb: float = MAX_UPLOAD_MB, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode an uploaded file into a PIL image, refusing anything unsafe or unusable.
+
+    Checks, in this order and before any pixel is decoded: size in bytes, that the header is an
+    image Pillow knows, and the pixel count it declares (`Image.open` is lazy). Animated or
+    multi-page files give their first frame. Raises `InputError` with a message for the user.
+    """
+    size_mb = len(data) / 2**20
+    if len(data) == 0:
+        raise InputError(f"“{name}” is empty (0 bytes): upload a picture of one character.")
+    if size_mb > max_mb:
+        raise InputError(f"“{name}” is {size_mb:.1f} MB; pictures are limited to {max_mb:g} MB. "
+                         "Crop it to the character or save it smaller, then upload it again.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as e:
+        raise InputError(f"“{name}” declares an enormous image (over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
+                         "megapixels) and was refused without decoding: a decompression bomb, or a damaged file. "
+                         "Upload an ordinary picture.") from e
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise InputError(f"“{name}” is not an image this app can read: upload a PNG, JPEG, GIF, BMP or WebP "
+                         "picture of one character.") from e
+    width, height = image.size
+    if width * height > max_pixels:
+        raise InputError(f"“{name}” is {width:,} x {height:,} pixels ({width * height / 1e6:.0f} megapixels); "
+                         f"the limit is {max_pixels / 1e6:.0f} megapixels. Crop it to the character or shrink it.")
+    if width < 1 or height < 1:
+        raise InputError(f"“{name}” has no pixels ({width} x {height}): upload a picture of one character.")
+    try:
+        image.seek(0)
+        if image.format == "JPEG":  # decode a big photo at a fraction of its size: faster, far less memory
+            image.draft(image.mode, (WORK_SIZE, WORK_SIZE))
+        image.load()
+        if max(image.size) > WORK_SIZE:  # keep one small copy; the full-size pixels are freed right away
+            image.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+        raise InputError(f"“{name}” could not be decoded: the file looks damaged or truncated "
+                         f"({type(e).__name__}). Save it again and upload the new copy.") from e
+    return image
+
+
+def image_from_drawing(value: object) -> Image.Image:
+    """A canvas drawing as a PIL image. Accepts PNG bytes (what the canvas sends) or an RGBA/RGB/gray
+    uint8 array (H, W[, C]) (what tests inject)."""
+    if isinstance(value, Image.Image):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            image = Image.open(io.BytesIO(bytes(value)))
+            image.load()
+            return image
+        except (UnidentifiedImageError, OSError, ValueError) as e:
+            raise InputError("the drawing could not be read back from the canvas: clear it and draw again.") from e
+    if isinstance(value, np.ndarray):
+        arr = value
+        if arr.dtype != np.uint8:
+            arr = np.clip(arr, 0, 255).astype(np.uint8)
+        if arr.ndim == 3 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
+            raise InputError(f"a drawing must be an image array (H, W, 4), got shape {value.shape}")
+        return Image.fromarray(arr)
+    raise InputError(f"unexpected drawing data of type {type(value).__name__}: clear the canvas and draw again.")
+
+
+def to_network_input(image: Image.Image, what: str) -> Tensor:
+    """`preprocess_image` (1, 28, 28), refusing an image with no visible character."""
+    x = preprocess_image(image)
+    if not has_ink(x):
+        raise InputError(f"{what} shows no character (it is blank or one flat colour): draw the character, "
+                         "or upload a picture with dark strokes on a light background.")
+    return x
+
+
+def fingerprint(*parts: object) -> str:
+    """A short stable hash of tensors, arrays, bytes and plain values (detects changed inputs)."""
+    h = hashlib.sha1()
+    for p in parts:
+        if isinstance(p, Tensor):
+            h.update(p.detach().contiguous().numpy().tobytes())
+        elif isinstance(p, np.ndarray):
+            h.update(np.ascontiguousarray(p).tobytes())
+        elif isinstance(p, (bytes, bytearray)):
+            h.update(bytes(p))
+        else:
+            h.update(repr(p).encode())
+        h.update(b"|")
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Adaptation
+# ---------------------------------------------------------------------------------------------
+
+def slice_head(params: Params, n_way: int) -> Params:
+    """An N-way network from a wider one: the same features, the head's first N outputs.
+
+    Softmax over a subset of logits is the classifier restricted to those classes; the first
+    inner step then trains exactly these N rows (the others would get no gradient anyway, as
+    no support label points at them). New tensors: the checkpoint is never modified.
+    """
+    width = params["head.weight"].shape[0]
+    if not 1 <= n_way <= width:
+        raise ValueError(f"this network has {width} outputs; it cannot classify {n_way} ways")
+    out = dict(params)
+    out["head.weight"] = params["head.weight"][:n_way]
+    out["head.bias"] = params["head.bias"][:n_way]
+    return out
+
+
+@dataclass
+class MethodRun:
+    """One method adapted to one episode. probs (S+1, M, N): softmax over the N classes for each
+    query after each inner step; support_loss (S+1,); query_acc (S+1,) when query labels are known."""
+
+    method: str
+    inner_lr: float
+    eval_steps: int  # the number of steps validated for this checkpoint
+    probs: Tensor
+    support_loss: Tensor
+    query_acc: Tensor | None = None
+
+    @property
+    def diverged(self) -> bool:
+        """Whether some inner step produced non-finite numbers (an inner learning rate far too large)."""
+        return not bool(torch.isfinite(self.support_loss).all() and torch.isfinite(self.probs).all())
+
+    @property
+    def steps(self) -> int:
+        return self.probs.shape[0] - 1
+
+    def prediction(self, query: int = 0, step: int | None = None) -> tuple[int, float]:
+        """(predicted class, its probability) for one query after `step` steps (default: the last)."""
+        p = self.probs[self.steps if step is None else step, query]
+        return int(p.argmax()), float(p.max())
+
+
+def run_adaptation(checkpoints: dict[str, Checkpoint], support_x: Tensor, support_y: Tensor, query_x: Tensor,
+                   query_y: Tensor | None = None, *, n_way: int, steps: int,
+                   inner_lr: float | None = None) -> dict[str, MethodRun]:
+    """Adapt each method's initialisation to the support set for `steps` inner steps (each its own
+    validated learning rate unless `inner_lr` is given) and record, after every step 0..S, the class
+    probabilities of each query, the support loss and (with `query_y`) the query accuracy.
+
+    support_x (N*K, 1, 28, 28), support_y (N*K,) in 0..N-1; query_x (M, 1, 28, 28); query_y (M,).
+    Test-time steps are first-order: nothing is differentiated through them, and the adapted weights
+    are the same as second-order ones.
+    """
+    runs: dict[str, MethodRun] = {}
+    for name, ckpt in checkpoints.items():
+        channels = ckpt.config.model.channels
+        # A fresh module per call: `functional_call` swaps parameters on the module it is given, so a
+        # module shared between concurrent sessions (threads) would not be safe. Building it is ~1 ms.
+        model = OmniglotConvNet(n_way, channels).requires_grad_(False)
+        params = slice_head(ckpt.params, n_way)
+        lr = float(ckpt.inner_lr if inner_lr is None else inner_lr)
+        states = adapt(model, params, support_x, support_y, steps=steps, inner_lr=lr, first_order=True)
+        probs, losses, accs = [], [], []
+        with torch.no_grad():
+            for s in states:
+                s = {k: v.detach() for k, v in s.items()}
+                losses.append(F.cross_entropy(predict(model, s, support_x), support_y))
+                q = predict(model, s, query_x).softmax(-1)  # (M, N)
+                probs.append(q)
+                if query_y is not None:
+                    accs.append((q.argmax(-1) == query_y).float().mean())
+        runs[name] = MethodRun(name, lr, ckpt.eval_steps, torch.stack(probs), torch.stack(losses),
+                               torch.stack(accs) if accs else None)
+    return runs
+
+
+# ---------------------------------------------------------------------------------------------
+# Pictures and charts
+# ---------------------------------------------------------------------------------------------
+
+def tile_png(x: Tensor, size: int = 84) -> bytes:
+    """A (1, 28, 28) input as a PNG, ink dark on paper, enlarged without smoothing (pixels visible)."""
+    a = (255 - (x.reshape(28, 28).clamp(0, 1) * 255).round().to(torch.uint8)).numpy()
+    image = Image.fromarray(a, mode="L").resize((size, size), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def img_tag(png: bytes, size: int, *, border: str = "#d0d0d0", width: int = 1, title: str = "") -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<img src="data:image/png;base64,{data}" width="{size}" height="{size}" alt="{title}" title="{title}" '
+            f'style="border:{width}px solid {border};border-radius:4px;image-rendering:pixelated;'
+            f'box-sizing:border-box;display:block"/>')
+
+
+def tiles_html(tiles: list[tuple[Tensor | None, str]], size: int = 56) -> str:
+    """A wrapped row of 28x28 inputs with captions; None draws an empty placeholder of the same size."""
+    cells = []
+    for x, caption in tiles:
+        if x is None:
+            pic = (f'<div style="width:{size}px;height:{size}px;border:1px dashed #bbb;border-radius:4px;'
+                   'box-sizing:border-box"></div>')
+        else:
+            pic = img_tag(tile_png(x, size), size, title=caption)
+        cells.append(f'<figure style="margin:0 8px 6px 0;text-align:center">{pic}'
+                     f'<figcaption style="font-size:0.8em;color:#555">{caption}</figcaption></figure>')
+    return '<div style="display:flex;flex-wrap:wrap;align-items:flex-start">' + "".join(cells) + "</div>"
+
+
+def prediction_html(runs: dict[str, MethodRun], class_tiles: list[Tensor], query: Tensor, query_index: int,
+                    colors: dict[str, str], labels: dict[str, str], true_label: int | None = None,
+                    size: int = 72) -> str:
+    """For each method, the support classes with the one it picks for the query framed in its colour."""
+    n = len(class_tiles)
+    class_png = [tile_png(t, size) for t in class_tiles]
+    rows = [f'<div style="display:flex;align-items:center;gap:14px;margin-bottom:10px">'
+            f'<div style="width:150px;font-weight:600">Query</div>{img_tag(tile_png(query, size), size)}'
+            + (f'<div style="color:#555">(true class: {CLASS_NAMES[true_label]})</div>' if true_label is not None
+               else "") + "</div>"]
+    for name, run in runs.items():
+        pick, _ = run.prediction(query_index)
+        probs = run.probs[-1, query_index]
+        cells = []
+        for c in range(n):
+            picked = c == pick
+            border, width = (colors.get(name, "#333"), 5) if picked else ("#d0d0d0", 1)
+            mark = ""
+            if picked and true_label is not None:
+                mark = " ✓" if pick == true_label else " ✗"
+            weight = "700" if picked else "400"
+            cells.append(f'<figure style="margin:0;text-align:center">'
+                         f'{img_tag(class_png[c], size, border=border, width=width, title=CLASS_NAMES[c])}'
+                         f'<figcaption style="font-size:0.8em;font-weight:{weight}">{CLASS_NAMES[c]}{mark}<br>'
+                         f'{100 * float(probs[c]):.0f}%</figcaption></figure>')
+        color = colors.get(name, "#333")
+        rows.append(f'<div style="display:flex;align-items:center;gap:14px;margin-bottom:10px">'
+                    f'<div style="width:150px;font-weight:600;color:{color}">{labels.get(name, name)}<br>'
+                    f'<span style="font-weight:400;color:#555;font-size:0.85em">after {run.steps} steps</span></div>'
+                    + "".join(cells) + "</div>")
+    return "".join(rows)
+
+
+def probability_figure(runs: dict[str, MethodRun], query_index: int, n_way: int, colors: dict[str, str],
+                       labels: dict[str, str], font: int = 13, true_label: int | None = None) -> go.Figure:
+    """Grouped bars: each method's class probabilities for one query, animated over inner steps 0..S
+    (play button and a step slider; it opens on the last step)."""
+    names = [CLASS_NAMES[c] + (" (true)" if c == true_label else "") for c in range(n_way)]
+    steps = max(r.steps for r in runs.values())
+
+    def bars(step: int) -> list[go.Bar]:
+        out = []
+        for name, run in runs.items():
+            p = run.probs[min(step, run.steps), query_index]
+            out.append(go.Bar(x=names, y=p.tolist(), name=labels.get(name, name), marker_color=colors.get(name),
+                              text=[f"{100 * v:.0f}%" for v in p.tolist()], textposition="outside",
+                              cliponaxis=False))
+        return out
+
+    frames = [go.Frame(data=bars(s), name=str(s)) for s in range(steps + 1)]
+    fig = go.Figure(data=bars(steps), frames=frames)
+    slider = dict(active=steps, currentvalue=dict(prefix="after inner step "), pad=dict(t=30 + font), x=0.17,
+                  len=0.83, y=0, yanchor="top",
+                  steps=[dict(label=str(s), method="animate",
+                              args=[[str(s)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
+                                                   transition=dict(duration=0))]) for s in range(steps + 1)])
+    play = dict(type="buttons", showactive=False, x=0, y=0, xanchor="left", yanchor="top", direction="left",
+                pad=dict(t=55 + 2 * font),
+                buttons=[dict(label="▶ Play steps", method="animate",
+                              args=[None, dict(frame=dict(duration=450, redraw=True), fromcurrent=False,
+                                               transition=dict(duration=250), mode="immediate")])])
+    fig.update_layout(**common.chart_layout(
+        480, barmode="group", sliders=[slider] if steps > 0 else [], updatemenus=[play] if steps > 0 else [],
+        title=dict(text="Class probabilities for the query, after each inner step", x=0, y=0.98, yanchor="top"),
+        yaxis=dict(range=[0, 1.15], tickformat=".0%", title="probability", gridcolor="#eee"),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+        margin=dict(l=10, r=10, t=70 + font, b=10)))
+    return fig
+
+
+def curve_figure(runs: dict[str, MethodRun], which: str, colors: dict[str, str], labels: dict[str, str],
+                 font: int = 13) -> go.Figure:
+    """Support loss (which='support_loss') or query accuracy (which='query_acc') after each inner step,
+    one line per method; a hollow marker shows the number of steps each checkpoint was validated with."""
+    fig = go.Figure()
+    for name, run in runs.items():
+        values = getattr(run, which)
+        if values is None:
+            continue
+        floor = 1e-6 if which == "support_loss" else 0.0  # a log axis cannot show 0
+        ys = [max(v, floor) if np.isfinite(v) else None for v in values.tolist()]  # a diverged step leaves a gap
+        fig.add_trace(go.Scatter(x=list(range(len(ys))), y=ys, mode="lines+markers", name=labels.get(name, name),
+                                 line=dict(color=colors.get(name), width=3), marker=dict(size=7)))
+        if 0 <= run.eval_steps < len(ys) and ys[run.eval_steps] is not None:
+            fig.add_trace(go.Scatter(x=[run.eval_steps], y=[ys[run.eval_steps]], mode="markers", showlegend=False,
+                                     hovertext=f"{labels.get(name, name)}: validated with {run.eval_steps} steps",
+                                     hoverinfo="text",
+                                     marker=dict(size=15, color="rgba(0,0,0,0)",
+                                                 line=dict(color=colors.get(name), width=2))))
+    steps = max(r.steps for r in runs.values())
+    xaxis = dict(title="inner step", range=[-0.4, steps + 0.4], dtick=1 if steps <= 12 else None, gridcolor="#eee")
+    if which == "query_acc":
+        title, yaxis = "Accuracy on the episode's query set", dict(range=[0, 1.05], tickformat=".0%", title="accuracy")
+    else:  # log scale: the loss falls by orders of magnitude, and the late steps matter as much as the first
+        title = "Support loss (cross-entropy on the examples)"
+        yaxis = dict(type="log", title="loss (log scale)", dtick=1, tickformat="~g")
+    fig.update_layout(**common.chart_layout(
+        380, title=dict(text=title, x=0, y=0.98, yanchor="top"), xaxis=xaxis, yaxis=dict(gridcolor="#eee", **yaxis),
+        legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0),
+        margin=dict(l=10, r=10, t=40 + font, b=10)))
+    return fig
+
+
+def preview_png(image: Image.Image, size: int) -> bytes:
+    """An uploaded picture shrunk onto a white square of `size` pixels (shown in place of the canvas)."""
+    im = image.copy()
+    im.thumbnail((size, size), Image.Resampling.BILINEAR)
+    if im.mode in ("RGBA", "LA", "PA", "P"):
+        im = im.convert("RGBA")
+    square = Image.new("RGBA", (size, size), "white")
+    square.alpha_composite(im.convert("RGBA"), ((size - im.width) // 2, (size - im.height) // 2))
+    buf = io.BytesIO()
+    square.convert("RGB").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def load_upload(name: str, data: bytes, what: str, preview_size: int) -> tuple[Tensor, bytes]:
+    """An uploaded file -> (network input (1, 28, 28), preview PNG). Every failure is an `InputError`
+    with a specific message; nothing else escapes (a malformed file can make Pillow raise anything)."""
+    image = read_upload(name, data)
+    try:
+        x = to_network_input(image, f"“{name}” ({what})")
+        return x, preview_png(image, preview_size)
+    except InputError:
+        raise
+    except Exception as e:  # a damaged file must never reach the user as a traceback
+        raise InputError(f"“{name}” could not be processed ({type(e).__name__}): the file looks damaged; "
+                         "save it again, or draw the character instead.") from e
+
+
+# ---------------------------------------------------------------------------------------------
+# Streamlit pieces. Session-state keys a test may set: `omni_draw_<slot>` holds a slot's drawing
+# (PNG bytes as the canvas sends them, or an RGBA uint8 array), slot = "c<class>k<example>" or "q".
+# ---------------------------------------------------------------------------------------------
+
+QUERY_SLOT = "q"
+INK = "#000000"
+PAPER = "#ffffff"
+
+
+def slot_id(c: int, k: int) -> str:
+    return f"c{c}k{k}"
+
+
+def slot_name(slot: str) -> str:
+    if slot == QUERY_SLOT:
+        return "the query"
+    c, k = slot[1:].split("k")
+    return f"{CLASS_NAMES[int(c)]} · example {int(k) + 1}"
+
+
+def draw_key(slot: str) -> str:
+    return f"omni_draw_{slot}"
+
+
+def get_canvas():
+    """(st_canvas, None), or (None, why) when the drawing component cannot load here. The import
+    registers a Components-v2 element, which needs a running Streamlit server (or AppTest)."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception as e:  # ImportError, StreamlitAPIException: the page must keep working without it
+        return None, f"{type(e).__name__}: {e}"
+    return st_canvas, None
+
+
+@dataclass
+class SlotInput:
+    """What one slot holds: the network input (None when empty) and a short description."""
+
+    slot: str
+    x: Tensor | None
+    source: str  # "drawing", "upload" or "" (empty)
+    note: str  # e.g. the file name, or why the slot is empty
+
+
+def _process_drawing(slot: str) -> SlotInput:
+    """The slot's stored drawing -> network input, memoised on the drawing's content."""
+    ss = st.session_state
+    value = ss.get(draw_key(slot))
+    if value is None:
+        return SlotInput(slot, None, "", "empty")
+    memo = ss.setdefault("omni_memo_draw", {})
+    fp = fingerprint(value if isinstance(value, (bytes, bytearray, np.ndarray)) else repr(value))
+    hit = memo.get(slot)
+    if hit is None or hit[0] != fp:
+        try:
+            x = to_network_input(image_from_drawing(value), f"The drawing for {slot_name(slot)}")
+            hit = (fp, x, "")
+        except InputError:
+            hit = (fp, None, "blank")
+        except Exception as e:  # never a traceback for a strange drawing
+            hit = (fp, None, f"unreadable ({type(e).__name__})")
+        memo[slot] = hit
+    _, x, note = hit
+    return SlotInput(slot, x, "drawing" if x is not None else "", note)
+
+
+def _process_upload(slot: str, file, what: str, size: int) -> tuple[Tensor | None, bytes | None, str | None]:
+    """(x, preview, error) for the slot's uploaded file, memoised on the upload's id."""
+    memo = st.session_state.setdefault("omni_memo_upload", {})
+    fid = getattr(file, "file_id", None) or fingerprint(file.getvalue())
+    hit = memo.get(slot)
+    if hit is None or hit[0] != fid:
+        try:
+            x, preview = load_upload(file.name, file.getvalue(), what, size)
+            hit = (fid, x, preview, None)
+        except InputError as e:
+            hit = (fid, None, None, str(e))
+        memo[slot] = hit
+    return hit[1], hit[2], hit[3]
+
+
+def _status_html(x: Tensor | None, text: str, size: int = 42) -> str:
+    """A fixed-height line under each input: the 28x28 network input (or a dashed box) and a note."""
+    if x is None:
+        pic = (f'<div style="width:{size}px;height:{size}px;border:1px dashed #bbb;border-radius:4px;'
+               'box-sizing:border-box;flex:none"></div>')
+    else:
+        pic = f'<div style="flex:none">{img_tag(tile_png(x, size), size, title="what the network sees")}</div>'
+    return (f'<div style="display:flex;gap:8px;align-items:center;height:{size + 4}px;overflow:hidden">{pic}'
+            f'<div style="font-size:0.8em;color:#555;line-height:1.2">{text}</div></div>')
+
+
+def input_slot(slot: str, size: int, st_canvas) -> SlotInput:
+    """One input: a drawing canvas (or, with an upload, the uploaded picture in its place), a line
+    showing what the network sees, and an "Upload" popover. A bad upload shows its error here and
+    the slot keeps using the drawing."""
+    ss = st.session_state
+    what = slot_name(slot)
+    upgen = ss.get(f"omni_upgen_{slot}", 0)
+    cvgen = ss.get(f"omni_cvgen_{slot}", 0)
+    area, status = st.container(), st.container()
+    if st_canvas is not None:
+        holder = st.popover("Upload", icon=":material/upload:", help=f"Use a picture instead of drawing ({what})")
+    else:
+        holder = st.container()
+    with holder:
+        file = st.file_uploader(f"Picture for {what}", key=f"omni_up_{slot}_{upgen}", max_upload_size=MAX_UPLOAD_MB,
+                                help=f"PNG, JPEG, GIF, BMP or WebP, up to {MAX_UPLOAD_MB} MB and "
+                                     f"{MAX_PIXELS // 1_000_000} megapixels; one character, any colours.",
+                                label_visibility="collapsed" if st_canvas is not None else "visible")
+    up_x = up_preview = up_error = None
+    if file is not None:
+        up_x, up_preview, up_error = _process_upload(slot, file, what, size)
+
+    with area:
+        if up_x is not None:
+            st.image(up_preview, width=size)
+        elif st_canvas is not None:
+            ckey = f"omni_cv_{slot}_{cvgen}"
+            if ckey not in ss:  # (re)mounted, e.g. after visiting another page: redraw the last drawing
+                ss[f"omni_init_{slot}"] = ss.get(f"omni_json_{slot}")
+            try:
+                result = st_canvas(stroke_width=max(6, size // 16), stroke_color=INK, background_color=PAPER,
+                                   height=size, width=size, drawing_mode="freedraw", return_image_data=True,
+                                   initial_drawing=ss.get(f"omni_init_{slot}"), key=ckey)
+                png = result.image_bytes
+            except Exception as e:  # a component failure must not take the page down: uploads still work
+                st.caption(f"The canvas could not be shown ({type(e).__name__}): use Upload.")
+                png = None
+            if png is not None and png != ss.get(draw_key(slot)):
+                ss[draw_key(slot)] = png
+                ss[f"omni_json_{slot}"] = result.json_data
+
+    drawn = _process_drawing(slot)
+    with status:
+        if up_x is not None:
+            st.markdown(_status_html(up_x, f"uploaded<br>{html.escape(file.name[:24])}"), unsafe_allow_html=True)
+            st.button("Draw instead", key=f"omni_undo_up_{slot}_{upgen}", type="tertiary",
+                      icon=":material/draw:", on_click=_drop_upload, args=(slot,))
+            return SlotInput(slot, up_x, "upload", file.name)
+        if drawn.x is not None:
+            text = "network input"
+        elif drawn.note == "blank":
+            text = "blank: draw a character"
+        elif st_canvas is None:
+            text = "upload a picture"
+        else:
+            text = "draw here"
+        st.markdown(_status_html(drawn.x, text), unsafe_allow_html=True)
+        if up_error:
+            st.error(up_error, icon=":material/error:")
+    return drawn
+
+
+def _drop_upload(slot: str) -> None:
+    ss = st.session_state
+    ss[f"omni_upgen_{slot}"] = ss.get(f"omni_upgen_{slot}", 0) + 1
+    ss.get("omni_memo_upload", {}).pop(slot, None)
+
+
+def clear_inputs() -> None:
+    """Empty every drawing and upload (the canvases remount blank)."""
+    ss = st.session_state
+    for key in [k for k in ss if isinstance(k, str) and k.startswith(("omni_draw_", "omni_json_", "omni_init_"))]:
+        del ss[key]
+    for key in [k for k in ss if isinstance(k, str) and k.startswith(("omni_cvgen_", "omni_upgen_"))]:
+        ss[key] = ss[key] + 1
+    for slot in [slot_id(c, k) for c in range(max(WAYS)) for k in range(max(SHOTS))] + [QUERY_SLOT]:
+        ss.setdefault(f"omni_cvgen_{slot}", 1)
+        ss.setdefault(f"omni_upgen_{slot}", 1)
+    ss.pop("omni_memo_draw", None)
+    ss.pop("omni_memo_upload", None)
+    ss.pop("omni_result", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Omniglot data (optional): the test split of the checkpoints' own split, sampled into episodes
+# ---------------------------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _test_split(data_dir: str, stamp: tuple, split_how: tuple) -> OmniglotData:
+    """The held-out characters (never seen in meta-training) of the checkpoints' own split. The archive
+    is decoded once per server (`common.load_omniglot_cached`, shared with the other pages)."""
+    data = common.load_omniglot_cached(data_dir)
+    kind, fractions, seed = split_how
+    return split(data, OmniglotTaskConfig(split=kind, split_fractions=fractions, split_seed=seed))["test"]
+
+
+def test_split(data_dir: Path, task_config: OmniglotTaskConfig) -> tuple[OmniglotData | None, str | None]:
+    """(test characters, None) or (None, what is missing and how to get it)."""
+    archives = find_archives(data_dir)
+    if not archives:
+        return None, (f"No Omniglot archive in `{data_dir}`. Set the environment variable `MAML_DATA_DIR` to a "
+                      "folder holding `images_background.zip` and `images_evaluation.zip` (or "
+                      "`images_background_small1/2.zip`) and restart the app, or download the official archives "
+                      "(about 16 MB) with the button below.")
+    stamp = tuple((a.name, a.stat().st_size) for a in archives)
+    how = (task_config.split, tuple(task_config.split_fractions), task_config.split_seed)
+    try:
+        return _test_split(str(data_dir), stamp, how), None
+    except DataError as e:
+        return None, f"The Omniglot data could not be read: {e}"
+
+
+def download_data(data_dir: Path) -> str | None:
+    """Fetch the official archives; None on success, else the error message."""
+    try:
+        download(data_dir)
+    except (DataError, OSError) as e:
+        return f"Download failed: {e}"
+    common.load_omniglot_cached.clear()
+    _test_split.clear()
+    return None
+
+
+def sample_episode(test: OmniglotData, n_way: int, k_shot: int, seed: int, number: int) -> tuple[Episode, list[str]]:
+    """Episode `number` for this seed (the same seed and number always give the same characters) and
+    the name of each class ('Alphabet / character NN')."""
+    tasks = OmniglotTasks(test, n_way, k_shot, n_query=DATASET_QUERIES)
+    g = torch.Generator().manual_seed(int(seed) * 100_003 + int(number))
+    episode = tasks.sample(1, g).task(0)
+    names = [tasks.class_name(int(c)).replace("/", " / ").replace("_", " ") for c in episode.classes]
+    return episode, names
