@@ -89,22 +89,25 @@ class Trainer:
     def __init__(self, model: torch.nn.Module, batches: list, steps: int, inner_lr: float) -> None:
         self.model, self.batches, self.steps, self.lr = model, batches, steps, inner_lr
         self.i = 0
-        self.params = {k: v.requires_grad_() for k, v in get_params(model).items()}
-        self.opt = torch.optim.Adam(self.params.values(), lr=1e-3)
+        self.params = get_params(model)  # as meta_train: torch.func needs no requires_grad
+        self.loop_params = {k: v.clone().requires_grad_() for k, v in self.params.items()}  # autograd does
+        self.opt = torch.optim.Adam(self.params.values(), lr=1e-3, fused=True)  # as meta_train
+        self.loop_opt = torch.optim.Adam(self.loop_params.values(), lr=1e-3, fused=True)
 
     def next_batch(self):
         self.i += 1
         return self.batches[self.i % len(self.batches)]
 
     def ours(self) -> None:
+        # the same work as the loop: meta-gradient and update (meta_train adds the per-step curve every 10th)
         _, grads, _ = meta_loss_and_grad(self.model, self.params, self.next_batch(), steps=self.steps,
-                                         inner_lr=self.lr)
+                                         inner_lr=self.lr, track_steps=False)
         apply_adam(self.opt, self.params, grads)
 
     def loop(self) -> None:
-        loss = meta_loss_loop(self.model, self.params, self.next_batch(), steps=self.steps, inner_lr=self.lr)
-        grads = dict(zip(self.params, torch.autograd.grad(loss, list(self.params.values()))))
-        apply_adam(self.opt, self.params, grads)
+        loss = meta_loss_loop(self.model, self.loop_params, self.next_batch(), steps=self.steps, inner_lr=self.lr)
+        grads = dict(zip(self.loop_params, torch.autograd.grad(loss, list(self.loop_params.values()))))
+        apply_adam(self.loop_opt, self.loop_params, grads)
 
 
 class HigherTrainer:
@@ -116,7 +119,7 @@ class HigherTrainer:
         self.higher = higher
         self.model, self.batches, self.steps, self.lr = model, batches, steps, inner_lr
         self.i = 0
-        self.opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        self.opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
         self.inner_opt = torch.optim.SGD(model.parameters(), lr=inner_lr)
 
     def meta_grad(self, batch) -> None:

@@ -56,9 +56,12 @@ def test_on_step_reports_every_iteration_and_false_stops_the_run():
     result = meta_train(default_config("sinusoid", "maml", iterations=100, inner_steps=2), on_step=on_step)
     assert [s.iteration for s in seen] == list(range(1, 8))
     assert result.stopped_early and result.iterations_done == 7
+    # the curve over inner steps 0..2 on tracked iterations (the first, every track_every-th), else the last step
+    assert len(seen[0].query_losses) == 3 and all(len(s.query_losses) == 1 for s in seen[1:])
     s = seen[-1]
-    assert s.iterations == 100 and len(s.query_losses) == 3 and s.accuracies is None
+    assert s.iterations == 100 and s.accuracies is None
     assert s.query_losses[-1] == pytest.approx(s.meta_loss)
+    assert seen[0].query_losses[-1] == pytest.approx(seen[0].meta_loss)
     assert s.its_per_sec > 0 and s.elapsed > 0 and set(s.params) == set(result.params)
     for k in result.params:  # the result holds the weights learned so far
         assert torch.equal(result.params[k], s.params[k].detach())
