@@ -29,7 +29,9 @@ class CheckpointError(ValueError):
 class Checkpoint:
     """A trained initialisation. `model` is a plain module for `predict`/`adapt`; `params` is the
     learned initial state theta (never modified by adaptation). `inner_lr` and `eval_steps` are the
-    test-time settings it was validated with."""
+    test-time settings it was validated with. `predict`/`adapt` call the module through
+    `torch.func.functional_call`, which swaps parameters on it while it runs: threads that share one
+    checkpoint (e.g. a web server's sessions) should each use `copy.deepcopy(checkpoint.model)`."""
 
     config: TrainConfig
     params: Params

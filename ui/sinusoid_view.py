@@ -7,6 +7,7 @@ Shapes: support x and y (K, 1); the plotting/query grid PLOT_X (G, 1); predictio
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 from collections.abc import Sequence
@@ -297,7 +298,9 @@ def adapt_methods(methods: Sequence[MethodModel], x: np.ndarray, y: np.ndarray, 
         groups.setdefault(shape, []).append(m)
     out: dict[str, MethodResult] = {}
     for members in groups.values():
-        model = members[0].model  # same architecture: functional_call only needs its structure
+        # A private copy: `functional_call` swaps parameters on the module it is given, and checkpoints'
+        # modules are shared by every session (st.cache_resource, one thread each).
+        model = copy.deepcopy(members[0].model)
 
         def curves(params: dict[str, Tensor], lr: Tensor, model: nn.Module = model) -> tuple[Tensor, Tensor]:
             states = [params] if steps == 0 else adapt(model, params, sx, sy, steps=steps, inner_lr=lr,
