@@ -141,6 +141,7 @@ def adapt_curves(model: nn.Module, params: Params, batch: Episode, *, steps: int
     """
     loss = loss or default_loss(batch.support_y)
     classify = not batch.support_y.dtype.is_floating_point
+    params = {k: v.detach() for k, v in params.items()}
 
     def per_task(sx, sy, qx, qy):
         states = adapt(model, params, sx, sy, steps=steps, inner_lr=inner_lr, first_order=True, loss=loss)
@@ -153,6 +154,5 @@ def adapt_curves(model: nn.Module, params: Params, batch: Episode, *, steps: int
                 out["query_acc"].append((q.argmax(-1) == qy).float().mean())
         return {k: torch.stack(v) for k, v in out.items() if v}
 
-    params = {k: v.detach() for k, v in params.items()}
     with torch.no_grad():
         return vmap(per_task)(batch.support_x, batch.support_y, batch.query_x, batch.query_y)

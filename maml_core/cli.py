@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .config import ALGORITHMS, ConfigError, default_config
 from .evaluation import EVAL_SEED, Curves, adaptation_curves, choose_test_settings, task_sampler
@@ -193,14 +191,14 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     for k in shots:
         curves[f"test_k{k}"] = adaptation_curves(model, params, task_sampler(config, test_data, k_shot=k),
                                                  tasks=args.eval_tasks, steps=max(10, steps), inner_lr=lr)
-    main_curve = curves[f"test_k{config.sinusoid.k_shot if args.problem == 'sinusoid' else config.omniglot.k_shot}"]
+    train_k = config.sinusoid.k_shot if args.problem == "sinusoid" else config.omniglot.k_shot
+    main_curve = curves[f"test_k{train_k}"]
     value, ci = main_curve.headline(steps)
     metrics = {
         "inner_lr": lr, "eval_steps": steps, "selection": {"lrs": lrs, "val_scores": table, "val_tasks": 200},
         "headline": {"metric": "accuracy" if main_curve.classification else "mse", "value": value, "ci95": ci,
                      "steps": steps, "inner_lr": lr, "tasks": args.eval_tasks, "seed": EVAL_SEED,
-                     "split": "test", "k_shot": main_curve.meta.get("k_shot", shots[-1] if args.problem == 'omniglot'
-                                                                   else config.sinusoid.k_shot)},
+                     "split": "test", "k_shot": train_k},
         "curves": {k: c.to_dict() for k, c in curves.items()},
         "history": result.history, "best_val": result.best_val,
     }
@@ -208,7 +206,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
             "training_seconds": round(result.seconds, 1), "iteration": result.iterations_done,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
             "wall_seconds_total": round(time.time() - started, 1),
-            "init": args.init, "data": [a for a in (args.data_dir,)] if args.problem == "omniglot" else None,
+            "init": args.init, "data": [args.data_dir] if args.problem == "omniglot" else None,
             "characters": {k: len(v) for k, v in result.data.items()} if result.data else None}
     save_checkpoint(out, config, params, metrics=metrics, info=info)
     _print_summary(out, config, metrics, info, curves)
@@ -264,5 +262,4 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    torch.set_num_threads(torch.get_num_threads())
     sys.exit(main())

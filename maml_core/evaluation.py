@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -52,7 +52,6 @@ def task_sampler(config: TrainConfig, data: OmniglotData | None = None, *, k_sho
                  n_way: int | None = None, n_query: int | None = None, training: bool = False):
     """A sampler for evaluation (or training, with the paper's rotation augmentation)."""
     if config.problem == "sinusoid":
-        from dataclasses import replace
         sc = config.sinusoid
         return SinusoidTasks(replace(sc, k_shot=k_shot or sc.k_shot,
                                      n_query=n_query or (sc.n_query if training else SINUSOID_EVAL_QUERIES)))
