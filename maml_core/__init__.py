@@ -3,12 +3,20 @@
 Five-minute tour:
     ckpt = load_checkpoint("assets/sinusoid_maml.pt")           # model, params (theta), config, metrics
     states = adapt(ckpt.model, ckpt.params, x, y, steps=10, inner_lr=ckpt.inner_lr)   # steps + 1 states
-    y_hat = predict(ckpt.model, states[-1], x_query)
+    y_hat = predict(ckpt.model, states[-1], x_query)               # Omniglot: also support_x=x
     result = meta_train(default_config("sinusoid", "fomaml", iterations=1000), on_step=print)
     x = preprocess_image(PIL.Image.open("drawing.png"))          # (1, 28, 28), ink = 1
 """
 
-from .algorithm import adapt, adapt_curves, meta_loss_and_grad, meta_loss_loop, predict
+from .algorithm import (
+    SupportSetError,
+    adapt,
+    adapt_and_measure,
+    adapt_curves,
+    meta_loss_and_grad,
+    meta_loss_loop,
+    predict,
+)
 from .checkpoints import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .config import (
     ConfigError,
@@ -26,7 +34,8 @@ from .tasks import Episode, SinusoidTasks, make_sinusoid_episode, mean_ci95, sin
 from .training import StepInfo, TrainResult, meta_train
 
 __all__ = [
-    "adapt", "predict", "meta_train", "load_checkpoint", "save_checkpoint", "preprocess_image",
+    "adapt", "adapt_and_measure", "SupportSetError", "predict", "meta_train", "load_checkpoint", "save_checkpoint",
+    "preprocess_image",
     "adapt_curves", "meta_loss_and_grad", "meta_loss_loop", "Checkpoint", "CheckpointError",
     "ConfigError", "ModelConfig", "OmniglotTaskConfig", "SinusoidTaskConfig", "TrainConfig", "default_config",
     "Curves", "adaptation_curves", "choose_test_settings", "task_sampler", "OmniglotConvNet", "SinusoidMLP",

@@ -7,6 +7,11 @@ Second-order MAML differentiates through the inner gradient; FO-MAML treats it a
 
 Tasks are batched with one `vmap`; the meta-gradient is one `torch.func.grad` around it. Mixing
 this with `.backward()` is the slow path (see ../shared/STYLE.md).
+
+The network is called in two places only: `support_output` (the support set, which is its own
+task context) and `predict` (anything else, given the support set when the network normalises
+with task statistics; see `maml_core.models`). `adapt_and_measure` is the one primitive for
+"adapt, then measure every state": training, evaluation and the app all use it.
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, grad, grad_and_value, vmap
+from torch.func import functional_call, grad_and_value, vmap
 
 from .tasks import Episode
 
 Params = dict[str, Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+class SupportSetError(ValueError):
+    """A network that normalises with its task's support set was asked to predict without it."""
 
 
 def default_loss(y: Tensor) -> LossFn:
@@ -31,78 +40,126 @@ def default_loss(y: Tensor) -> LossFn:
     return F.cross_entropy
 
 
-def predict(model: nn.Module, state: Params, x: Tensor) -> Tensor:
+def support_output(model: nn.Module, state: Params, support_x: Tensor) -> Tensor:
+    """The output on the support set itself (its own task context; a transductive network uses
+    the support batch's statistics, as the paper's does)."""
+    return functional_call(model, state, (support_x,))
+
+
+def predict(model: nn.Module, state: Params, x: Tensor, *, support_x: Tensor | None = None) -> Tensor:
     """The model's output on `x` with the weights `state` (an entry of `adapt`'s list).
 
-    Sinusoid: x (B, 1) -> (B, 1). Omniglot: x (B, 1, 28, 28) -> logits (B, N). Each example is
-    processed independently (no batch statistics), so a prediction never depends on its batch.
+    Sinusoid: x (B, 1) -> (B, 1); `support_x` is ignored. Omniglot: x (B, 1, 28, 28) -> logits
+    (B, N). A network that normalises with task statistics (TaskNorm-I, MetaBN) needs the task's
+    `support_x` (the images the state was adapted on); each row of `x` then depends on the support
+    set and on itself, never on the other rows. Instance and layer norm need nothing; the paper's
+    transductive batch norm normalises `x` with its own batch statistics.
     """
-    return functional_call(model, state, (x,))
+    context = getattr(model, "context", "none")
+    if context != "support":
+        return functional_call(model, state, (x,))
+    if support_x is None:
+        raise SupportSetError(
+            f"this network normalises with its task's support set ({model.norm}): pass the images it was adapted "
+            "on, predict(model, state, x, support_x=support_images)")
+    n = support_x.shape[0]
+    return functional_call(model, state, (torch.cat([support_x, x]),), {"n_context": n})[n:]
 
 
 def inner_step(model: nn.Module, params: Params, x: Tensor, y: Tensor, inner_lr: float | Tensor,
-               first_order: bool, loss: LossFn) -> Params:
-    """One gradient step on the support loss (paper eq. 1)."""
-    g = grad(lambda p: loss(functional_call(model, p, (x,)), y))(params)
+               first_order: bool, loss: LossFn) -> tuple[Params, Tensor]:
+    """One gradient step on the support loss (paper eq. 1); also returns that loss before the step."""
+    g, value = grad_and_value(lambda p: loss(support_output(model, p, x), y))(params)
     if first_order:
         g = {k: v.detach() for k, v in g.items()}
-    return {k: params[k] - inner_lr * g[k] for k in params}
+    return {k: params[k] - inner_lr * g[k] for k in params}, value
+
+
+def _adapt(model, params, x, y, steps, inner_lr, first_order, loss) -> tuple[list[Params], list[Tensor]]:
+    states, losses = [params], []
+    for _ in range(steps):
+        params, value = inner_step(model, params, x, y, inner_lr, first_order, loss)
+        states.append(params)
+        losses.append(value)
+    return states, losses
 
 
 def adapt(model: nn.Module, params: Params, x: Tensor, y: Tensor, *, steps: int, inner_lr: float,
           first_order: bool = False, loss: LossFn | None = None) -> list[Params]:
     """Adapt `params` to a support set by `steps` gradient steps of size `inner_lr` (alpha).
 
-    Returns `steps + 1` states, the initial one first; each is what `predict` takes. With
-    `first_order=False` every state is differentiable with respect to `params` (second-order
-    MAML); with `True` the inner gradients are constants (FO-MAML). `loss` defaults to MSE for
-    float targets and cross-entropy for integer class targets.
+    Returns `steps + 1` states, the initial one first; each is what `predict` takes (with
+    `support_x=x` for a task-normalising network). With `first_order=False` every state is
+    differentiable with respect to `params` (second-order MAML); with `True` the inner gradients
+    are constants (FO-MAML). `loss` defaults to MSE for float targets and cross-entropy for
+    integer class targets.
     Shapes: x (K, 1) / y (K, 1) for sinusoid; x (N*K, 1, 28, 28) / y (N*K,) int for Omniglot.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
-    loss = loss or default_loss(y)
-    states = [params]
-    for _ in range(steps):
-        params = inner_step(model, params, x, y, inner_lr, first_order, loss)
-        states.append(params)
-    return states
+    return _adapt(model, params, x, y, steps, inner_lr, first_order, loss or default_loss(y))[0]
 
 
-def _task_losses(model: nn.Module, params: Params, sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor,
-                 steps: int, inner_lr: float, first_order: bool, loss: LossFn,
-                 track_steps: bool) -> tuple[Tensor, Tensor]:
-    """Query loss after adaptation (differentiable), and detached figures for logging: row 0 the
-    query loss after each step 0..steps, row 1 the query accuracy (classification; else zeros).
-    Without `track_steps` only the final step is reported."""
-    states = adapt(model, params, sx, sy, steps=steps, inner_lr=inner_lr, first_order=first_order, loss=loss)
-    classify = not qy.dtype.is_floating_point
-    logged = states if track_steps else states[-1:]
-    losses, accs = [], []
-    final = None
-    for i, s in enumerate(logged):
-        out = functional_call(model, s, (qx,))
-        value = loss(out, qy)
-        if i == len(logged) - 1:
-            final = value
-        losses.append(value.detach())
-        accs.append((out.argmax(-1) == qy).float().mean().detach() if classify else torch.zeros(()))
-    return final, torch.stack([torch.stack(losses), torch.stack(accs)])
+def adapt_and_measure(model: nn.Module, params: Params, support_x: Tensor, support_y: Tensor, query_x: Tensor,
+                      query_y: Tensor | None = None, *, steps: int, inner_lr: float | Tensor,
+                      first_order: bool = True, loss: LossFn | None = None, all_steps: bool = True,
+                      support_loss: bool = True, outputs: bool = False,
+                      queries_alone: bool = False) -> dict[str, Tensor]:
+    """Adapt to one task, then measure every state 0..S (or, with `all_steps=False`, the last).
+
+    Returns, for the measured states (M = S + 1, or 1), a dict of tensors:
+      support_loss (M,)        the loss on the support set (with `support_loss`)
+      query_loss (M,)          with `query_y`
+      query_acc (M,)           with integer `query_y` (classification)
+      query_out (M, Q, ...)    the outputs on `query_x` (with `outputs`)
+    Nothing is detached: with `first_order=False` the query losses are differentiable w.r.t.
+    `params` (second-order MAML). It works under `vmap` over tasks. `queries_alone` predicts each
+    query in a batch of its own (it changes nothing except for the transductive batch norm).
+    """
+    loss = loss or default_loss(support_y)
+    states, step_losses = _adapt(model, params, support_x, support_y, steps, inner_lr, first_order, loss)
+    measured = states if all_steps else states[-1:]
+    out: dict[str, list[Tensor]] = {}
+    if support_loss:
+        known = step_losses if all_steps else []
+        out["support_loss"] = known + [loss(support_output(model, s, support_x), support_y)
+                                       for s in measured[len(known):]]
+    if queries_alone and getattr(model, "context", "none") == "batch":  # others never look at the other queries
+        q = [torch.cat([predict(model, s, query_x[i:i + 1]) for i in range(query_x.shape[0])]) for s in measured]
+    else:
+        q = [predict(model, s, query_x, support_x=support_x) for s in measured]
+    if outputs:
+        out["query_out"] = q
+    if query_y is not None:
+        out["query_loss"] = [loss(o, query_y) for o in q]
+        if not query_y.dtype.is_floating_point:
+            out["query_acc"] = [(o.argmax(-1) == query_y).float().mean() for o in q]
+    return {k: torch.stack(v) for k, v in out.items()}
 
 
 def meta_loss_and_grad(model: nn.Module, params: Params, batch: Episode, *, steps: int, inner_lr: float,
-                       first_order: bool = False, loss: LossFn | None = None,
-                       track_steps: bool = True) -> tuple[Tensor, Params, Tensor]:
+                       first_order: bool = False, loss: LossFn | None = None, track_steps: bool = True,
+                       step_weights: Tensor | None = None) -> tuple[Tensor, Params, Tensor]:
     """Mean query loss over a batch of tasks after adaptation, its gradient w.r.t. `params` (the
     meta-gradient of paper eq. 2), and the logged figures (2, steps + 1): the mean query loss
     (row 0) and query accuracy (row 1, classification only) after each inner step.
 
     `batch` holds tasks along a leading dimension: support_x (B, N*K, ...), query_x (B, N*Q, ...).
+    Without `track_steps` only the final step is logged (one column). `step_weights` (steps + 1,)
+    weighs the query loss after every step (MAML++'s multi-step loss); by default only the last counts.
     """
     loss = loss or default_loss(batch.support_y)
+    classify = not batch.support_y.dtype.is_floating_point
+    every = track_steps or step_weights is not None
 
     def per_task(p, sx, sy, qx, qy):
-        return _task_losses(model, p, sx, sy, qx, qy, steps, inner_lr, first_order, loss, track_steps)
+        m = adapt_and_measure(model, p, sx, sy, qx, qy, steps=steps, inner_lr=inner_lr, first_order=first_order,
+                              loss=loss, all_steps=every, support_loss=False)
+        ql = m["query_loss"]
+        objective = ql[-1] if step_weights is None else (step_weights * ql).sum()
+        logged = ql if track_steps else ql[-1:]
+        acc = (m["query_acc"] if track_steps else m["query_acc"][-1:]) if classify else torch.zeros_like(logged)
+        return objective, torch.stack([logged.detach(), acc.detach()])
 
     batched = vmap(per_task, in_dims=(None, 0, 0, 0, 0))
 
@@ -122,37 +179,31 @@ def meta_loss_loop(model: nn.Module, params: Params, batch: Episode, *, steps: i
     loss = loss or default_loss(batch.support_y)
     total = 0.0
     for i in range(batch.support_x.shape[0]):
-        p = params
+        p, sx = params, batch.support_x[i]
         for _ in range(steps):
-            inner = loss(functional_call(model, p, (batch.support_x[i],)), batch.support_y[i])
+            inner = loss(support_output(model, p, sx), batch.support_y[i])
             g = torch.autograd.grad(inner, list(p.values()), create_graph=not first_order)
             p = {k: v - inner_lr * gi for (k, v), gi in zip(p.items(), g)}
-        total = total + loss(functional_call(model, p, (batch.query_x[i],)), batch.query_y[i])
+        total = total + loss(predict(model, p, batch.query_x[i], support_x=sx), batch.query_y[i])
     return total / batch.support_x.shape[0]
 
 
 def adapt_curves(model: nn.Module, params: Params, batch: Episode, *, steps: int, inner_lr: float,
-                 loss: LossFn | None = None) -> dict[str, Tensor]:
+                 loss: LossFn | None = None, queries_alone: bool = False) -> dict[str, Tensor]:
     """Test-time adaptation of a batch of tasks, no meta-gradient.
 
     Returns per task and step 0..steps: `support_loss` (B, S+1), `query_loss` (B, S+1) and, for
     classification, `query_acc` (B, S+1). Steps are first-order (nothing is differentiated
     through them), which gives exactly the same adapted weights as second-order at test time.
+    Each query is predicted from the support set and itself only (never from the other queries),
+    except with the paper's transductive batch norm, which normalises the whole query batch
+    together unless `queries_alone`.
     """
-    loss = loss or default_loss(batch.support_y)
-    classify = not batch.support_y.dtype.is_floating_point
     params = {k: v.detach() for k, v in params.items()}
 
     def per_task(sx, sy, qx, qy):
-        states = adapt(model, params, sx, sy, steps=steps, inner_lr=inner_lr, first_order=True, loss=loss)
-        out = {"support_loss": [], "query_loss": [], "query_acc": []}
-        for s in states:
-            out["support_loss"].append(loss(functional_call(model, s, (sx,)), sy))
-            q = functional_call(model, s, (qx,))
-            out["query_loss"].append(loss(q, qy))
-            if classify:
-                out["query_acc"].append((q.argmax(-1) == qy).float().mean())
-        return {k: torch.stack(v) for k, v in out.items() if v}
+        return adapt_and_measure(model, params, sx, sy, qx, qy, steps=steps, inner_lr=inner_lr, loss=loss,
+                                 queries_alone=queries_alone)
 
     with torch.no_grad():
         return vmap(per_task)(batch.support_x, batch.support_y, batch.query_x, batch.query_y)

@@ -17,7 +17,7 @@ from .config import ConfigError, TrainConfig
 from .models import build_model
 
 FORMAT = "maml_core.checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the Omniglot network's normalisation and head are recorded in config.model (norm, head)
 Params = dict[str, Tensor]
 
 
@@ -113,6 +113,18 @@ def read_blob(path: str | Path) -> dict[str, Any]:
     if blob.get("version", 0) > VERSION:
         raise CheckpointError(f"{path} has checkpoint format {blob.get('version')}, newer than this code "
                               f"understands ({VERSION}): update maml_core")
+    return _upgrade(blob)
+
+
+def _upgrade(blob: dict[str, Any]) -> dict[str, Any]:
+    """Read older formats. Version 1 conv networks normalised with GroupNorm(1, C) (layer norm) and
+    meta-learned their head freely; the parameter names are unchanged."""
+    model = blob.get("config", {}).get("model") if isinstance(blob.get("config"), dict) else None
+    if blob.get("version", 0) < 2 and isinstance(model, dict) and model.get("kind") == "conv":
+        blob["config"]["model"] = {"norm": "layer", "head": "learned", **model}
+        omniglot = blob["config"].get("omniglot")
+        if isinstance(omniglot, dict):
+            blob["config"]["omniglot"] = {"augment": False, **omniglot}
     return blob
 
 

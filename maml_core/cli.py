@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from .config import ALGORITHMS, ConfigError, default_config
+from .config import ALGORITHMS, HEADS, NORMS, ConfigError, default_config
 from .evaluation import EVAL_SEED, Curves, adaptation_curves, choose_test_settings, task_sampler
 from .omniglot import DataError, download, load_omniglot, split
 
@@ -52,6 +52,21 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="random seed")
     t.add_argument("--split", choices=["character", "alphabet"], default="character",
                    help="omniglot: hold out characters (paper) or whole alphabets (harder)")
+    t.add_argument("--norm", choices=list(NORMS),
+                   help="omniglot: normalisation (tasknorm_i: TaskNorm-I, Bronskill et al. 2020; transductive_bn: the "
+                        "paper's batch norm, for comparison only)")
+    t.add_argument("--head", choices=list(HEADS),
+                   help="omniglot: zero (zeroing trick, Kao et al. 2022), shared (UNICORN-MAML, Ye & Chao 2022) or "
+                        "learned (the paper)")
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction,
+                   help="omniglot: random affine distortions of training images (Koch et al. 2015)")
+    t.add_argument("--meta-lr-schedule", choices=["constant", "cosine"],
+                   help="beta over the run: constant, or cosine-annealed to beta/100 (MAML++)")
+    t.add_argument("--first-order-iterations", type=int,
+                   help="maml: run first-order for this many iterations, then second-order (MAML++)")
+    t.add_argument("--multi-step-loss-iterations", type=int,
+                   help="weigh every inner step's query loss, annealed to the last step over this many iterations "
+                        "(MAML++; 0: off)")
     t.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="folder with the Omniglot zip archives")
     t.add_argument("--download", action="store_true", help="download the full Omniglot archives if none are found")
     t.add_argument("--init", help="start from this checkpoint's weights (e.g. a first-order warm-up)")
@@ -144,9 +159,13 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     over = {k: v for k, v in dict(
         iterations=args.iterations, meta_batch=args.meta_batch, k_shot=args.shots, n_query=args.queries,
         inner_steps=args.inner_steps, inner_lr=args.inner_lr, meta_lr=args.meta_lr, eval_steps=args.eval_steps,
-        val_every=args.val_every, seed=args.seed).items() if v is not None}
+        val_every=args.val_every, seed=args.seed, meta_lr_schedule=args.meta_lr_schedule,
+        first_order_iterations=args.first_order_iterations,
+        multi_step_loss_iterations=args.multi_step_loss_iterations).items() if v is not None}
     if args.problem == "omniglot":
         over.update(data_dir=args.data_dir, split=args.split)
+        over.update({k: v for k, v in dict(norm=args.norm, head=args.head, augment=args.augment).items()
+                     if v is not None})
         if args.ways is not None:
             over["n_way"] = args.ways
     config = default_config(args.problem, args.algo, **over)

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Problem = Literal["sinusoid", "omniglot"]
+Norm = Literal["tasknorm_i", "metabn", "instance", "layer", "transductive_bn"]
+NORMS: tuple[str, ...] = ("tasknorm_i", "metabn", "instance", "layer", "transductive_bn")
+Head = Literal["zero", "shared", "learned"]
+HEADS: tuple[str, ...] = ("zero", "shared", "learned")
 Algorithm = Literal["maml", "fomaml", "pretrain", "transfer"]
 ALGORITHMS: dict[str, tuple[str, ...]] = {
     "sinusoid": ("maml", "fomaml", "pretrain"),
@@ -46,6 +50,9 @@ class OmniglotTaskConfig:
     split_fractions: tuple[float, float, float] = (0.65, 0.15, 0.20)  # train / val / test
     split_seed: int = 0
     data_dir: str = "data/omniglot"
+    # Random affine distortions of training images (Koch, Zemel & Salakhutdinov 2015, section 3.3):
+    # rotation +-10 deg, shear +-0.3, scale 0.8-1.2, shift +-2 px; never at evaluation.
+    augment: bool = True
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,13 @@ class ModelConfig:
     hidden: tuple[int, ...] = (40, 40)  # MLP hidden sizes (paper: two layers of 40)
     channels: int = 64  # conv filters (paper: 64)
     n_out: int = 1  # regression output, or N classes
+    # conv only. Normalisation (see maml_core.models): TaskNorm-I by default (Bronskill et al., ICML 2020).
+    norm: Norm = "tasknorm_i"
+    # conv only. How the N-way head starts, so that step 0 gives every class 1/N:
+    # "zero": the zeroing trick (zero, and reset to zero after every outer step; Kao et al., ICLR 2022);
+    # "shared": one meta-learned row copied to every class (UNICORN-MAML, Ye & Chao, ICLR 2022);
+    # "learned": a freely meta-learned head (the paper; favours some classes before any step).
+    head: Head = "zero"
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,10 @@ class TrainConfig:
     eval_steps: int = 10  # inner steps used at test time (chosen on validation data)
     val_every: int = 1000  # iterations between validation checks (Omniglot model selection)
     val_tasks: int = 200
+    # MAML++ options (Antoniou, Edwards & Storkey, "How to train your MAML", ICLR 2019), off by default:
+    meta_lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine annealing of beta to beta / 100 (CA)
+    first_order_iterations: int = 0  # maml: first-order for this many iterations, then second-order (DA)
+    multi_step_loss_iterations: int = 0  # weights on every step's query loss, annealed to the last step (MSL)
     sinusoid: SinusoidTaskConfig = field(default_factory=SinusoidTaskConfig)
     omniglot: OmniglotTaskConfig = field(default_factory=OmniglotTaskConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -108,8 +126,9 @@ def _tuples(d: dict[str, Any]) -> dict[str, Any]:
 def default_config(problem: Problem = "sinusoid", algo: Algorithm = "maml", **overrides: Any) -> TrainConfig:
     """The paper's settings for a problem and algorithm; `overrides` replace any top-level field,
     and `n_way`, `k_shot`, `n_query`, `data_dir`, `split` reach the task config."""
-    task_keys = {"n_way", "k_shot", "n_query", "data_dir", "split", "rotations", "split_seed"}
+    task_keys = {"n_way", "k_shot", "n_query", "data_dir", "split", "rotations", "split_seed", "augment"}
     task_over = {k: overrides.pop(k) for k in list(overrides) if k in task_keys}
+    model_over = {k: overrides.pop(k) for k in list(overrides) if k in ("norm", "head")}
     if problem == "sinusoid":
         sin_over = {k: v for k, v in task_over.items() if k in ("k_shot", "n_query")}
         base = dict(
@@ -128,7 +147,7 @@ def default_config(problem: Problem = "sinusoid", algo: Algorithm = "maml", **ov
             inner_lr=0.1 if twenty else 0.4,  # paper
             meta_lr=0.001, eval_steps=5 if twenty else 3,
             omniglot=OmniglotTaskConfig(**task_over),
-            model=ModelConfig(kind="conv", channels=64, n_out=n_way),
+            model=ModelConfig(kind="conv", channels=64, n_out=n_way, **model_over),
         )
     else:
         raise ConfigError(f"unknown problem {problem!r}: choose 'sinusoid' or 'omniglot'")
@@ -162,3 +181,10 @@ def validate(c: TrainConfig) -> None:
              f"shots + queries must be at most 20 (Omniglot has 20 drawings per character), got {o.k_shot + o.n_query}")
         need(o.split in ("character", "alphabet"), f"split must be 'character' or 'alphabet', got {o.split!r}")
         need(c.model.n_out == o.n_way, f"model outputs ({c.model.n_out}) must equal ways ({o.n_way})")
+        need(c.model.norm in NORMS, f"normalisation must be one of {', '.join(NORMS)}, got {c.model.norm!r}")
+        need(c.model.head in HEADS, f"head must be one of {', '.join(HEADS)}, got {c.model.head!r}")
+    need(c.meta_lr_schedule in ("constant", "cosine"),
+         f"meta learning rate schedule must be 'constant' or 'cosine', got {c.meta_lr_schedule!r}")
+    need(c.first_order_iterations >= 0, f"first-order iterations must be >= 0, got {c.first_order_iterations}")
+    need(c.multi_step_loss_iterations >= 0,
+         f"multi-step loss iterations must be >= 0, got {c.multi_step_loss_iterations}")

@@ -60,19 +60,21 @@ def task_sampler(config: TrainConfig, data: OmniglotData | None = None, *, k_sho
     o = config.omniglot
     return OmniglotTasks(data, n_way or o.n_way, k_shot or o.k_shot,
                          n_query or (o.n_query if training else OMNIGLOT_EVAL_QUERIES),
-                         rotations=o.rotations and training)
+                         rotations=o.rotations and training, augment=o.augment and training)
 
 
 def adaptation_curves(model: nn.Module, params: Params, sampler, *, tasks: int = 600, steps: int = 10,
-                      inner_lr: float = 0.01, seed: int = EVAL_SEED, chunk: int = 50) -> Curves:
-    """Adapt `params` to `tasks` tasks from `sampler` (fixed `seed`) and summarise per step."""
+                      inner_lr: float = 0.01, seed: int = EVAL_SEED, chunk: int = 50,
+                      queries_alone: bool = False) -> Curves:
+    """Adapt `params` to `tasks` tasks from `sampler` (fixed `seed`) and summarise per step.
+    `queries_alone` predicts each query in a batch of its own (only the transductive batch norm cares)."""
     g = torch.Generator().manual_seed(seed)
     parts: dict[str, list[Tensor]] = {}
     done = 0
     while done < tasks:
         n = min(chunk, tasks - done)
         batch: Episode = sampler.sample(n, g)
-        out = adapt_curves(model, params, batch, steps=steps, inner_lr=inner_lr)
+        out = adapt_curves(model, params, batch, steps=steps, inner_lr=inner_lr, queries_alone=queries_alone)
         for k, v in out.items():
             parts.setdefault(k, []).append(v)
         done += n

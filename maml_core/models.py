@@ -1,25 +1,45 @@
 """The paper's two networks, as plain `nn.Module`s (the algorithm calls them through
 `torch.func.functional_call`, so they never hold adapted weights).
 
-Omniglot normalisation: the paper uses batch norm with the statistics of the current batch, so
-one query's prediction depends on the other queries beside it. Our users classify one drawing at
-a time, so we normalise each example on its own: `GroupNorm(1, C)` (layer norm over C x H x W
-with a per-channel scale and shift, like batch norm's). It works under `vmap`, is identical at
-train and test time, and makes per-query and batched evaluation give the same numbers.
+Omniglot normalisation (`ModelConfig.norm`). The paper's batch norm normalises a query batch
+with its own statistics (*transductive*): one query's prediction depends on the queries beside
+it, and one drawing alone is classified almost at random (TaskNorm, Table 1: 21.6%). Our users
+classify one drawing at a time, so the default normalises each layer with the *task's* support
+set, blended with each example's own moments: TaskNorm-I (Bronskill, Gordon, Requeima, Nowozin &
+Turner, "TaskNorm: Rethinking Batch Normalization for Meta-Learning", ICML 2020, eq. 5 and the
+authors' `normalization_layers.py`, cambridge-mlg/cnaps). A query's output then depends on the
+support set and on itself, never on other queries. The choices:
+
+    tasknorm_i       mu = a mu_support + (1-a) mu_instance, a = sigmoid(scale * |support| + offset)
+    metabn           the support set's moments only (TaskNorm's "MetaBN")
+    instance         each example's own moments per channel (no task information)
+    layer            each example's moments over all channels (GroupNorm(1, C); checkpoints before v2)
+    transductive_bn  the moments of whatever batch is passed (the paper's; for comparison only)
+
+The task-normalising layers are told which rows are the context: `forward(x, n_context)` treats
+the first `n_context` rows of `x` as the support set (`None`: every row is). The algorithm's
+`predict` appends the queries to the support set, so each layer sees the support activations of
+the same weights; `maml_core.algorithm` is the only place that does this.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import ModelConfig
+from .config import NORMS, ModelConfig
 
 Params = dict[str, Tensor]
+EPS = 1e-5  # as batch norm
 
 
 class SinusoidMLP(nn.Module):
     """1-40-40-1 ReLU regression network (paper section 5.1). Input (B, 1), output (B, 1)."""
+
+    context: Literal["none"] = "none"  # never normalises with other examples
 
     def __init__(self, hidden: tuple[int, ...] = (40, 40)) -> None:
         super().__init__()
@@ -34,16 +54,57 @@ class SinusoidMLP(nn.Module):
         return self.net(x)
 
 
-class ConvBlock(nn.Module):
-    """3x3 conv (stride 2 downsamples by 2), per-example norm, ReLU."""
+def _blend(a: Tensor, mu_1: Tensor, var_1: Tensor, mu_2: Tensor, var_2: Tensor) -> tuple[Tensor, Tensor]:
+    """Moments of the mixture a * P1 + (1 - a) * P2 (TaskNorm eq. 5)."""
+    mu = a * mu_1 + (1 - a) * mu_2
+    var = a * (var_1 + (mu_1 - mu) ** 2) + (1 - a) * (var_2 + (mu_2 - mu) ** 2)
+    return mu, var
 
-    def __init__(self, c_in: int, c_out: int) -> None:
+
+class Norm2d(nn.Module):
+    """Per-channel normalisation with one of `NORMS` (see the module docstring), then batch norm's
+    per-channel scale and shift. Input (B, C, H, W); `n_context` as in `OmniglotConvNet.forward`.
+    Variances are biased (divide by the count), as batch norm normalises."""
+
+    def __init__(self, channels: int, kind: str) -> None:
+        super().__init__()
+        if kind not in NORMS:
+            raise ValueError(f"unknown normalisation {kind!r}: choose one of {', '.join(NORMS)}")
+        self.kind = kind
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        if kind == "tasknorm_i":  # a = sigmoid(scale * |support| + offset); the authors initialise both to 0
+            self.scale = nn.Parameter(torch.zeros(()))
+            self.offset = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: Tensor, n_context: int | None = None) -> Tensor:
+        if self.kind == "layer":
+            return F.group_norm(x, 1, self.weight, self.bias, EPS)
+        if self.kind == "instance":
+            return F.group_norm(x, x.shape[1], self.weight, self.bias, EPS)
+        if self.kind == "transductive_bn":
+            var, mu = torch.var_mean(x, (0, 2, 3), keepdim=True, correction=0)
+        else:
+            ctx = x if n_context is None else x[:n_context]  # (S, C, H, W) the support set's activations
+            var, mu = torch.var_mean(ctx, (0, 2, 3), keepdim=True, correction=0)
+            if self.kind == "tasknorm_i":
+                a = torch.sigmoid(self.scale * ctx.shape[0] + self.offset)
+                var_i, mu_i = torch.var_mean(x, (2, 3), keepdim=True, correction=0)
+                mu, var = _blend(a, mu, var, mu_i, var_i)
+        y = (x - mu) * torch.rsqrt(var + EPS)
+        return y * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+class ConvBlock(nn.Module):
+    """3x3 conv (stride 2 downsamples by 2), normalisation, ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, norm: str) -> None:
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, 3, stride=2, padding=1)
-        self.norm = nn.GroupNorm(1, c_out)
+        self.norm = Norm2d(c_out, norm)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.relu(self.norm(self.conv(x)))
+    def forward(self, x: Tensor, n_context: int | None = None) -> Tensor:
+        return torch.relu(self.norm(self.conv(x), n_context))
 
 
 class OmniglotConvNet(nn.Module):
@@ -51,26 +112,45 @@ class OmniglotConvNet(nn.Module):
 
     Input (B, 1, 28, 28) with ink = 1 and paper = 0; output logits (B, n_way).
     Spatial sizes: 28 -> 14 -> 7 -> 4 -> 2, so the head sees 64 * 2 * 2 = 256 features.
+    `forward(x, n_context)`: the first `n_context` rows of `x` are the task's support set, whose
+    moments the task-normalising layers use for every row (`None`: all rows are the support set).
+    `context` says what a prediction needs: "support" (tasknorm_i, metabn), "batch"
+    (transductive_bn: the batch itself) or "none" (instance, layer).
     """
 
-    def __init__(self, n_way: int = 5, channels: int = 64) -> None:
+    def __init__(self, n_way: int = 5, channels: int = 64, norm: str = "tasknorm_i") -> None:
         super().__init__()
-        self.features = nn.Sequential(
-            ConvBlock(1, channels), ConvBlock(channels, channels),
-            ConvBlock(channels, channels), ConvBlock(channels, channels),
-        )
+        self.norm = norm
+        self.context = {"tasknorm_i": "support", "metabn": "support", "transductive_bn": "batch"}.get(norm, "none")
+        self.features = nn.ModuleList([ConvBlock(1, channels, norm), ConvBlock(channels, channels, norm),
+                                       ConvBlock(channels, channels, norm), ConvBlock(channels, channels, norm)])
         self.head = nn.Linear(channels * 2 * 2, n_way)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x).flatten(1))
+    def embed(self, x: Tensor, n_context: int | None = None) -> Tensor:
+        """The 256 features the head reads, (B, 256)."""
+        for block in self.features:
+            x = block(x, n_context)
+        return x.flatten(1)
+
+    def forward(self, x: Tensor, n_context: int | None = None) -> Tensor:
+        return self.head(self.embed(x, n_context))
 
 
 def build_model(config: ModelConfig) -> nn.Module:
-    """The network a `ModelConfig` describes, freshly initialised (PyTorch defaults)."""
+    """The network a `ModelConfig` describes, freshly initialised (PyTorch defaults; the head as
+    `config.head` says: zero, or one shared row, for a start at chance)."""
     if config.kind == "mlp":
         return SinusoidMLP(tuple(config.hidden))
     if config.kind == "conv":
-        return OmniglotConvNet(config.n_out, config.channels)
+        model = OmniglotConvNet(config.n_out, config.channels, config.norm)
+        with torch.no_grad():
+            if config.head == "zero":
+                model.head.weight.zero_()
+                model.head.bias.zero_()
+            elif config.head == "shared":
+                model.head.weight.copy_(model.head.weight[:1].expand_as(model.head.weight))
+                model.head.bias.fill_(float(model.head.bias[0]))
+        return model
     raise ValueError(f"unknown model kind {config.kind!r}: use 'mlp' or 'conv'")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import math
 import re
 import urllib.request
 import zipfile
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
@@ -210,15 +212,47 @@ def split(data: OmniglotData, config: OmniglotTaskConfig) -> dict[str, OmniglotD
     return {k: data.subset(sorted(v)) for k, v in parts.items()}
 
 
+# Koch, Zemel & Salakhutdinov, "Siamese Neural Networks for One-shot Image Recognition" (ICML 2015
+# Deep Learning Workshop), section 3.3: each of rotation, shear, scale and shift is applied with
+# probability 1/2. Shifts are in pixels of our 28 x 28 images.
+AFFINE_ROTATION_DEG = 10.0
+AFFINE_SHEAR = 0.3
+AFFINE_SCALE = (0.8, 1.2)
+AFFINE_SHIFT_PX = 2.0
+
+
+def random_affine(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Random affine distortions of images (B, 1, H, W), one draw per image (Koch et al. 2015):
+    rotation within +-10 degrees, shear within +-0.3, scale 0.8-1.2 per axis, shift within +-2 px,
+    each applied with probability 1/2. Ink stays in [0, 1] (bilinear; paper = 0 fills the border)."""
+    b, _, h, w = x.shape
+    u = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
+    on = lambda: (u(b) < 0.5).float()  # noqa: E731
+    theta = math.radians(AFFINE_ROTATION_DEG) * (2 * u(b) - 1) * on()
+    shear = AFFINE_SHEAR * (2 * u(b, 2) - 1) * on()[:, None]
+    lo, hi = AFFINE_SCALE
+    scale = 1 + ((lo + (hi - lo) * u(b, 2)) - 1) * on()[:, None]
+    shift = AFFINE_SHIFT_PX * (2 * u(b, 2) - 1) * on()[:, None] * torch.tensor([2 / w, 2 / h])
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    rot = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)  # (B, 2, 2)
+    shr = torch.eye(2).repeat(b, 1, 1)
+    shr[:, 0, 1], shr[:, 1, 0] = shear[:, 0], shear[:, 1]
+    a = rot @ shr @ torch.diag_embed(scale)
+    grid = F.affine_grid(torch.cat([a, shift[:, :, None]], -1), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False).clamp_(0, 1)
+
+
 class OmniglotTasks:
     """N-way K-shot episodes with Q queries per class from a set of characters.
 
     With `rotations`, each character at 0/90/180/270 degrees is a separate class (the paper's
-    augmentation for meta-training; leave it off for evaluation).
+    augmentation for meta-training; leave it off for evaluation). With `augment`, every drawing
+    also gets a random affine distortion (`random_affine`; training only).
     """
 
     def __init__(self, data: OmniglotData, n_way: int = 5, k_shot: int = 1, n_query: int = 1,
-                 rotations: bool = False) -> None:
+                 rotations: bool = False, augment: bool = False) -> None:
+        self.augment = augment
         self.images = data.float_images()  # (C, 20, 1, 28, 28)
         self.names = data.names
         self.n_way, self.k_shot, self.n_query, self.rotations = n_way, k_shot, n_query, rotations
@@ -243,6 +277,8 @@ class OmniglotTasks:
             mask = rots == r
             if mask.any():
                 x[mask] = torch.rot90(x[mask], r, dims=(-2, -1))
+        if self.augment:
+            x = random_affine(x.reshape(-1, 1, 28, 28), generator).reshape(x.shape)
         labels = torch.arange(n)
         sx = x[:, :, :k].reshape(batch, n * k, 1, 28, 28)
         qx = x[:, :, k:].reshape(batch, n * q, 1, 28, 28)

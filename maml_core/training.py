@@ -22,7 +22,7 @@ from .checkpoints import CheckpointError, read_blob, save_checkpoint
 from .config import TrainConfig
 from .evaluation import EVAL_SEED, adaptation_curves, task_sampler
 from .models import OmniglotConvNet, build_model, get_params
-from .omniglot import OmniglotData, split
+from .omniglot import OmniglotData, random_affine, split
 
 Params = dict[str, Tensor]
 log = logging.getLogger(__name__)
@@ -84,47 +84,51 @@ def meta_train(config: TrainConfig, *, on_step: Callable[[StepInfo], Any] | None
     torch.manual_seed(config.seed)
     splits = _splits(config, data)
     g = torch.Generator().manual_seed(config.seed)
-    if config.algo == "transfer":
+    if config.algo == "transfer":  # a plain classifier of every training class (its head is replaced at test time)
         n_classes = len(splits["train"]) * (4 if config.omniglot.rotations else 1)
-        model = OmniglotConvNet(n_classes, config.model.channels)
+        model = OmniglotConvNet(n_classes, config.model.channels, config.model.norm)
     else:
         model = build_model(config.model)
     params = get_params(model)
     if init_params is not None:
         params = _warm_start(params, init_params)
+    head = config.model.head if config.problem == "omniglot" and config.algo in ("maml", "fomaml") else "learned"
+    _project_head(params, head)
     # torch.func differentiates MAML/FO-MAML by itself: recording a regular autograd graph as well would
     # only cost time (~6% per iteration, measured). The baselines use plain autograd.
     params = {k: v.requires_grad_(config.algo in ("pretrain", "transfer")) for k, v in params.items()}
     opt = torch.optim.Adam(params.values(), lr=config.meta_lr, fused=True)  # one kernel for all tensors
-    start, history, best, best_val, elapsed0 = 0, [], None, None, 0.0
+    state = TrainState()
     resume_path = Path(checkpoint_path) if checkpoint_path else None
     if resume and resume_path is not None and resume_path.exists():
-        start, history, best, best_val, elapsed0 = _restore(resume_path, config, params, opt, g)
+        state = TrainState.restore(resume_path, config, params, opt, g)
 
     step_fn = _make_step(config, model, splits, g)
     val_sampler = task_sampler(config, splits["val"] if splits else None)
     t0, last, acc = time.perf_counter(), time.perf_counter(), []
-    it = start
-    stopped = False
-    for it in range(start + 1, config.iterations + 1):
+    elapsed0, it, stopped = state.elapsed, state.iteration, False
+    for it in range(state.iteration + 1, config.iterations + 1):
         track = it == 1 or it % track_every == 0 or it == config.iterations
-        meta_loss, logged = step_fn(params, opt, track)
+        for group in opt.param_groups:
+            group["lr"] = meta_lr_at(config, it)
+        meta_loss, logged = step_fn(params, opt, track, it, head)
         now = time.perf_counter()
         ips = 1.0 / max(now - last, 1e-9)
         last = now
-        elapsed = elapsed0 + now - t0
+        state.elapsed = elapsed = elapsed0 + now - t0
+        state.iteration = it
         acc.append((meta_loss, logged))
         val = None
         if config.problem == "omniglot" and (it % config.val_every == 0 or it == config.iterations):
             score = _validate(config, model, params, val_sampler)
             val = {"val_acc": score}
-            if best_val is None or score >= best_val:
-                best_val, best = score, {k: v.detach().clone() for k, v in params.items()}
+            if state.best_val is None or score >= state.best_val:
+                state.best_val, state.best = score, {k: v.detach().clone() for k, v in params.items()}
         if it % log_every == 0 or it == config.iterations:
-            history.append(_summarise(it, acc, elapsed, val))
+            state.history.append(_summarise(it, acc, elapsed, val))
             acc = []
-        elif val is not None and history:
-            history[-1].update(val)
+        elif val is not None and state.history:
+            state.history[-1].update(val)
         if on_step is not None:
             info = StepInfo(it, config.iterations, meta_loss, logged[0],
                             logged[1] if config.problem == "omniglot" else None, ips, elapsed,
@@ -132,20 +136,68 @@ def meta_train(config: TrainConfig, *, on_step: Callable[[StepInfo], Any] | None
             if on_step(info) is False:
                 stopped = True
         if resume_path is not None and (it % checkpoint_every == 0):
-            _save_state(resume_path, config, params, opt, g, it, history, best, best_val, elapsed)
+            state.save(resume_path, config, params, opt, g)
         if stopped or (max_seconds is not None and elapsed >= max_seconds):
             stopped = it < config.iterations
             break
+    state.elapsed = elapsed0 + time.perf_counter() - t0
     if acc:
-        history.append(_summarise(it, acc, elapsed0 + time.perf_counter() - t0, None))
+        state.history.append(_summarise(it, acc, state.elapsed, None))
     if resume_path is not None:
-        _save_state(resume_path, config, params, opt, g, it, history, best, best_val,
-                    elapsed0 + time.perf_counter() - t0)
-    final = best if best is not None else {k: v.detach().clone() for k, v in params.items()}
+        state.save(resume_path, config, params, opt, g)
+    final = state.best if state.best is not None else {k: v.detach().clone() for k, v in params.items()}
     if config.algo == "transfer":
         final, model = _transfer_head(config, final)
-    return TrainResult(config, final, model, history, elapsed0 + time.perf_counter() - t0, it, stopped,
-                       best_val, splits)
+    return TrainResult(config, final, model, state.history, state.elapsed, it, stopped, state.best_val, splits)
+
+
+def meta_lr_at(config: TrainConfig, iteration: int) -> float:
+    """beta at a 1-based iteration: constant, or cosine-annealed from beta to beta / 100 over the run
+    (MAML++ "CA", Antoniou et al. 2019, whose code anneals 0.001 to 0.00001)."""
+    if config.meta_lr_schedule == "constant":
+        return config.meta_lr
+    low = config.meta_lr / 100
+    return low + (config.meta_lr - low) * 0.5 * (1 + math.cos(math.pi * (iteration - 1) / config.iterations))
+
+
+def step_loss_weights(steps: int, iteration: int, anneal_iterations: int) -> torch.Tensor | None:
+    """MAML++'s multi-step loss ("MSL", Antoniou et al. 2019, `get_per_step_loss_importance_vector` in
+    their code): weights on the query loss after inner steps 1..S, uniform at first and annealed
+    linearly to the last step only over `anneal_iterations` (non-final weights keep at least 0.03/S).
+    Returns weights for steps 0..S (step 0 gets 0), or None when the multi-step loss is off."""
+    if anneal_iterations <= 0 or steps <= 1:
+        return None
+    w = torch.full((steps,), 1.0 / steps)
+    decay = 1.0 / steps / anneal_iterations
+    floor = 0.03 / steps
+    progress = min(iteration, anneal_iterations)
+    w[:-1] = torch.clamp(w[:-1] - progress * decay, min=floor)
+    w[-1] = min(1.0 / steps + progress * (steps - 1) * decay, 1.0 - (steps - 1) * floor)
+    return torch.cat([torch.zeros(1), w])
+
+
+def _project_head(params: Params, head: str) -> None:
+    """Keep a chance-level start: "zero" sets the head to zero (the zeroing trick: Kao, Chao & Lee,
+    "MAML is a noisy contrastive learner in classification", ICLR 2022, applied at the start and
+    after every outer step); "shared" gives every class the same row (UNICORN-MAML, Ye & Chao,
+    "How to train your MAML to excel in few-shot classification", ICLR 2022)."""
+    if head == "zero":
+        with torch.no_grad():
+            params["head.weight"].zero_()
+            params["head.bias"].zero_()
+    elif head == "shared":
+        with torch.no_grad():
+            for k in ("head.weight", "head.bias"):
+                params[k].copy_(params[k].mean(0, keepdim=True).expand_as(params[k]))
+
+
+def _head_gradient(grads: Params, head: str) -> None:
+    """UNICORN-MAML meta-learns one row w and copies it to all N classes; the gradient of w is the sum
+    of the N rows' gradients. Giving every row that sum keeps the rows equal under Adam (it acts
+    element-wise), which is exactly training the single shared row."""
+    if head == "shared":
+        for k in ("head.weight", "head.bias"):
+            grads[k] = grads[k].sum(0, keepdim=True).expand_as(grads[k]).contiguous()
 
 
 def _warm_start(params: Params, init: Params) -> Params:
@@ -185,12 +237,16 @@ def _make_step(config: TrainConfig, model: nn.Module, splits, g: torch.Generator
     if config.algo in ("maml", "fomaml"):
         train_sampler = task_sampler(config, splits["train"] if splits else None, training=True)
 
-        def step(params, opt, track):
+        def step(params, opt, track, it, head):
             batch = train_sampler.sample(config.meta_batch, g)
+            first_order = config.first_order or it <= config.first_order_iterations  # MAML++ "DA"
+            weights = step_loss_weights(config.inner_steps, it, config.multi_step_loss_iterations)
             loss, grads, logged = meta_loss_and_grad(model, params, batch, steps=config.inner_steps,
-                                                     inner_lr=config.inner_lr, first_order=config.first_order,
-                                                     track_steps=track)
+                                                     inner_lr=config.inner_lr, first_order=first_order,
+                                                     track_steps=track, step_weights=weights)
+            _head_gradient(grads, head)
             _apply(opt, params, grads)
+            _project_head(params, head)
             return float(loss), logged.tolist()
         return step
 
@@ -198,7 +254,7 @@ def _make_step(config: TrainConfig, model: nn.Module, splits, g: torch.Generator
         sampler = task_sampler(config, training=True)
         n_points = config.sinusoid.k_shot + config.sinusoid.n_query
 
-        def step(params, opt, track):  # baselines: one figure per iteration, `track` changes nothing
+        def step(params, opt, track, it, head):  # baselines: one figure per iteration; `track` changes nothing
             x, y = sampler.sample_joint(config.meta_batch, n_points, g)
             loss = F.mse_loss(functional_call(model, params, (x,)), y)
             grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
@@ -213,7 +269,7 @@ def _make_step(config: TrainConfig, model: nn.Module, splits, g: torch.Generator
         n_char = images.shape[0]
         batch_size = config.meta_batch * config.omniglot.n_way * (config.omniglot.k_shot + config.omniglot.n_query)
 
-        def step(params, opt, track):  # baselines: one figure per iteration, `track` changes nothing
+        def step(params, opt, track, it, head):  # baselines: one figure per iteration; `track` changes nothing
             cls = torch.randint(0, n_char * rot, (batch_size,), generator=g)
             draw = torch.randint(0, 20, (batch_size,), generator=g)
             x = images[cls % n_char, draw].clone()
@@ -221,6 +277,8 @@ def _make_step(config: TrainConfig, model: nn.Module, splits, g: torch.Generator
                 m = (cls // n_char) == r
                 if m.any():
                     x[m] = torch.rot90(x[m], r, dims=(-2, -1))
+            if config.omniglot.augment:  # the same distortions as the meta-learners' training episodes
+                x = random_affine(x, g)
             out = functional_call(model, params, (x,))
             loss = F.cross_entropy(out, cls)
             grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
@@ -258,29 +316,44 @@ def _validate(config: TrainConfig, model: nn.Module, params: Params, sampler) ->
     return c.headline()[0]
 
 
-def _save_state(path: Path, config, params, opt, g, it, history, best, best_val, elapsed) -> None:
-    extra = {"optimizer": opt.state_dict(), "rng": g.get_state(), "torch_rng": torch.get_rng_state(),
-             "iteration": it, "history": history, "best_val": best_val if best_val is not None else float("nan"),
-             "elapsed": elapsed}
-    if best is not None:
-        extra["best"] = best
-    save_checkpoint(path, config, params, info={"iteration": it, "kind": "training state"}, extra=extra)
+@dataclass
+class TrainState:
+    """Everything a run needs to continue where it stopped (written to OUT.state, read by --resume)."""
 
+    iteration: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best: Params | None = None  # the best initialisation on validation so far (Omniglot)
+    best_val: float | None = None
+    elapsed: float = 0.0  # training seconds so far, over all sessions
 
-def _restore(path: Path, config: TrainConfig, params: Params, opt, g) -> tuple:
-    blob = read_blob(path)
-    if TrainConfig.from_dict(blob["config"]).replace(iterations=config.iterations) != config:
-        raise CheckpointError(f"{path} holds a run with a different configuration: resume with the same flags "
-                              "(only --iterations may change), or start a new run with another --out")
-    extra = blob.get("extra")
-    if not extra:
-        raise CheckpointError(f"{path} has no training state to resume from")
-    with torch.no_grad():
-        for k, v in params.items():
-            v.copy_(blob["params"][k])
-    opt.load_state_dict(extra["optimizer"])
-    g.set_state(extra["rng"])
-    torch.set_rng_state(extra["torch_rng"])
-    best_val = extra.get("best_val")
-    best_val = None if best_val is None or math.isnan(best_val) else best_val
-    return extra["iteration"], list(extra["history"]), extra.get("best"), best_val, float(extra.get("elapsed", 0.0))
+    def save(self, path: Path, config: TrainConfig, params: Params, opt: torch.optim.Optimizer,
+             g: torch.Generator) -> None:
+        extra = {"optimizer": opt.state_dict(), "rng": g.get_state(), "torch_rng": torch.get_rng_state(),
+                 "iteration": self.iteration, "history": self.history, "elapsed": self.elapsed,
+                 "best_val": self.best_val if self.best_val is not None else float("nan")}
+        if self.best is not None:
+            extra["best"] = self.best
+        save_checkpoint(path, config, params, info={"iteration": self.iteration, "kind": "training state"},
+                        extra=extra)
+
+    @classmethod
+    def restore(cls, path: Path, config: TrainConfig, params: Params, opt: torch.optim.Optimizer,
+                g: torch.Generator) -> TrainState:
+        """Load the state at `path` into `params`, `opt` and `g` (in place) and return the rest."""
+        blob = read_blob(path)
+        if TrainConfig.from_dict(blob["config"]).replace(iterations=config.iterations) != config:
+            raise CheckpointError(f"{path} holds a run with a different configuration: resume with the same flags "
+                                  "(only --iterations may change), or start a new run with another --out")
+        extra = blob.get("extra")
+        if not extra:
+            raise CheckpointError(f"{path} has no training state to resume from")
+        with torch.no_grad():
+            for k, v in params.items():
+                v.copy_(blob["params"][k])
+        opt.load_state_dict(extra["optimizer"])
+        g.set_state(extra["rng"])
+        torch.set_rng_state(extra["torch_rng"])
+        best_val = extra.get("best_val")
+        best_val = None if best_val is None or math.isnan(best_val) else float(best_val)
+        return cls(int(extra["iteration"]), list(extra["history"]), extra.get("best"), best_val,
+                   float(extra.get("elapsed", 0.0)))

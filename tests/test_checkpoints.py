@@ -147,3 +147,24 @@ def test_the_pickle_fixture_would_run_code(tmp_path):
         assert MARKER.exists()
     finally:
         MARKER.unlink(missing_ok=True)
+
+
+def test_a_version_1_omniglot_checkpoint_loads_as_layer_norm_with_a_learned_head(tmp_path):
+    """Checkpoints written before the normalisation was recorded used GroupNorm(1, C) and a free head."""
+    import torch.nn.functional as F
+
+    config = default_config("omniglot", "fomaml", norm="layer", head="learned")
+    params = get_params(build_model(config.model))
+    raw = config.to_dict()
+    del raw["model"]["norm"], raw["model"]["head"], raw["omniglot"]["augment"]
+    path = tmp_path / "v1.pt"
+    torch.save({"format": FORMAT, "version": 1, "config": raw, "params": params, "metrics": {}, "info": {}}, path)
+    ckpt = load_checkpoint(path)
+    assert (ckpt.config.model.norm, ckpt.config.model.head, ckpt.config.omniglot.augment) == ("layer", "learned", False)
+    x = torch.rand(3, 1, 28, 28)
+    h = x
+    for i in range(4):  # the version-1 network, written out with the library's group norm
+        h = F.conv2d(h, params[f"features.{i}.conv.weight"], params[f"features.{i}.conv.bias"], stride=2, padding=1)
+        h = torch.relu(F.group_norm(h, 1, params[f"features.{i}.norm.weight"], params[f"features.{i}.norm.bias"]))
+    expected = F.linear(h.flatten(1), params["head.weight"], params["head.bias"])
+    torch.testing.assert_close(predict(ckpt.model, ckpt.params, x), expected)

@@ -320,3 +320,26 @@ def test_real_small_archives(real_data_dir):
     assert [len(parts[k]) for k in ("train", "val", "test")] == [157, 36, 49]
     e = OmniglotTasks(parts["test"], 5, 1, 5).sample(2, torch.Generator().manual_seed(0))
     assert e.query_x.shape == (2, 25, 1, 28, 28)
+
+
+def test_random_affine_keeps_shape_and_ink_range_and_moves_the_ink(omniglot_data):
+    from maml_core.omniglot import random_affine
+
+    x = omniglot_data.float_images()[:8, 0]  # (8, 1, 28, 28), ink 1 on paper 0
+    y = random_affine(x, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+    changed = [(y[i] - x[i]).abs().sum() > 1.0 for i in range(8)]
+    assert 0 < sum(changed) <= 8  # each distortion is applied with probability 1/2: most images move
+    z = random_affine(x, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(y, z)  # reproducible from the generator
+
+
+def test_augmented_episodes_only_when_asked(omniglot_data):
+    plain = OmniglotTasks(omniglot_data, 5, 1, 1).sample(2, torch.Generator().manual_seed(0))
+    again = OmniglotTasks(omniglot_data, 5, 1, 1).sample(2, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(plain.support_x, again.support_x)
+    aug = OmniglotTasks(omniglot_data, 5, 1, 1, augment=True).sample(2, torch.Generator().manual_seed(0))
+    assert aug.support_x.shape == plain.support_x.shape
+    assert not torch.equal(aug.support_x, plain.support_x)
+    assert float(aug.support_x.min()) >= 0 and float(aug.support_x.max()) <= 1

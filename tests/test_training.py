@@ -198,3 +198,51 @@ def test_model_outputs_must_match_ways():
     c = default_config("omniglot")
     with pytest.raises(ConfigError, match="ways"):
         c.replace(model=dataclasses.replace(c.model, n_out=20))
+
+
+@pytest.mark.parametrize("head", ["zero", "shared"])
+def test_the_chance_start_survives_meta_training(head):
+    """The zeroing trick keeps the head at zero after every outer step; UNICORN-MAML's rows stay equal."""
+    config = default_config("omniglot", "fomaml", iterations=4, meta_batch=2, val_every=100, val_tasks=4, head=head)
+    seen = []
+    result = meta_train(config, data=synthetic_omniglot(60), on_step=lambda i: seen.append(
+        {k: v.clone() for k, v in i.params.items() if k.startswith("head.")}))
+    for h in seen + [{k: v for k, v in result.params.items() if k.startswith("head.")}]:
+        w, b = h["head.weight"], h["head.bias"]
+        if head == "zero":
+            assert not w.any() and not b.any()
+        else:
+            assert torch.equal(w, w[:1].expand_as(w)) and torch.equal(b, b[:1].expand_as(b))
+    if head == "shared":  # ... and the shared row does learn
+        assert not torch.equal(seen[0]["head.weight"], seen[-1]["head.weight"])
+
+
+def test_cosine_meta_lr_and_multi_step_loss_weights():
+    from maml_core.training import meta_lr_at, step_loss_weights
+
+    c = default_config("sinusoid", "maml", iterations=100, meta_lr_schedule="cosine")
+    assert meta_lr_at(c, 1) == pytest.approx(0.001)
+    assert meta_lr_at(c, 51) == pytest.approx((0.001 + 0.00001) / 2)
+    assert meta_lr_at(c, 100) < 0.00002
+    assert meta_lr_at(c.replace(meta_lr_schedule="constant"), 100) == 0.001
+    assert step_loss_weights(1, 10, 100) is None and step_loss_weights(5, 10, 0) is None
+    w0 = step_loss_weights(5, 0, 100)
+    torch.testing.assert_close(w0, torch.tensor([0, 0.2, 0.2, 0.2, 0.2, 0.2]))
+    w_end = step_loss_weights(5, 1000, 100)  # MAML++: non-final steps keep 0.03 / S
+    torch.testing.assert_close(w_end, torch.tensor([0, 0.006, 0.006, 0.006, 0.006, 0.976]))
+    assert float(step_loss_weights(5, 50, 100).sum()) == pytest.approx(1.0)
+
+
+def test_first_order_iterations_switch_to_second_order(monkeypatch):
+    import maml_core.training as training
+
+    seen = []
+    real = training.meta_loss_and_grad
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["first_order"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "meta_loss_and_grad", spy)
+    meta_train(default_config("sinusoid", "maml", iterations=5, meta_batch=2, first_order_iterations=3))
+    assert seen == [True, True, True, False, False]

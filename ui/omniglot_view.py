@@ -13,14 +13,13 @@ import hashlib
 import html
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 import torch
-import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
@@ -28,14 +27,13 @@ from maml_core import (
     Checkpoint,
     DataError,
     Episode,
-    OmniglotConvNet,
     OmniglotData,
     OmniglotTaskConfig,
     OmniglotTasks,
-    adapt,
+    adapt_and_measure,
+    build_model,
     download,
     has_ink,
-    predict,
     preprocess_image,
     split,
 )
@@ -213,24 +211,16 @@ def run_adaptation(checkpoints: dict[str, Checkpoint], support_x: Tensor, suppor
     """
     runs: dict[str, MethodRun] = {}
     for name, ckpt in checkpoints.items():
-        channels = ckpt.config.model.channels
         # A fresh module per call: `functional_call` swaps parameters on the module it is given, so a
         # module shared between concurrent sessions (threads) would not be safe. Building it is ~1 ms.
-        model = OmniglotConvNet(n_way, channels).requires_grad_(False)
+        model = build_model(replace(ckpt.config.model, n_out=n_way)).requires_grad_(False)
         params = slice_head(ckpt.params, n_way)
         lr = float(ckpt.inner_lr if inner_lr is None else inner_lr)
-        states = adapt(model, params, support_x, support_y, steps=steps, inner_lr=lr, first_order=True)
-        probs, losses, accs = [], [], []
         with torch.no_grad():
-            for s in states:
-                s = {k: v.detach() for k, v in s.items()}
-                losses.append(F.cross_entropy(predict(model, s, support_x), support_y))
-                q = predict(model, s, query_x).softmax(-1)  # (M, N)
-                probs.append(q)
-                if query_y is not None:
-                    accs.append((q.argmax(-1) == query_y).float().mean())
-        runs[name] = MethodRun(name, lr, ckpt.eval_steps, torch.stack(probs), torch.stack(losses),
-                               torch.stack(accs) if accs else None)
+            m = adapt_and_measure(model, params, support_x, support_y, query_x, query_y, steps=steps,
+                                  inner_lr=lr, outputs=True)
+        runs[name] = MethodRun(name, lr, ckpt.eval_steps, m["query_out"].softmax(-1), m["support_loss"],
+                               m.get("query_acc"))
     return runs
 
 

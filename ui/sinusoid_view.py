@@ -18,11 +18,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import vmap
 
-from maml_core import adapt, predict, sinusoid
+from maml_core import adapt_and_measure, predict, sinusoid
 
 from .common import METHOD_COLORS, METHOD_LABELS, chart_layout, font_size, style_axes
 
@@ -282,8 +281,8 @@ class MethodResult:
 
 def adapt_methods(methods: Sequence[MethodModel], x: np.ndarray, y: np.ndarray, amplitude: float, phase: float,
                   steps: int) -> dict[str, MethodResult]:
-    """Adapt every method to the support set (x, y) for `steps` inner steps with `maml_core.adapt` and record the
-    prediction, support loss and query MSE (against the true curve) after each step. Without points nothing
+    """Adapt every method to the support set (x, y) for `steps` inner steps (`maml_core.adapt_and_measure`) and
+    record the prediction, support loss and query MSE (against the true curve) after each step. Without points nothing
     adapts: only step 0 is returned. Diverging runs give inf/nan, never an exception.
 
     Methods whose networks have the same shape are adapted together under one `vmap` (each with its own
@@ -302,21 +301,18 @@ def adapt_methods(methods: Sequence[MethodModel], x: np.ndarray, y: np.ndarray, 
         # modules are shared by every session (st.cache_resource, one thread each).
         model = copy.deepcopy(members[0].model)
 
-        def curves(params: dict[str, Tensor], lr: Tensor, model: nn.Module = model) -> tuple[Tensor, Tensor]:
-            states = [params] if steps == 0 else adapt(model, params, sx, sy, steps=steps, inner_lr=lr,
-                                                       first_order=True)
-            preds = torch.stack([predict(model, s, PLOT_X)[:, 0] for s in states])  # (S + 1, G)
-            if len(x):
-                support = torch.stack([F.mse_loss(predict(model, s, sx), sy) for s in states])  # (S + 1,)
-            else:
-                support = torch.full((len(states),), float("nan"))
-            return preds, support
+        def curves(params: dict[str, Tensor], lr: Tensor, model: nn.Module = model) -> tuple[Tensor, ...]:
+            if not len(x):  # nothing to adapt to: the initial prediction only
+                preds = predict(model, params, PLOT_X)[None, :, 0]  # (1, G)
+                return preds, torch.full((1,), float("nan")), ((preds - qy) ** 2).mean(-1)
+            m = adapt_and_measure(model, params, sx, sy, PLOT_X, qy[:, None], steps=steps, inner_lr=lr,
+                                  outputs=True)
+            return m["query_out"][..., 0], m["support_loss"], m["query_loss"]  # (S + 1, G), (S + 1,), (S + 1,)
 
         stacked = {k: torch.stack([m.params[k] for m in members]) for k in members[0].params}  # (M, ...)
         lrs = torch.tensor([m.inner_lr for m in members], dtype=torch.float32)
         with torch.no_grad():  # test time: no meta-gradient (torch.func.grad inside adapt still works)
-            preds, support = vmap(curves, in_dims=(0, 0))(stacked, lrs)  # (M, S + 1, G), (M, S + 1)
-            query = ((preds - qy) ** 2).mean(-1)  # (M, S + 1)
+            preds, support, query = vmap(curves, in_dims=(0, 0))(stacked, lrs)  # (M, S + 1, G), (M, S + 1) x 2
         for i, m in enumerate(members):
             sl = support[i].double().numpy()
             bad = [j for j, v in enumerate(sl) if len(x) and (not math.isfinite(v) or v > DIVERGED)]

@@ -24,12 +24,11 @@ from maml_core import (
     Checkpoint,
     TrainConfig,
     TrainResult,
-    adapt,
+    adapt_and_measure,
     build_model,
     default_config,
     get_params,
     meta_train,
-    predict,
     sinusoid,
 )
 from maml_core.training import StepInfo
@@ -116,11 +115,11 @@ def probe_snapshot(model: torch.nn.Module, params: dict[str, Tensor], inner_lr: 
     sy = sinusoid(PROBE_X, PROBE_AMPLITUDE, PROBE_PHASE)
     truth = sinusoid(PROBE_GRID, PROBE_AMPLITUDE, PROBE_PHASE)
     with torch.no_grad():
-        states = adapt(model, p, PROBE_X, sy, steps=PROBE_STEPS, inner_lr=inner_lr, first_order=True)
-        before, after = predict(model, states[0], PROBE_GRID), predict(model, states[-1], PROBE_GRID)
-    mse = lambda y: float(((y - truth) ** 2).mean())  # noqa: E731
+        m = adapt_and_measure(model, p, PROBE_X, sy, PROBE_GRID, truth, steps=PROBE_STEPS, inner_lr=inner_lr,
+                              all_steps=True, support_loss=False, outputs=True)
+    before, after = m["query_out"][0], m["query_out"][-1]
     clip = lambda y: [round(float(v), 3) if math.isfinite(v) else None for v in y.clamp(-50, 50)[:, 0]]  # noqa: E731
-    return Snapshot(iteration, clip(before), clip(after), mse(before), mse(after))
+    return Snapshot(iteration, clip(before), clip(after), float(m["query_loss"][0]), float(m["query_loss"][-1]))
 
 
 class LiveRun:
