@@ -5,6 +5,7 @@ machine that produced them, and a format version. One loader for the CLI, tests,
 from __future__ import annotations
 
 import os
+import pickle
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,61 @@ VERSION = 2  # 2: the Omniglot network's normalisation and head are recorded in 
 Params = dict[str, Tensor]
 
 
+@dataclass(frozen=True)
+class Headline:
+    """The held-out figure a checkpoint is known by: query accuracy (Omniglot) or MSE (sinusoid) after
+    `steps` inner steps at `inner_lr`, mean and 95% CI half-width over `tasks` test tasks."""
+
+    metric: str  # "accuracy" or "mse"
+    value: float
+    ci95: float
+    steps: int
+    inner_lr: float
+    tasks: int
+    seed: int = 0
+    split: str = "test"
+    k_shot: int = 1
+
+    def describe(self) -> str:
+        if self.metric == "accuracy":
+            return f"{100 * self.value:.1f}% ± {100 * self.ci95:.1f}"
+        return f"MSE {self.value:.3f} ± {self.ci95:.3f}"
+
+
+@dataclass
+class Metrics:
+    """What was measured about a checkpoint; the only code that knows the stored keys.
+
+    `inner_lr` and `eval_steps` are the test-time settings chosen on validation data (None: not
+    chosen; the config's training values apply). `curves` holds `Curves.to_dict()` per test set,
+    `history` the training log, `selection` the validation scores the settings were chosen from."""
+
+    inner_lr: float | None = None
+    eval_steps: int | None = None
+    headline: Headline | None = None
+    curves: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_val: float | None = None
+    selection: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> Metrics:
+        d = dict(d or {})
+        h = d.get("headline")
+        headline = Headline(**{k: h[k] for k in Headline.__dataclass_fields__ if k in h}) \
+            if isinstance(h, dict) and {"metric", "value", "ci95", "steps", "inner_lr", "tasks"} <= set(h) else None
+        return cls(None if d.get("inner_lr") is None else float(d["inner_lr"]),
+                   None if d.get("eval_steps") is None else int(d["eval_steps"]), headline,
+                   dict(d.get("curves") or {}), list(d.get("history") or []),
+                   None if d.get("best_val") is None else float(d["best_val"]), dict(d.get("selection") or {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"inner_lr": self.inner_lr, "eval_steps": self.eval_steps, "curves": self.curves,
+               "history": self.history, "best_val": self.best_val, "selection": self.selection,
+               "headline": None if self.headline is None else dict(self.headline.__dict__)}
+        return {k: v for k, v in out.items() if v is not None and v != {} and v != []}
+
+
 class CheckpointError(ValueError):
     """A checkpoint file is missing, truncated or not one of ours; the message says which and what to do."""
 
@@ -35,7 +91,7 @@ class Checkpoint:
 
     config: TrainConfig
     params: Params
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
     info: dict[str, Any] = field(default_factory=dict)  # command, training time, machine, iteration
     model: nn.Module = field(init=False, repr=False)
 
@@ -54,11 +110,11 @@ class Checkpoint:
 
     @property
     def inner_lr(self) -> float:
-        return float(self.metrics.get("inner_lr", self.config.inner_lr))
+        return self.config.inner_lr if self.metrics.inner_lr is None else self.metrics.inner_lr
 
     @property
     def eval_steps(self) -> int:
-        return int(self.metrics.get("eval_steps", self.config.eval_steps))
+        return self.config.eval_steps if self.metrics.eval_steps is None else self.metrics.eval_steps
 
     @property
     def algo(self) -> str:
@@ -75,7 +131,7 @@ def machine_description() -> str:
     return f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}, torch {torch.__version__}"
 
 
-def save_checkpoint(path: str | Path, config: TrainConfig, params: Params, *, metrics: dict[str, Any] | None = None,
+def save_checkpoint(path: str | Path, config: TrainConfig, params: Params, *, metrics: Metrics | None = None,
                     info: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
     """Write a checkpoint atomically (a crash mid-write never leaves a half file at `path`).
     `extra` holds plain tensors/values for resuming (optimizer state, RNG state)."""
@@ -84,7 +140,7 @@ def save_checkpoint(path: str | Path, config: TrainConfig, params: Params, *, me
     blob = {
         "format": FORMAT, "version": VERSION, "config": config.to_dict(),
         "params": {k: v.detach().cpu().contiguous() for k, v in params.items()},
-        "metrics": metrics or {}, "info": {"machine": machine_description(), **(info or {})},
+        "metrics": (metrics or Metrics()).to_dict(), "info": {"machine": machine_description(), **(info or {})},
     }
     if extra:
         blob["extra"] = extra
@@ -103,8 +159,16 @@ def read_blob(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights only load failed" not in str(e).lower():
+            raise CheckpointError(f"{path} is not a readable checkpoint ({_first_line(e)}): it may be truncated or "
+                                  "not a PyTorch file; re-download or re-train it") from e
+        # torch's message advises weights_only=False, which would run code from the file: never that here.
+        raise CheckpointError(f"{path} is not a readable checkpoint: it holds Python objects, not only tensors and "
+                              "numbers, so it was not loaded (loading it could run code). Use a checkpoint written "
+                              "by `python -m maml_core train`") from e
     except Exception as e:  # arbitrary bytes make the unpickler raise almost anything (IndexError, KeyError...)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = _first_line(e)
         raise CheckpointError(f"{path} is not a readable checkpoint ({first}): it may be truncated or not a "
                               "PyTorch file; re-download or re-train it") from e
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
@@ -114,6 +178,10 @@ def read_blob(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} has checkpoint format {blob.get('version')}, newer than this code "
                               f"understands ({VERSION}): update maml_core")
     return _upgrade(blob)
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def _upgrade(blob: dict[str, Any]) -> dict[str, Any]:
@@ -134,7 +202,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     blob = read_blob(path)
     try:
         config = TrainConfig.from_dict(blob["config"])
-        return Checkpoint(config, dict(blob["params"]), dict(blob.get("metrics", {})), dict(blob.get("info", {})))
+        return Checkpoint(config, dict(blob["params"]), Metrics.from_dict(blob.get("metrics")),
+                          dict(blob.get("info", {})))
     except CheckpointError as e:
         raise CheckpointError(f"{path}: {e}") from e
     except (KeyError, TypeError, ConfigError, AttributeError) as e:

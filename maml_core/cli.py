@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoints import CheckpointError, Headline, Metrics, load_checkpoint, save_checkpoint
 from .config import ALGORITHMS, HEADS, NORMS, ConfigError, default_config
 from .evaluation import EVAL_SEED, Curves, adaptation_curves, choose_test_settings, task_sampler
 from .omniglot import DataError, download, load_omniglot, split
@@ -24,53 +24,80 @@ class UsageError(Exception):
     pass
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows argparse's own defaults, except None (the flag then takes the config's, written in its help)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def _d(field: str | Any, *, sinusoid: bool = True) -> str:
+    """' (default: ...)' for a flag, read from `default_config` for each problem (and 20-way Omniglot)."""
+    get = field if callable(field) else (lambda c: getattr(c, field))
+    cases = {"omniglot 5-way": default_config("omniglot"), "20-way": default_config("omniglot", n_way=20)}
+    if sinusoid:
+        cases = {"sinusoid": default_config("sinusoid"), **cases}
+    values = {name: get(c) for name, c in cases.items()}
+    if len(set(map(str, values.values()))) == 1:
+        return f" (default: {next(iter(values.values()))})"
+    if values["omniglot 5-way"] == values["20-way"]:
+        values = {("omniglot" if k == "omniglot 5-way" else k): v for k, v in values.items() if k != "20-way"}
+    return " (default: " + ", ".join(f"{k} {v}" for k, v in values.items()) + ")"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m maml_core",
                                 description="Meta-train and evaluate MAML / FO-MAML (Finn et al., ICML 2017).")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="meta-train a model and write a self-describing checkpoint",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                       description="Defaults (shown as None) are the paper's values for the chosen problem: "
-                       "sinusoid: 70000 iterations, meta-batch 25, K=10, 1 inner step, alpha=0.01, beta=0.001; "
-                       "omniglot 5-way: 60000 iterations, meta-batch 32, 1 step, alpha=0.4; "
-                       "20-way: meta-batch 16, 5 steps, alpha=0.1.")
+                       formatter_class=_Help,
+                       description="Every default below comes from maml_core.config.default_config: the paper's "
+                       "values for each problem, and the measured choices where the paper is silent.")
     t.add_argument("problem", choices=["sinusoid", "omniglot"], help="task family")
     t.add_argument("--algo", default="maml", choices=["maml", "fomaml", "pretrain", "transfer"],
                    help="maml (second-order), fomaml (first-order), pretrain (sinusoid baseline: one net on all "
                         "tasks), transfer (Omniglot baseline: a classifier on the training classes)")
-    t.add_argument("--iterations", type=int, help="meta-training iterations (outer updates)")
-    t.add_argument("--meta-batch", type=int, help="tasks per meta-update (meta-batch size)")
-    t.add_argument("--shots", type=int, help="K: support examples per class (sinusoid: points per task)")
-    t.add_argument("--ways", type=int, help="N in N-way classification (omniglot only; default 5)")
-    t.add_argument("--queries", type=int, help="Q: query examples per class during training "
-                   "(default: 1 omniglot, 10 sinusoid)")
-    t.add_argument("--inner-steps", type=int, help="inner gradient steps during meta-training")
-    t.add_argument("--inner-lr", type=float, help="alpha: inner (adaptation) learning rate")
-    t.add_argument("--meta-lr", type=float, help="beta: outer (meta) learning rate, Adam")
-    t.add_argument("--eval-steps", type=int, help="inner steps at test time (the most tried on validation)")
+    t.add_argument("--iterations", type=int, help="meta-training iterations (outer updates)" + _d("iterations"))
+    t.add_argument("--meta-batch", type=int, help="tasks per meta-update (meta-batch size)" + _d("meta_batch"))
+    t.add_argument("--shots", type=int, help="K: support examples per class (sinusoid: points per task)"
+                   + _d(lambda c: c.sinusoid.k_shot if c.problem == "sinusoid" else c.omniglot.k_shot))
+    t.add_argument("--ways", type=int, help="N in N-way classification (omniglot only; the other defaults "
+                   "follow it)" + _d(lambda c: default_config("omniglot").omniglot.n_way, sinusoid=False))
+    t.add_argument("--queries", type=int, help="Q: query examples per class during training"
+                   + _d(lambda c: c.sinusoid.n_query if c.problem == "sinusoid" else c.omniglot.n_query))
+    t.add_argument("--inner-steps", type=int, help="inner gradient steps during meta-training" + _d("inner_steps"))
+    t.add_argument("--inner-lr", type=float, help="alpha: inner (adaptation) learning rate" + _d("inner_lr"))
+    t.add_argument("--meta-lr", type=float, help="beta: outer (meta) learning rate, Adam" + _d("meta_lr"))
+    t.add_argument("--eval-steps", type=int, help="inner steps at test time (the most tried on validation)"
+                   + _d("eval_steps"))
     t.add_argument("--seed", type=int, default=0, help="random seed")
     t.add_argument("--split", choices=["character", "alphabet"], default="character",
                    help="omniglot: hold out characters (paper) or whole alphabets (harder)")
     t.add_argument("--norm", choices=list(NORMS),
                    help="omniglot: normalisation (tasknorm_i: TaskNorm-I, Bronskill et al. 2020; transductive_bn: the "
-                        "paper's batch norm, for comparison only)")
+                        "paper's batch norm, for comparison only)" + _d(lambda c: c.model.norm, sinusoid=False))
     t.add_argument("--head", choices=list(HEADS),
                    help="omniglot: zero (zeroing trick, Kao et al. 2022), shared (UNICORN-MAML, Ye & Chao 2022) or "
-                        "learned (the paper)")
+                        "learned (the paper)" + _d(lambda c: c.model.head, sinusoid=False))
     t.add_argument("--augment", action=argparse.BooleanOptionalAction,
-                   help="omniglot: random affine distortions of training images (Koch et al. 2015)")
+                   help="omniglot: random affine distortions of training images (Koch et al. 2015)"
+                   + _d(lambda c: "on" if c.omniglot.augment else "off", sinusoid=False))
     t.add_argument("--meta-lr-schedule", choices=["constant", "cosine"],
-                   help="beta over the run: constant, or cosine-annealed to beta/100 (MAML++)")
+                   help="beta over the run: constant, or cosine-annealed to beta/100 (MAML++)" + _d("meta_lr_schedule"))
     t.add_argument("--first-order-iterations", type=int,
-                   help="maml: run first-order for this many iterations, then second-order (MAML++)")
+                   help="maml: run first-order for this many iterations, then second-order (MAML++)"
+                   + _d("first_order_iterations"))
     t.add_argument("--multi-step-loss-iterations", type=int,
                    help="weigh every inner step's query loss, annealed to the last step over this many iterations "
-                        "(MAML++; 0: off)")
+                        "(MAML++; 0: off)" + _d("multi_step_loss_iterations"))
     t.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="folder with the Omniglot zip archives")
     t.add_argument("--download", action="store_true", help="download the full Omniglot archives if none are found")
     t.add_argument("--init", help="start from this checkpoint's weights (e.g. a first-order warm-up)")
-    t.add_argument("--val-every", type=int, help="omniglot: iterations between validation checks (model selection)")
+    t.add_argument("--val-every", type=int, help="omniglot: iterations between validation checks (model selection)"
+                   + _d("val_every", sinusoid=False))
     t.add_argument("--select-lrs", type=float, nargs="+",
                    help="test-time inner learning rates to choose from on validation data "
                         "(default: the training alpha)")
@@ -213,14 +240,11 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     train_k = config.sinusoid.k_shot if args.problem == "sinusoid" else config.omniglot.k_shot
     main_curve = curves[f"test_k{train_k}"]
     value, ci = main_curve.headline(steps)
-    metrics = {
-        "inner_lr": lr, "eval_steps": steps, "selection": {"lrs": lrs, "val_scores": table, "val_tasks": 200},
-        "headline": {"metric": "accuracy" if main_curve.classification else "mse", "value": value, "ci95": ci,
-                     "steps": steps, "inner_lr": lr, "tasks": args.eval_tasks, "seed": EVAL_SEED,
-                     "split": "test", "k_shot": train_k},
-        "curves": {k: c.to_dict() for k, c in curves.items()},
-        "history": result.history, "best_val": result.best_val,
-    }
+    metrics = Metrics(
+        inner_lr=lr, eval_steps=steps, selection={"lrs": lrs, "val_scores": table, "val_tasks": 200},
+        headline=Headline("accuracy" if main_curve.classification else "mse", value, ci, steps, lr,
+                          args.eval_tasks, EVAL_SEED, "test", train_k),
+        curves={k: c.to_dict() for k, c in curves.items()}, history=result.history, best_val=result.best_val)
     info = {"command": "python -m maml_core " + " ".join(shlex.quote(a) for a in argv),
             "training_seconds": round(result.seconds, 1), "iteration": result.iterations_done,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -230,16 +254,15 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     save_checkpoint(out, config, params, metrics=metrics, info=info)
     _print_summary(out, config, metrics, info, curves)
     if args.json:
-        Path(args.json).write_text(json.dumps({"metrics": metrics, "info": info}, indent=1))
+        Path(args.json).write_text(json.dumps({"metrics": metrics.to_dict(), "info": info}, indent=1))
     return 0
 
 
-def _print_summary(out, config, metrics, info, curves: dict[str, Curves]) -> None:
-    h = metrics["headline"]
-    unit = "accuracy" if h["metric"] == "accuracy" else "query MSE"
+def _print_summary(out, config, metrics: Metrics, info, curves: dict[str, Curves]) -> None:
+    unit = "accuracy" if metrics.headline.metric == "accuracy" else "query MSE"
     print(f"\nwrote {out}  ({config.algo}, {config.problem}, {info['iteration']} iterations, "
           f"{info['training_seconds'] / 60:.1f} min)")
-    print(f"test-time settings chosen on validation: inner lr {metrics['inner_lr']}, {metrics['eval_steps']} steps")
+    print(f"test-time settings chosen on validation: inner lr {metrics.inner_lr}, {metrics.eval_steps} steps")
     for name, c in curves.items():
         _print_curve(name, c, unit)
 

@@ -185,7 +185,7 @@ def curve_rows() -> list[str]:
     rows = []
     for path in sorted(ASSETS.glob("omniglot_*.pt")):
         ck = load_checkpoint(path)
-        vals = [(h["iteration"], h["val_acc"]) for h in ck.metrics.get("history", []) if "val_acc" in h]
+        vals = [(h["iteration"], h["val_acc"]) for h in ck.metrics.history if "val_acc" in h]
         if vals:
             pts = ", ".join(f"{it}: {100 * v:.1f}%" for it, v in vals)
             rows.append(f"- `{path.name}` validation accuracy by iteration: {pts}")

@@ -23,6 +23,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from maml_core import OmniglotData, default_config, load_checkpoint, meta_train, save_checkpoint  # noqa: E402
+from maml_core.checkpoints import Metrics  # noqa: E402
 from ui import omniglot_view as ov  # noqa: E402
 
 PAGE = str(ROOT / "app_pages" / "omniglot.py")
@@ -49,12 +50,12 @@ def quick_checkpoints(folder: Path) -> Path:
     data = synthetic_omniglot()
     small = dict(iterations=6, meta_batch=2, val_every=6, val_tasks=4, eval_steps=3, seed=0)
     fo = meta_train(default_config("omniglot", "fomaml", **small), data=data)
-    metrics = {"inner_lr": 0.4, "eval_steps": 3}
+    metrics = Metrics(inner_lr=0.4, eval_steps=3)
     save_checkpoint(folder / "omniglot_5w1s_fomaml.pt", fo.config, fo.params, metrics=metrics)
     save_checkpoint(folder / "omniglot_5w1s_maml.pt", fo.config.replace(algo="maml"), fo.params, metrics=metrics)
     tr = meta_train(default_config("omniglot", "transfer", **small), data=data)
     save_checkpoint(folder / "omniglot_5w1s_transfer.pt", tr.config, tr.params,
-                    metrics={"inner_lr": 0.1, "eval_steps": 3})
+                    metrics=Metrics(inner_lr=0.1, eval_steps=3))
     return folder
 
 

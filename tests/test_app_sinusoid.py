@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from maml_core import adapt, default_config, load_checkpoint, meta_train, predict, save_checkpoint  # noqa: E402
+from maml_core.checkpoints import Metrics  # noqa: E402
 from ui import sinusoid_view as sv  # noqa: E402
 
 APP = str(ROOT / "app.py")
@@ -32,7 +33,7 @@ def quick_sinusoid_checkpoints(folder: Path, iterations: int = 200) -> Path:
     for algo in ("maml", "fomaml", "pretrain"):
         r = meta_train(default_config("sinusoid", algo, iterations=iterations, seed=0))
         save_checkpoint(folder / f"sinusoid_{algo}.pt", r.config, r.params,
-                        metrics={"inner_lr": 0.01, "eval_steps": 10})
+                        metrics=Metrics(inner_lr=0.01, eval_steps=10))
     return folder
 
 

@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from maml_core import default_config, meta_train, save_checkpoint  # noqa: E402
+from maml_core.checkpoints import Metrics  # noqa: E402
 from ui import training_view as tv  # noqa: E402
 
 APP = str(ROOT / "app.py")
@@ -30,7 +31,7 @@ def sinusoid_assets(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("training_assets")
     for algo in ("maml", "fomaml", "pretrain"):
         r = meta_train(default_config("sinusoid", algo, iterations=100, seed=0))
-        save_checkpoint(folder / f"sinusoid_{algo}.pt", r.config, r.params, metrics={"inner_lr": 0.01})
+        save_checkpoint(folder / f"sinusoid_{algo}.pt", r.config, r.params, metrics=Metrics(inner_lr=0.01))
     return folder
 
 

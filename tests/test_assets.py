@@ -35,9 +35,9 @@ def test_checkpoint_is_self_describing(name):
     assert (ASSETS / name).stat().st_size < 1_000_000, "keep shipped checkpoints small"
     assert ckpt.info["command"].startswith("python -m maml_core train")
     assert ckpt.info["training_seconds"] > 0 and ckpt.info["machine"]
-    h = ckpt.metrics["headline"]
-    assert h["metric"] in ("accuracy", "mse") and h["tasks"] >= 600 and h["split"] == "test"
-    assert ckpt.eval_steps == h["steps"] and ckpt.inner_lr == pytest.approx(h["inner_lr"])
+    h = ckpt.metrics.headline
+    assert h.metric in ("accuracy", "mse") and h.tasks >= 600 and h.split == "test"
+    assert ckpt.eval_steps == h.steps and ckpt.inner_lr == pytest.approx(h.inner_lr)
     algo = name.split("_")[-1].removesuffix(".pt")
     assert ckpt.config.algo == algo
     for v in ckpt.params.values():
@@ -47,16 +47,16 @@ def test_checkpoint_is_self_describing(name):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_headline_metric_reproduces(name, request):
     ckpt = load_checkpoint(ASSETS / name)
-    h = ckpt.metrics["headline"]
+    h = ckpt.metrics.headline
     data = None
     if ckpt.config.problem == "omniglot":
         data = split(request.getfixturevalue("real_omniglot"), ckpt.config.omniglot)["test"]
-    sampler = task_sampler(ckpt.config, data, k_shot=h["k_shot"])
+    sampler = task_sampler(ckpt.config, data, k_shot=h.k_shot)
     # Same seed as the recorded 600-task evaluation: these are its first SMALL_TASKS tasks.
-    curves = adaptation_curves(ckpt.model, ckpt.params, sampler, tasks=SMALL_TASKS, steps=h["steps"],
-                               inner_lr=h["inner_lr"], seed=h["seed"])
-    value, ci = curves.headline(h["steps"])
-    if h["metric"] == "accuracy":
-        assert abs(value - h["value"]) <= max(2 * ci, 0.03), (value, h)
+    curves = adaptation_curves(ckpt.model, ckpt.params, sampler, tasks=SMALL_TASKS, steps=h.steps,
+                               inner_lr=h.inner_lr, seed=h.seed)
+    value, ci = curves.headline(h.steps)
+    if h.metric == "accuracy":
+        assert abs(value - h.value) <= max(2 * ci, 0.03), (value, h)
     else:
-        assert abs(value - h["value"]) <= max(2 * ci, 0.25 * h["value"]), (value, h)
+        assert abs(value - h.value) <= max(2 * ci, 0.25 * h.value), (value, h)

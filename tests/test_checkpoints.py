@@ -21,7 +21,7 @@ from maml_core import (
     predict,
     save_checkpoint,
 )
-from maml_core.checkpoints import FORMAT, VERSION
+from maml_core.checkpoints import FORMAT, VERSION, Headline, Metrics
 
 MARKER = Path(os.environ.get("TMPDIR", "/tmp")) / "maml_core_test_pickle_ran"
 
@@ -33,13 +33,16 @@ class Evil:
         return (Path.touch, (MARKER,))
 
 
-def _sinusoid(tmp_path, **metrics):
+HEADLINE = Headline("mse", 0.5, 0.05, 7, 0.02, 600, 1234, "test", 10)
+
+
+def _sinusoid(tmp_path):
     torch.manual_seed(0)
     config = default_config("sinusoid", "fomaml", iterations=123)
     model = build_model(config.model)
     params = get_params(model)
     path = save_checkpoint(tmp_path / "sub" / "s.pt", config, params,
-                           metrics={"inner_lr": 0.02, "eval_steps": 7, "headline": {"value": 0.5}, **metrics},
+                           metrics=Metrics(inner_lr=0.02, eval_steps=7, headline=HEADLINE),
                            info={"command": "python -m maml_core train sinusoid", "iteration": 123})
     return path, config, model, params
 
@@ -53,7 +56,8 @@ def test_round_trip_sinusoid(tmp_path):
     assert set(ckpt.params) == set(params)
     for k in params:
         assert torch.equal(ckpt.params[k], params[k])
-    assert ckpt.metrics == {"inner_lr": 0.02, "eval_steps": 7, "headline": {"value": 0.5}}
+    assert ckpt.metrics == Metrics(inner_lr=0.02, eval_steps=7, headline=HEADLINE)
+    assert ckpt.metrics.headline.describe() == "MSE 0.500 ± 0.050"
     assert ckpt.inner_lr == 0.02 and ckpt.eval_steps == 7
     assert ckpt.info["command"] == "python -m maml_core train sinusoid" and "torch" in ckpt.info["machine"]
     assert "FOMAML" in ckpt.describe() and "123 iterations" in ckpt.describe()
@@ -126,6 +130,7 @@ def test_bad_files_raise_checkpoint_error_naming_the_file(tmp_path, kind):
         load_checkpoint(path)
     assert str(path) in str(e.value)
     assert "\n" not in str(e.value)  # one line, for the CLI and the app
+    assert "weights_only" not in str(e.value)  # never torch's advice to load a file that could run code
     assert not MARKER.exists(), "loading a checkpoint ran code from the file"
 
 
@@ -168,3 +173,13 @@ def test_a_version_1_omniglot_checkpoint_loads_as_layer_norm_with_a_learned_head
         h = torch.relu(F.group_norm(h, 1, params[f"features.{i}.norm.weight"], params[f"features.{i}.norm.bias"]))
     expected = F.linear(h.flatten(1), params["head.weight"], params["head.bias"])
     torch.testing.assert_close(predict(ckpt.model, ckpt.params, x), expected)
+
+
+def test_metrics_without_chosen_settings_fall_back_to_the_training_config(tmp_path):
+    config = default_config("omniglot", "fomaml")
+    path = save_checkpoint(tmp_path / "o.pt", config, get_params(build_model(config.model)))
+    ckpt = load_checkpoint(path)
+    assert ckpt.metrics == Metrics() and ckpt.metrics.headline is None
+    assert (ckpt.inner_lr, ckpt.eval_steps) == (config.inner_lr, config.eval_steps)
+    acc = Headline("accuracy", 0.9234, 0.0071, 3, 0.4, 600)
+    assert acc.describe() == "92.3% ± 0.7"

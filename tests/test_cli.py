@@ -38,9 +38,10 @@ def test_train_help_gives_paper_symbols_and_defaults(capsys):
     text = " ".join(out.split())  # argparse wraps lines
     for symbol in ("alpha: inner", "beta: outer", "K: support", "N in N-way"):
         assert symbol in text, symbol
-    for default in ("70000 iterations", "meta-batch 25", "K=10", "alpha=0.01", "beta=0.001", "alpha=0.4",
-                    "(default: 600)", "(default: 0)"):
+    for default in ("(default: sinusoid 70000, omniglot 60000)", "(default: sinusoid 25, omniglot 5-way 32, 20-way 16)",
+                    "(default: sinusoid 10, omniglot 1)", "(default: 0.001)", "(default: 600)", "(default: 0)"):
         assert default in text, default
+    assert "default: None" not in text
 
 
 def test_evaluate_help(capsys):
@@ -113,9 +114,9 @@ def test_train_writes_a_loadable_self_describing_checkpoint(trained):
     assert ckpt.info["command"] == (f"python -m maml_core train sinusoid --iterations 50 --eval-tasks 20 "
                                     f"--out {trained} --json {trained.with_suffix('.json')}")
     assert ckpt.info["iteration"] == 50 and ckpt.config.iterations == 50 and ckpt.config.algo == "maml"
-    h = ckpt.metrics["headline"]
-    assert h["metric"] == "mse" and h["tasks"] == 20 and h["value"] > 0
-    assert set(ckpt.metrics["curves"]) == {"test_k5", "test_k10"}
+    h = ckpt.metrics.headline
+    assert h.metric == "mse" and h.tasks == 20 and h.value > 0
+    assert set(ckpt.metrics.curves) == {"test_k5", "test_k10"}
     assert ckpt.inner_lr == 0.01 and 0 <= ckpt.eval_steps <= 10
     summary = json.loads(trained.with_suffix(".json").read_text())
     assert summary["info"]["command"] == ckpt.info["command"]
@@ -142,3 +143,4 @@ def test_evaluate_bad_task_count(trained, capsys):
     capsys.readouterr()
     code, _, err = run(capsys, "evaluate", str(trained), "--tasks", "0")
     assert code == 2 and err.startswith("error: --tasks must be at least 1")
+

@@ -52,6 +52,7 @@ def _free_port() -> int:
 def quick_assets(folder: Path) -> Path:
     """Tiny checkpoints for every file the app loads (used when the shipped assets/ are incomplete)."""
     from maml_core import default_config, meta_train, save_checkpoint
+    from maml_core.checkpoints import Metrics
 
     sys.path.insert(0, str(Path(__file__).parent))
     from test_app_omniglot import quick_checkpoints
@@ -59,8 +60,8 @@ def quick_assets(folder: Path) -> Path:
     quick_checkpoints(folder)
     for algo in ("maml", "fomaml", "pretrain"):
         r = meta_train(default_config("sinusoid", algo, iterations=30, meta_batch=5))
-        save_checkpoint(folder / f"sinusoid_{algo}.pt", r.config, r.params, metrics={"inner_lr": 0.01,
-                                                                                      "eval_steps": 10})
+        save_checkpoint(folder / f"sinusoid_{algo}.pt", r.config, r.params,
+                        metrics=Metrics(inner_lr=0.01, eval_steps=10))
     return folder
 
 

@@ -31,6 +31,7 @@ from maml_core import (
     meta_train,
     sinusoid,
 )
+from maml_core.checkpoints import Metrics
 from maml_core.training import StepInfo
 
 from .common import METHOD_COLORS, METHOD_LABELS, chart_layout, style_axes
@@ -254,7 +255,7 @@ class LiveRun:
             c = r.config
             eval_steps = 10 if c.problem == "sinusoid" else c.eval_steps
             ckpt = Checkpoint(c, {k: v.detach().clone() for k, v in r.params.items()},
-                              metrics={"inner_lr": c.inner_lr, "eval_steps": eval_steps},
+                              metrics=Metrics(inner_lr=c.inner_lr, eval_steps=eval_steps),
                               info={"iteration": r.iterations_done, "kind": "trained in the browser",
                                     "seconds": round(r.seconds, 1)})
             label = (f"your run: {METHOD_LABELS.get(algo, algo)}, {r.iterations_done:,} iterations in "
