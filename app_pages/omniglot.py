@@ -54,6 +54,10 @@ with st.container():
     elif problems:
         st.warning("Some methods are unavailable:\n\n" + "\n\n".join(f"- {p}" for p in problems),
                    icon=":material/warning:")
+    measured = [f"**{common.METHOD_LABELS.get(m, m)}** {c.held_out()}" for m, c in checkpoints.items() if c.held_out()]
+    if measured:
+        st.caption("Measured accuracy of these networks (mean ± 95% CI, recorded in each checkpoint): "
+                   + "; ".join(measured) + ".")
 
 # --- 1. the episode ----------------------------------------------------------------------------------
 st.subheader("1. The episode")
@@ -262,8 +266,7 @@ st.markdown(ov.prediction_html(runs, result["class_tiles"], result["query_x"][qu
                                labels, true_label), unsafe_allow_html=True)
 with st.expander("How to read this, and where each network comes from"):
     st.markdown(
-        "- **Step 0** is the network before it has seen your examples: its class numbers mean nothing yet, so "
-        "whatever it guesses there is chance. Watch how quickly each method moves from that guess.\n"
+        ov.step_zero_sentence(runs) +
         "- Each **inner step** is one gradient step on the support loss (paper eq. 1). MAML was trained so that "
         "these few steps go a long way; transfer learning starts from features trained to classify other "
         "characters, with a fresh head.\n"

@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from maml_core import OmniglotData, default_config, load_checkpoint, meta_train, save_checkpoint  # noqa: E402
-from maml_core.checkpoints import Metrics  # noqa: E402
+from maml_core.checkpoints import Headline, Metrics  # noqa: E402
 from ui import omniglot_view as ov  # noqa: E402
 
 PAGE = str(ROOT / "app_pages" / "omniglot.py")
@@ -50,7 +50,7 @@ def quick_checkpoints(folder: Path) -> Path:
     data = synthetic_omniglot()
     small = dict(iterations=6, meta_batch=2, val_every=6, val_tasks=4, eval_steps=3, seed=0)
     fo = meta_train(default_config("omniglot", "fomaml", **small), data=data)
-    metrics = Metrics(inner_lr=0.4, eval_steps=3)
+    metrics = Metrics(inner_lr=0.4, eval_steps=3, headline=Headline("accuracy", 0.912, 0.006, 3, 0.4, 600))
     save_checkpoint(folder / "omniglot_5w1s_fomaml.pt", fo.config, fo.params, metrics=metrics)
     save_checkpoint(folder / "omniglot_5w1s_maml.pt", fo.config.replace(algo="maml"), fo.params, metrics=metrics)
     tr = meta_train(default_config("omniglot", "transfer", **small), data=data)
@@ -146,6 +146,13 @@ def test_renders_with_empty_state(page):
     assert "0 of 6 inputs ready" in at.info[0].value
     assert not at.error
     assert len(at.file_uploader) == 6  # 5 classes x 1 shot + the query, one upload each
+
+
+def test_states_each_checkpoints_recorded_held_out_accuracy(page):
+    page.run()
+    text = " ".join(c.value for c in page.caption)
+    assert "**FO-MAML** 91.2% ± 0.6 on 600 held-out 5-way 1-shot tasks (unseen characters) after 3 steps" in text
+    assert "**Transfer" not in text  # it records no held-out figure, so none is claimed
 
 
 def test_drawings_adapt_and_show_results(page):
@@ -400,3 +407,15 @@ def test_my_trained_run_can_replace_the_shipped_weights(page, assets_dir):
     no_traceback(at)
     assert not torch.allclose(at.session_state["omni_result"]["runs"]["fomaml"].probs, shipped)
     assert "my 100-iteration run" in texts(at)
+
+
+def test_step_zero_sentence_reads_the_numbers():
+    uniform = torch.full((3, 4, 5), 0.2)
+    peaked = torch.full((3, 4, 5), 0.01)
+    peaked[..., 0] = 0.96
+    runs = {"maml": ov.MethodRun("maml", 0.4, 3, uniform, torch.ones(3)),
+            "fomaml": ov.MethodRun("fomaml", 0.4, 3, peaked, torch.ones(3))}
+    text = ov.step_zero_sentence(runs)
+    assert "MAML starts at chance" in text and "FO-MAML already favours some class" in text
+    assert "already favour" not in ov.step_zero_sentence({"maml": runs["maml"]})
+    assert "at chance" not in ov.step_zero_sentence({"fomaml": runs["fomaml"]})

@@ -198,6 +198,25 @@ class MethodRun:
         return int(p.argmax()), float(p.max())
 
 
+def step_zero_sentence(runs: dict[str, MethodRun]) -> str:
+    """What step 0 shows, read off the numbers: a start at chance (every class 1/N for every query) or a
+    network that already favours some class before it has seen the examples (a markdown list item)."""
+    at_chance = [m for m, r in runs.items() if not r.diverged and
+                 float((r.probs[0] - 1.0 / r.probs.shape[-1]).abs().max()) <= 0.01]
+    others = [m for m in runs if m not in at_chance]
+    label = lambda ms: ", ".join(common.METHOD_LABELS.get(m, m) for m in ms)  # noqa: E731
+    parts = []
+    if at_chance:
+        parts.append(f"{label(at_chance)} start{'s' if len(at_chance) == 1 else ''} at chance: every class gets "
+                     "1/N for every query, because the network has no reason to prefer any class before it has "
+                     "seen your examples.")
+    if others:
+        parts.append(f"{label(others)} already favour{'s' if len(others) == 1 else ''} some class before any step: "
+                     "the class numbers mean nothing yet, so that first guess is chance, however confident it looks.")
+    return "- **Step 0** is the network before it has seen your examples. " + " ".join(parts) + \
+        " Watch how quickly each method moves from there.\n"
+
+
 def run_adaptation(checkpoints: dict[str, Checkpoint], support_x: Tensor, support_y: Tensor, query_x: Tensor,
                    query_y: Tensor | None = None, *, n_way: int, steps: int,
                    inner_lr: float | None = None) -> dict[str, MethodRun]:
