@@ -102,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="test-time inner learning rates to choose from on validation data "
                         "(default: the training alpha)")
     t.add_argument("--resume", action="store_true", help="continue from OUT.state if it exists")
+    t.add_argument("--device", default="cpu", help="where to compute, e.g. cuda (tasks are sampled on the CPU either "
+                   "way, with the same seed, and the checkpoint is written for the CPU)")
     t.add_argument("--max-minutes", type=float, help="stop after this many minutes (resumable with --resume)")
     t.add_argument("--eval-tasks", type=int, default=600, help="held-out tasks for the recorded metrics")
     t.add_argument("--out", required=True, help="checkpoint path to write (e.g. assets/sinusoid_maml.pt)")
@@ -153,6 +155,20 @@ def _check_positive(**values: Any) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {v}")
 
 
+def _check_device(device: str) -> None:
+    import torch
+
+    try:
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as e:
+        raise UsageError(f"--device {device} cannot be used here ({_first_line(e)}): use --device cpu, or a machine "
+                         "that has this device") from e
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
 def _check_writable(flag: str, value: str | None) -> None:
     """Fail before a long run, not after it, if an output path cannot be written."""
     if value is None:
@@ -176,6 +192,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
     _check_writable("--out", args.out)
     _check_writable("--json", args.json)
+    _check_device(args.device)
     if args.algo not in ALGORITHMS[args.problem]:
         raise UsageError(f"--algo {args.algo} is not available for {args.problem}: "
                          f"choose {', '.join(ALGORITHMS[args.problem])}")
@@ -218,7 +235,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     started = time.time()
     result = meta_train(config, on_step=on_step, data=data, init_params=init, checkpoint_path=state,
                         checkpoint_every=500 if args.problem == "omniglot" else 5000, resume=args.resume,
-                        max_seconds=args.max_minutes * 60 if args.max_minutes else None)
+                        max_seconds=args.max_minutes * 60 if args.max_minutes else None, device=args.device)
     bar.close()
     if result.stopped_early:
         print(f"stopped at iteration {result.iterations_done}/{config.iterations} after "
@@ -226,16 +243,17 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
         return 0
 
     model, params = result.model, result.params
+    on_device = {k: v.to(args.device) for k, v in params.items()}  # evaluate where we trained
     val_data = result.data["val"] if result.data else None
     test_data = result.data["test"] if result.data else None
     lrs = args.select_lrs or [config.inner_lr]
     max_steps = config.eval_steps
-    lr, steps, table = choose_test_settings(model, params, task_sampler(config, val_data), lrs=lrs,
+    lr, steps, table = choose_test_settings(model, on_device, task_sampler(config, val_data), lrs=lrs,
                                             max_steps=max_steps, tasks=200)
     curves: dict[str, Curves] = {}
     shots = [5, 10] if args.problem == "sinusoid" else [config.omniglot.k_shot]
     for k in shots:
-        curves[f"test_k{k}"] = adaptation_curves(model, params, task_sampler(config, test_data, k_shot=k),
+        curves[f"test_k{k}"] = adaptation_curves(model, on_device, task_sampler(config, test_data, k_shot=k),
                                                  tasks=args.eval_tasks, steps=max(10, steps), inner_lr=lr)
     train_k = config.sinusoid.k_shot if args.problem == "sinusoid" else config.omniglot.k_shot
     main_curve = curves[f"test_k{train_k}"]

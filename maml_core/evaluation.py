@@ -68,15 +68,16 @@ def adaptation_curves(model: nn.Module, params: Params, sampler, *, tasks: int =
                       queries_alone: bool = False) -> Curves:
     """Adapt `params` to `tasks` tasks from `sampler` (fixed `seed`) and summarise per step.
     `queries_alone` predicts each query in a batch of its own (only the transductive batch norm cares)."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)  # tasks are sampled on the CPU, then moved to the weights' device
+    device = next(iter(params.values())).device
     parts: dict[str, list[Tensor]] = {}
     done = 0
     while done < tasks:
         n = min(chunk, tasks - done)
-        batch: Episode = sampler.sample(n, g)
+        batch: Episode = sampler.sample(n, g).to(device)
         out = adapt_curves(model, params, batch, steps=steps, inner_lr=inner_lr, queries_alone=queries_alone)
         for k, v in out.items():
-            parts.setdefault(k, []).append(v)
+            parts.setdefault(k, []).append(v.cpu())
         done += n
     cat = {k: torch.cat(v) for k, v in parts.items()}
 

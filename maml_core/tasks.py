@@ -32,6 +32,12 @@ class Episode:
     phase: Tensor | None = None
     classes: Tensor | None = None
 
+    def to(self, device: torch.device | str) -> Episode:
+        """The same episode with its inputs and labels on `device` (a no-op when they are there)."""
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Episode(move(self.support_x), move(self.support_y), move(self.query_x), move(self.query_y),
+                       self.n_way, self.k_shot, self.n_query, self.amplitude, self.phase, self.classes)
+
     def task(self, i: int) -> Episode:
         """The i-th task of a batch, as an unbatched episode."""
         pick = lambda t: None if t is None else t[i]  # noqa: E731

@@ -69,7 +69,8 @@ def _splits(config: TrainConfig, data: OmniglotData | dict[str, OmniglotData] | 
 def meta_train(config: TrainConfig, *, on_step: Callable[[StepInfo], Any] | None = None,
                data: OmniglotData | dict[str, OmniglotData] | None = None, init_params: Params | None = None,
                checkpoint_path: str | Path | None = None, checkpoint_every: int = 1000, resume: bool = False,
-               max_seconds: float | None = None, log_every: int = 100, track_every: int = 10) -> TrainResult:
+               max_seconds: float | None = None, log_every: int = 100, track_every: int = 10,
+               device: str | torch.device = "cpu") -> TrainResult:
     """Meta-train `config.algo` on `config.problem`.
 
     on_step(StepInfo) is called after every iteration; returning False stops the run (the result
@@ -79,7 +80,9 @@ def meta_train(config: TrainConfig, *, on_step: Callable[[StepInfo], Any] | None
     full training state is saved there every `checkpoint_every` iterations and, with `resume`, a
     run continues from it. `max_seconds` bounds the wall time. The query losses after every inner
     step are computed on the first, every `track_every`-th and the last iteration (they cost a forward
-    pass per step); other iterations report the loss after the last step only.
+    pass per step); other iterations report the loss after the last step only. `device` runs the
+    arithmetic there (e.g. "cuda"); tasks are still sampled on the CPU with the seeded generator, and
+    the result's weights come back on the CPU.
     """
     torch.manual_seed(config.seed)
     splits = _splits(config, data)
@@ -92,6 +95,7 @@ def meta_train(config: TrainConfig, *, on_step: Callable[[StepInfo], Any] | None
     params = get_params(model)
     if init_params is not None:
         params = _warm_start(params, init_params)
+    params = {k: v.to(device) for k, v in params.items()}
     head = config.model.head if config.problem == "omniglot" and config.algo in ("maml", "fomaml") else "learned"
     _project_head(params, head)
     # torch.func differentiates MAML/FO-MAML by itself: recording a regular autograd graph as well would
@@ -103,7 +107,7 @@ def meta_train(config: TrainConfig, *, on_step: Callable[[StepInfo], Any] | None
     if resume and resume_path is not None and resume_path.exists():
         state = TrainState.restore(resume_path, config, params, opt, g)
 
-    step_fn = _make_step(config, model, splits, g)
+    step_fn = _make_step(config, model, splits, g, torch.device(device))
     val_sampler = task_sampler(config, splits["val"] if splits else None)
     t0, last, acc = time.perf_counter(), time.perf_counter(), []
     elapsed0, it, stopped = state.elapsed, state.iteration, False
@@ -123,7 +127,7 @@ def meta_train(config: TrainConfig, *, on_step: Callable[[StepInfo], Any] | None
             score = _validate(config, model, params, val_sampler)
             val = {"val_acc": score}
             if state.best_val is None or score >= state.best_val:
-                state.best_val, state.best = score, {k: v.detach().clone() for k, v in params.items()}
+                state.best_val, state.best = score, {k: v.detach().cpu().clone() for k, v in params.items()}
         if it % log_every == 0 or it == config.iterations:
             state.history.append(_summarise(it, acc, elapsed, val))
             acc = []
@@ -146,6 +150,7 @@ def meta_train(config: TrainConfig, *, on_step: Callable[[StepInfo], Any] | None
     if resume_path is not None:
         state.save(resume_path, config, params, opt, g)
     final = state.best if state.best is not None else {k: v.detach().clone() for k, v in params.items()}
+    final = {k: v.cpu() for k, v in final.items()}
     if config.algo == "transfer":
         final, model = _transfer_head(config, final)
     return TrainResult(config, final, model, state.history, state.elapsed, it, stopped, state.best_val, splits)
@@ -232,15 +237,16 @@ def _summarise(it: int, acc: list, elapsed: float, val: dict | None) -> dict[str
     return row
 
 
-def _make_step(config: TrainConfig, model: nn.Module, splits, g: torch.Generator):
+def _make_step(config: TrainConfig, model: nn.Module, splits, g: torch.Generator, device: torch.device):
     """One optimisation step for the configured algorithm: (params, opt) -> (loss, logged)."""
     if config.algo in ("maml", "fomaml"):
         train_sampler = task_sampler(config, splits["train"] if splits else None, training=True)
 
         def step(params, opt, track, it, head):
-            batch = train_sampler.sample(config.meta_batch, g)
+            batch = train_sampler.sample(config.meta_batch, g).to(device)
             first_order = config.first_order or it <= config.first_order_iterations  # MAML++ "DA"
             weights = step_loss_weights(config.inner_steps, it, config.multi_step_loss_iterations)
+            weights = None if weights is None else weights.to(device)
             loss, grads, logged = meta_loss_and_grad(model, params, batch, steps=config.inner_steps,
                                                      inner_lr=config.inner_lr, first_order=first_order,
                                                      track_steps=track, step_weights=weights)
@@ -256,6 +262,7 @@ def _make_step(config: TrainConfig, model: nn.Module, splits, g: torch.Generator
 
         def step(params, opt, track, it, head):  # baselines: one figure per iteration; `track` changes nothing
             x, y = sampler.sample_joint(config.meta_batch, n_points, g)
+            x, y = x.to(device), y.to(device)
             loss = F.mse_loss(functional_call(model, params, (x,)), y)
             grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
             _apply(opt, params, grads)
@@ -279,6 +286,7 @@ def _make_step(config: TrainConfig, model: nn.Module, splits, g: torch.Generator
                     x[m] = torch.rot90(x[m], r, dims=(-2, -1))
             if config.omniglot.augment:  # the same distortions as the meta-learners' training episodes
                 x = random_affine(x, g)
+            x, cls = x.to(device), cls.to(device)
             out = functional_call(model, params, (x,))
             loss = F.cross_entropy(out, cls)
             grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
@@ -301,8 +309,9 @@ def _transfer_head(config: TrainConfig, params: Params) -> tuple[Params, nn.Modu
     (fine-tuning on the support set learns it)."""
     model = build_model(config.model)
     out = {k: v.detach().clone() for k, v in params.items() if not k.startswith("head.")}
-    out["head.weight"] = torch.zeros_like(model.head.weight)
-    out["head.bias"] = torch.zeros_like(model.head.bias)
+    device = next(iter(out.values())).device
+    out["head.weight"] = torch.zeros_like(model.head.weight, device=device)
+    out["head.bias"] = torch.zeros_like(model.head.bias, device=device)
     return out, model
 
 

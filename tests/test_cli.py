@@ -144,3 +144,14 @@ def test_evaluate_bad_task_count(trained, capsys):
     code, _, err = run(capsys, "evaluate", str(trained), "--tasks", "0")
     assert code == 2 and err.startswith("error: --tasks must be at least 1")
 
+
+
+@pytest.mark.parametrize("device", ["cuda", "nonsense"])
+def test_unusable_device_is_a_one_line_error(capsys, tmp_path, device):
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code, _, err = run(capsys, "train", "sinusoid", "--iterations", "2", "--device", device,
+                       "--out", str(tmp_path / "s.pt"))
+    assert code == 2 and err.startswith(f"error: --device {device} cannot be used here") and "Traceback" not in err
