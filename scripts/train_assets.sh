@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Budgets are set for a 2-core CPU machine shared with other work (see docs/RESULTS.md).
 # Trains every shipped checkpoint under assets/ (and the by-alphabet models reported in
-# docs/RESULTS.md, under logs/) with the project's own CLI; the exact command is recorded inside
-# each checkpoint. Two chains of one CPU thread each fit a 2-core machine. Every run writes
-# OUT.state periodically and resumes from it: rerun this script after an interruption.
-# Usage: bash scripts/train_assets.sh [a|b|all] [DATA_DIR]   (default: all ../shared/omniglot)
+# docs/RESULTS.md) with the project's own CLI; the exact command is recorded inside each checkpoint.
+# Omniglot runs use the config defaults (TaskNorm-I, the zeroing trick, affine augmentation: see
+# docs/ABLATION.md for the measurements behind them). Two chains of one CPU thread each fit a 2-core
+# machine; with DEVICE=cuda the Omniglot budgets grow (BIG=1). Every run writes OUT.state
+# periodically and resumes from it: rerun this script after an interruption. A checkpoint that
+# exists is skipped: delete it to retrain.
+# Usage: bash scripts/train_assets.sh [a|b|all] [DATA_DIR] [DEVICE]   (default: all ../shared/omniglot cpu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHICH=${1:-all}
 DATA=${2:-../shared/omniglot}
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+DEVICE=${3:-cpu}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
 mkdir -p logs assets/alphabet_split
 T="python -m maml_core train"
-O="--data-dir $DATA --seed 0 --resume"
+O="--data-dir $DATA --seed 0 --resume --device $DEVICE"
+if [ "$DEVICE" = cpu ]; then FO5=5000 SO5=1000 TR5=4000 FO20=600 SO20=100 ALPHA=2000; \
+else FO5=20000 SO5=5000 TR5=10000 FO20=10000 SO20=2000 ALPHA=10000; fi
 
 chain_a() {
   for algo in maml fomaml pretrain; do
@@ -22,32 +27,32 @@ chain_a() {
   # By-alphabet split (evaluation alphabets never seen in training), reported in docs/RESULTS.md
   # (shipped under assets/alphabet_split/ so the report can be re-measured; the app does not use them).
   [ -f assets/alphabet_split/5w1s_fomaml.pt ] || $T omniglot --algo fomaml --split alphabet --ways 5 --shots 1 --queries 1 \
-    --meta-batch 32 --inner-steps 1 --inner-lr 0.4 --iterations 2000 --val-every 500 --eval-steps 10 \
+    --meta-batch 32 --inner-steps 1 --inner-lr 0.4 --iterations $ALPHA --val-every 500 --eval-steps 10 \
     --select-lrs 0.2 0.4 0.8 $O --out assets/alphabet_split/5w1s_fomaml.pt
   [ -f assets/alphabet_split/5w1s_transfer.pt ] || $T omniglot --algo transfer --split alphabet --ways 5 --shots 1 \
-    --queries 1 --meta-batch 32 --inner-lr 0.1 --iterations 2000 --val-every 500 --eval-steps 10 \
+    --queries 1 --meta-batch 32 --inner-lr 0.1 --iterations $ALPHA --val-every 500 --eval-steps 10 \
     --select-lrs 0.01 0.03 0.1 0.3 $O --out assets/alphabet_split/5w1s_transfer.pt
   # 20-way 1-shot MAML (paper: 5 inner steps, alpha 0.1, meta-batch 16). On 2 CPU cores it is warm-started from
   # the 5-way first-order model's features (its head is re-initialised for 20 ways), first-order, then second-order.
   while [ ! -f assets/omniglot_5w1s_fomaml.pt ]; do sleep 30; done
   [ -f logs/omniglot_20w1s_warmup.pt ] || $T omniglot --algo fomaml --ways 20 --shots 1 --queries 1 \
-    --meta-batch 16 --inner-steps 5 --inner-lr 0.1 --iterations 600 --val-every 200 --eval-steps 10 \
+    --meta-batch 16 --inner-steps 5 --inner-lr 0.1 --iterations $FO20 --val-every 200 --eval-steps 10 \
     --init assets/omniglot_5w1s_fomaml.pt $O --out logs/omniglot_20w1s_warmup.pt
   [ -f assets/omniglot_20w1s_maml.pt ] || $T omniglot --algo maml --ways 20 --shots 1 --queries 1 \
-    --meta-batch 16 --inner-steps 5 --inner-lr 0.1 --iterations 100 --val-every 50 --eval-steps 10 \
+    --meta-batch 16 --inner-steps 5 --inner-lr 0.1 --iterations $SO20 --val-every 50 --eval-steps 10 \
     --init logs/omniglot_20w1s_warmup.pt $O --out assets/omniglot_20w1s_maml.pt
 }
 
 chain_b() {
   [ -f assets/omniglot_5w1s_fomaml.pt ] || $T omniglot --algo fomaml --ways 5 --shots 1 --queries 1 --meta-batch 32 \
-    --inner-steps 1 --inner-lr 0.4 --iterations 5000 --val-every 500 --eval-steps 10 --select-lrs 0.2 0.4 0.8 \
+    --inner-steps 1 --inner-lr 0.4 --iterations $FO5 --val-every 500 --eval-steps 10 --select-lrs 0.2 0.4 0.8 \
     $O --out assets/omniglot_5w1s_fomaml.pt
   [ -f assets/omniglot_5w1s_transfer.pt ] || $T omniglot --algo transfer --ways 5 --shots 1 --queries 1 \
-    --meta-batch 32 --inner-lr 0.1 --iterations 4000 --val-every 500 --eval-steps 10 \
+    --meta-batch 32 --inner-lr 0.1 --iterations $TR5 --val-every 500 --eval-steps 10 \
     --select-lrs 0.01 0.03 0.1 0.3 $O --out assets/omniglot_5w1s_transfer.pt
   # MAML: second-order, continuing from the first-order run (first-order warm-up, then second-order).
   [ -f assets/omniglot_5w1s_maml.pt ] || $T omniglot --algo maml --ways 5 --shots 1 --queries 1 --meta-batch 32 \
-    --inner-steps 1 --inner-lr 0.4 --iterations 1000 --val-every 250 --eval-steps 10 --select-lrs 0.2 0.4 0.8 \
+    --inner-steps 1 --inner-lr 0.4 --iterations $SO5 --val-every 250 --eval-steps 10 --select-lrs 0.2 0.4 0.8 \
     --init assets/omniglot_5w1s_fomaml.pt $O --out assets/omniglot_5w1s_maml.pt
 }
 
