@@ -335,3 +335,33 @@ def test_a_missing_checkpoint_hides_that_method_only(app, tmp_path, sinusoid_ass
     warn = " ".join(texts(at, "warning"))
     assert "FO-MAML" in warn and "Pretrained (all tasks)" in warn and "no checkpoint at" in warn
     assert list(numbers(at)["method"]) == ["MAML", "Random init"]
+
+
+def _result(key, mse, *, amp=1.0, diverged_at=None):
+    """A constructed MethodResult: query MSE per step, and a step-0 prediction of half-range `amp`."""
+    preds = np.tile(amp * np.sin(np.linspace(-5, 5, 50)), (len(mse), 1))
+    return sv.MethodResult(key, sv.METHOD_LABELS.get(key, key), 0.01, preds, np.array(mse, float), np.array(mse, float),
+                           diverged_at)
+
+
+def test_explanation_names_random_init_when_it_ends_closest():
+    res = {"maml": _result("maml", [3.0, 2.9, 2.8]), "random": _result("random", [4.0, 1.0, 0.5], amp=0.05),
+           "pretrain": _result("pretrain", [2.0, 1.95, 1.9], amp=1.6)}
+    text = sv.explanation(res, 5, 2)
+    assert "**Random init** ends closest to the truth, and it also improves the most (88% lower error)" in text
+    assert "MAML, Pretrained (all tasks) barely move" in text
+    assert "Pretrained (all tasks): a curve swinging about ±1.6" in text  # step 0 is not called flat
+    assert "Random init: close to a flat line" in text
+    assert "a few steps go a long way" not in text  # no fixed claim
+
+
+def test_explanation_when_pretrained_wins_and_when_everything_diverged():
+    res = {"maml": _result("maml", [3.0, 1.0, 0.9]), "pretrain": _result("pretrain", [1.0, 0.5, 0.4])}
+    text = sv.explanation(res, 5, 2)
+    assert "**Pretrained (all tasks)** ends closest" in text and "**MAML** improves the most (70% lower error)" in text
+    bad = {"maml": _result("maml", [3.0, 1e9, float("inf")], diverged_at=1),
+           "pretrain": _result("pretrain", [1.0, float("nan"), float("nan")], diverged_at=1)}
+    text = sv.explanation(bad, 5, 2)
+    assert "MAML diverged at step 1" in text and "Every method diverged" in text and "closest" not in text
+    assert "after 1 steps" not in sv.explanation(res, 1, 1) and "1 gradient step on the 1 orange support point," \
+        in sv.explanation(res, 1, 1)

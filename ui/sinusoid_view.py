@@ -463,31 +463,64 @@ def _num(v: float) -> str:
     return f"{v:.3g}"
 
 
+BARELY_MOVES = 0.10  # a relative change of the query MSE below this over all steps is "barely moves"
+FLAT = 0.3  # a step-0 prediction whose half-range is below this is "close to a flat line"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def explanation(results: dict[str, MethodResult], k: int, steps: int) -> str:
-    """One paragraph that says what the charts show, with this support set's numbers."""
+    """What the charts show, every claim read off this support set's numbers: the query MSE of each
+    method from step 0 to the last step, who ends closest, who barely moves, who diverged and at which
+    step, and what the step-0 curves look like. Nothing is said that the numbers do not show."""
     if not results:
         return "Choose at least one method in the sidebar to see it adapt."
+    shapes = "; ".join(f"{r.label}: {_shape(r.preds[0])}" for r in results.values())
     if k == 0:
-        return ("No support points yet, so nothing adapts: each curve is a method's initial prediction (step 0). "
-                "MAML's initialisation is not a good guess for any one task; it is a starting point that a few "
-                "gradient steps turn into one. Add points to watch that happen.")
+        return ("No support points yet, so nothing adapts: each curve is a method's initial prediction (step 0) "
+                f"({shapes}). Add points to watch each method adapt from there.")
+    ok = {key: r for key, r in results.items() if r.diverged_at is None and math.isfinite(r.query_mse[-1])}
     parts = []
     for r in results.values():
-        q0, qs = r.query_mse[0], r.query_mse[-1]
-        if r.diverged_at is not None or not math.isfinite(qs):
-            parts.append(f"{r.label} diverged")
+        if r.key in ok:
+            parts.append(f"{r.label} {r.query_mse[0]:.2f} → {r.query_mse[-1]:.2f}")
         else:
-            parts.append(f"{r.label} {q0:.2f} → {qs:.2f}")
-    best = min((r for r in results.values() if math.isfinite(r.query_mse[-1]) and r.diverged_at is None),
-               key=lambda r: r.query_mse[-1], default=None)
-    text = (f"Each coloured curve is a method's prediction after the inner step shown on the slider: {steps} "
-            f"gradient step(s) on the {k} orange support point(s), starting from that method's initial weights. "
-            f"The dashed black line is the true sinusoid, which no method sees except through the points. "
-            f"Query MSE (error against the true curve over x in [-5, 5]) from step 0 to step {steps}: "
-            + "; ".join(parts) + ".")
-    if best is not None and steps > 0:
-        text += f" With this support set, **{best.label}** ends closest to the truth."
-    if steps > 0 and "maml" in results and "pretrain" in results:
-        text += (" The pretrained baseline learned the average of all tasks (close to a flat line) and barely moves "
-                 "in a few steps; MAML learned an initialisation from which a few steps go a long way.")
+            parts.append(f"{r.label} diverged" + (f" at step {r.diverged_at}" if r.diverged_at is not None else ""))
+    text = (f"Each coloured curve is a method's prediction after the inner step shown on the slider: "
+            f"{_plural(steps, 'gradient step')} on the {_plural(k, 'orange support point')}, starting from that "
+            "method's initial weights. The dashed black line is the true sinusoid, which no method sees except "
+            f"through the points. At step 0 the curves are: {shapes}. Query MSE (error against the true curve over "
+            f"x in [-5, 5]) from step 0 to step {steps}: " + "; ".join(parts) + ".")
+    if steps == 0:
+        return text + " With 0 inner steps nothing adapts yet: raise the inner steps to watch them learn."
+    if not ok:
+        return text + (" Every method diverged: each step overshoots and lands further away. Lower the inner "
+                       "learning rate α.")
+    best = min(ok.values(), key=lambda r: r.query_mse[-1])
+    text += f" With this support set, **{best.label}** ends closest to the truth"
+    gains = {key: (r.query_mse[0] - r.query_mse[-1]) / r.query_mse[0] for key, r in ok.items() if r.query_mse[0] > 0}
+    most = max(gains, key=gains.get) if gains else None
+    if most is not None and gains[most] > BARELY_MOVES:
+        text += (f", and **{ok[most].label}** improves the most ({gains[most]:.0%} lower error)" if most != best.key
+                 else f", and it also improves the most ({gains[most]:.0%} lower error)")
+    text += "."
+    still = [r.label for key, r in ok.items() if abs(gains.get(key, 0.0)) < BARELY_MOVES]
+    if still:
+        text += f" {', '.join(still)} barely move{'s' if len(still) == 1 else ''} (less than {BARELY_MOVES:.0%})."
+    worse = [r.label for key, r in ok.items() if gains.get(key, 0.0) <= -BARELY_MOVES]
+    if worse:
+        text += f" {', '.join(worse)} end{'s' if len(worse) == 1 else ''} further from the truth than it started."
     return text
+
+
+def _shape(pred: np.ndarray) -> str:
+    """A step-0 curve in words: a flat line near some value, or a wave of some half-range."""
+    v = pred[np.isfinite(pred)]
+    if v.size == 0:
+        return "off the chart"
+    half = float(v.max() - v.min()) / 2
+    if half < FLAT:
+        return f"close to a flat line at y ≈ {float(v.mean()):.1f}"
+    return f"a curve swinging about ±{half:.1f} around y ≈ {float((v.max() + v.min()) / 2):.1f}"
