@@ -419,3 +419,24 @@ def test_step_zero_sentence_reads_the_numbers():
     assert "MAML starts at chance" in text and "FO-MAML already favours some class" in text
     assert "already favour" not in ov.step_zero_sentence({"maml": runs["maml"]})
     assert "at chance" not in ov.step_zero_sentence({"fomaml": runs["fomaml"]})
+
+
+def test_a_diverged_method_shows_where_instead_of_a_pick_and_the_loss_axis_stays_readable():
+    probs = torch.full((4, 1, 5), 0.2)
+    probs[2:] = float("nan")
+    loss = torch.tensor([1.6, 3e3, float("inf"), float("nan")])
+    good = ov.MethodRun("fomaml", 0.4, 3, torch.full((4, 1, 5), 0.2), torch.tensor([1.6, 0.5, 0.1, 0.05]))
+    bad = ov.MethodRun("maml", 1e6, 3, probs, loss)
+    assert bad.diverged_at == 2 and good.diverged_at is None
+    tiles = [torch.zeros(1, 28, 28)] * 5
+    html = ov.prediction_html({"maml": bad, "fomaml": good}, tiles, torch.zeros(1, 28, 28), 0,
+                              {"maml": "#00f", "fomaml": "#f90"}, {"maml": "MAML", "fomaml": "FO-MAML"})
+    maml_row = html.split("FO-MAML")[0]
+    assert "diverged at step 2" in maml_row and "%" not in maml_row.split("MAML<br>")[-1]
+    assert "after 3 steps" in html
+    fig = ov.curve_figure({"maml": bad, "fomaml": good}, "support_loss", {}, {})
+    ticks = (fig.layout.yaxis.range[1] - fig.layout.yaxis.range[0]) / fig.layout.yaxis.dtick
+    assert ticks <= 8  # a handful of labels, not one per decade up to the overflow
+    ys = fig.data[0].y
+    assert max(ys) == ov.LOSS_CAP and all(v == v for v in ys)  # off-scale steps are drawn at the cap, marked
+    assert list(fig.data[0].marker.symbol) == ["circle", "circle", "x", "x"]

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import html
 import io
+import math
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -47,6 +48,8 @@ MAX_UPLOAD_MB = 10
 MAX_PIXELS = 40_000_000  # 40 MP: a phone photo is ~12 MP; beyond this decoding alone costs too much memory
 WORK_SIZE = 1024  # uploads are shrunk to this right after decoding (preprocessing works at 256 pixels anyway)
 CLASS_NAMES = tuple(f"Class {i + 1}" for i in range(max(WAYS)))
+LOSS_CAP = 1e4  # a support cross-entropy above this has diverged (chance is ln N < 3); charts clip there
+LOSS_FLOOR = 1e-6  # a log axis cannot show 0
 
 Params = dict[str, Tensor]
 
@@ -184,9 +187,16 @@ class MethodRun:
     query_acc: Tensor | None = None
 
     @property
+    def diverged_at(self) -> int | None:
+        """The first step whose support loss blew up (above LOSS_CAP, or not a number) or whose probabilities
+        are not numbers (an inner learning rate far too large); None if every step is fine."""
+        bad = ~torch.isfinite(self.support_loss) | (self.support_loss > LOSS_CAP)
+        bad |= ~torch.isfinite(self.probs).reshape(self.probs.shape[0], -1).all(-1)
+        return int(bad.nonzero()[0]) if bool(bad.any()) else None
+
+    @property
     def diverged(self) -> bool:
-        """Whether some inner step produced non-finite numbers (an inner learning rate far too large)."""
-        return not bool(torch.isfinite(self.support_loss).all() and torch.isfinite(self.probs).all())
+        return self.diverged_at is not None
 
     @property
     def steps(self) -> int:
@@ -288,6 +298,15 @@ def prediction_html(runs: dict[str, MethodRun], class_tiles: list[Tensor], query
             + (f'<div style="color:#555">(true class: {CLASS_NAMES[true_label]})</div>' if true_label is not None
                else "") + "</div>"]
     for name, run in runs.items():
+        color = colors.get(name, "#333")
+        head = (f'<div style="width:150px;font-weight:600;color:{color}">{labels.get(name, name)}<br>'
+                f'<span style="font-weight:400;color:#555;font-size:0.85em">after {run.steps} '
+                f'step{"" if run.steps == 1 else "s"}</span></div>')
+        if run.diverged:
+            rows.append(f'<div style="display:flex;align-items:center;gap:14px;margin-bottom:10px">{head}'
+                        f'<div style="color:#b00020">diverged at step {run.diverged_at}: its numbers overflowed, so it '
+                        "picks nothing. Lower the inner learning rate α.</div></div>")
+            continue
         pick, _ = run.prediction(query_index)
         probs = run.probs[-1, query_index]
         cells = []
@@ -302,10 +321,7 @@ def prediction_html(runs: dict[str, MethodRun], class_tiles: list[Tensor], query
                          f'{img_tag(class_png[c], size, border=border, width=width, title=CLASS_NAMES[c])}'
                          f'<figcaption style="font-size:0.8em;font-weight:{weight}">{CLASS_NAMES[c]}{mark}<br>'
                          f'{100 * float(probs[c]):.0f}%</figcaption></figure>')
-        color = colors.get(name, "#333")
-        rows.append(f'<div style="display:flex;align-items:center;gap:14px;margin-bottom:10px">'
-                    f'<div style="width:150px;font-weight:600;color:{color}">{labels.get(name, name)}<br>'
-                    f'<span style="font-weight:400;color:#555;font-size:0.85em">after {run.steps} steps</span></div>'
+        rows.append(f'<div style="display:flex;align-items:center;gap:14px;margin-bottom:10px">{head}'
                     + "".join(cells) + "</div>")
     return "".join(rows)
 
@@ -352,14 +368,25 @@ def curve_figure(runs: dict[str, MethodRun], which: str, colors: dict[str, str],
     """Support loss (which='support_loss') or query accuracy (which='query_acc') after each inner step,
     one line per method; a hollow marker shows the number of steps each checkpoint was validated with."""
     fig = go.Figure()
+    lowest = LOSS_CAP
     for name, run in runs.items():
         values = getattr(run, which)
         if values is None:
             continue
-        floor = 1e-6 if which == "support_loss" else 0.0  # a log axis cannot show 0
-        ys = [max(v, floor) if np.isfinite(v) else None for v in values.tolist()]  # a diverged step leaves a gap
-        fig.add_trace(go.Scatter(x=list(range(len(ys))), y=ys, mode="lines+markers", name=labels.get(name, name),
-                                 line=dict(color=colors.get(name), width=3), marker=dict(size=7)))
+        raw = values.tolist()
+        if which == "support_loss":  # a log axis cannot show 0; a diverged loss is drawn at the cap with a cross
+            ys = [min(max(v, LOSS_FLOOR), LOSS_CAP) if v == v else LOSS_CAP for v in raw]
+            off = [not (v == v and v <= LOSS_CAP) for v in raw]
+        else:
+            ys = [v if np.isfinite(v) else None for v in raw]  # no accuracy for a diverged step: a gap
+            off = [False] * len(raw)
+        lowest = min([lowest, *[y for y in ys if y is not None]])
+        fig.add_trace(go.Scatter(
+            x=list(range(len(ys))), y=ys, mode="lines+markers", name=labels.get(name, name),
+            line=dict(color=colors.get(name), width=3),
+            marker=dict(size=[12 if o else 7 for o in off], symbol=["x" if o else "circle" for o in off]),
+            hovertext=[f"step {s}: diverged (off the chart)" if o else f"step {s}: {v:.3g}"
+                       for s, (v, o) in enumerate(zip(raw, off))], hoverinfo="text+name"))
         if 0 <= run.eval_steps < len(ys) and ys[run.eval_steps] is not None:
             fig.add_trace(go.Scatter(x=[run.eval_steps], y=[ys[run.eval_steps]], mode="markers", showlegend=False,
                                      hovertext=f"{labels.get(name, name)}: validated with {run.eval_steps} steps",
@@ -372,7 +399,11 @@ def curve_figure(runs: dict[str, MethodRun], which: str, colors: dict[str, str],
         title, yaxis = "Accuracy on the episode's query set", dict(range=[0, 1.05], tickformat=".0%", title="accuracy")
     else:  # log scale: the loss falls by orders of magnitude, and the late steps matter as much as the first
         title = "Support loss (cross-entropy on the examples)"
-        yaxis = dict(type="log", title="loss (log scale)", dtick=1, tickformat="~g")
+        decades = math.log10(LOSS_CAP) - math.log10(max(lowest, LOSS_FLOOR))
+        top = math.log10(LOSS_CAP) + 0.3 if any(r.diverged for r in runs.values()) else None
+        # at most about 6 labels, whatever the range (a diverged run stretches it over many decades)
+        yaxis = dict(type="log", title="loss (log scale)", dtick=max(1, math.ceil(decades / 6)) if top else 1,
+                     tickformat="~g", range=[math.log10(max(lowest, LOSS_FLOOR)) - 0.3, top] if top else None)
     fig.update_layout(**common.chart_layout(
         380, title=dict(text=title, x=0, y=0.98, yanchor="top"), xaxis=xaxis, yaxis=dict(gridcolor="#eee", **yaxis),
         legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0),
