@@ -107,22 +107,24 @@ for key in settings.methods:
     if key == "random":
         model, params = random_init(settings.seed)
         lr = settings.inner_lr if settings.inner_lr is not None else 0.01
-        models.append(sv.MethodModel(key, model, params, lr, f"random initialisation, seed {settings.seed}"))
+        models.append(sv.MethodModel(key, model, params, lr, f"random initialisation, seed {settings.seed}",
+                                     f"random:{settings.seed}"))
         continue
     run = runs.get(key)
-    ckpt, err = (None, None)
+    ckpt, err, weights_id = None, None, None
     if run is not None and ss.get(f"sin_src_{key}", "shipped") == "mine":
         ckpt, source = run["checkpoint"], run["label"]
     else:
         ckpt, err = common.try_load(common.SINUSOID_CHECKPOINTS[key])
         source = f"shipped: {ckpt.describe()}" if ckpt else ""
+        weights_id = common.shipped_id(common.SINUSOID_CHECKPOINTS[key]) if ckpt else None
         if ckpt is None and run is not None:
             ckpt, source = run["checkpoint"], run["label"] + " (shipped weights unavailable)"
     if ckpt is None:
         missing.append(f"**{common.METHOD_LABELS[key]}**: {err}")
         continue
     lr = settings.inner_lr if settings.inner_lr is not None else ckpt.inner_lr
-    models.append(sv.MethodModel(key, ckpt.model, ckpt.params, lr, source))
+    models.append(sv.MethodModel(key, ckpt.model, ckpt.params, lr, source, weights_id))
 
 # --- page -----------------------------------------------------------------------------------------------------------
 st.title("Sinusoid regression")
@@ -172,7 +174,8 @@ with col_support:
             getattr(st, level)(text)
     ss.sin_msgs_shown = True
 
-# --- adapt (cached per support set and settings: the animation and table re-draw without recomputing) ----------------
+# --- adapt (cached per support set and settings: the animation and table re-draw without recomputing; results of
+# weights every user shares are cached server-wide, so a class opening the same view computes it once) ------------
 px, py = sv.resolve(ss.sin_points, amp, phase)
 steps = settings.inner_steps
 if ss.get("sin_last_steps") != steps:  # a new S shows its last step; "one more step" walks from there
@@ -183,11 +186,16 @@ cache_key = (tuple(np.round(px, 6)), tuple(np.round(py, 6)), amp, phase, steps,
              tuple((m.key, m.inner_lr, m.source, id(m.params)) for m in models))
 cache = ss.setdefault("sin_cache", {})
 t_compute = time.perf_counter()
-if cache_key not in cache:
-    if len(cache) > 16:
-        cache.clear()
-    cache[cache_key] = sv.adapt_methods(models, px, py, amp, phase, steps)
-results = cache[cache_key]
+if all(m.weights_id for m in models):
+    fingerprint = tuple((m.key, m.inner_lr, m.weights_id) for m in models)
+    results = common.adapt_sinusoid_shared(fingerprint, tuple(models), tuple(map(float, px)), tuple(map(float, py)),
+                                           amp, phase, steps)
+else:
+    if cache_key not in cache:
+        if len(cache) > 16:
+            cache.clear()
+        cache[cache_key] = sv.adapt_methods(models, px, py, amp, phase, steps)
+    results = cache[cache_key]
 t_compute = time.perf_counter() - t_compute
 
 st.subheader("3 · Watch them adapt")

@@ -52,6 +52,7 @@ def app(sinusoid_assets, monkeypatch):
     monkeypatch.setenv("MAML_ASSETS_DIR", str(sinusoid_assets))
     monkeypatch.setattr(common, "ASSETS", sinusoid_assets)
     common.load_shipped.clear()
+    common.adapt_sinusoid_shared.clear()
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.switch_page(PAGE).run()
@@ -365,3 +366,35 @@ def test_explanation_when_pretrained_wins_and_when_everything_diverged():
     assert "MAML diverged at step 1" in text and "Every method diverged" in text and "closest" not in text
     assert "after 1 steps" not in sv.explanation(res, 1, 1) and "1 gradient step on the 1 orange support point," \
         in sv.explanation(res, 1, 1)
+
+
+def test_sessions_share_the_adaptation_of_shipped_weights(sinusoid_assets, monkeypatch):
+    """A class opening the same view costs one computation; a user's own points are computed for them, and
+    isolation holds (each session sees its own points' results)."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui import common
+
+    monkeypatch.setattr(common, "ASSETS", sinusoid_assets)
+    common.load_shipped.clear()
+    common.adapt_sinusoid_shared.clear()
+    calls = []
+    real = sv.adapt_methods
+    monkeypatch.setattr(sv, "adapt_methods", lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    def session():
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.run()
+        at.switch_page(PAGE).run()
+        assert not at.exception, at.exception
+        return at
+
+    first = session()
+    n = len(calls)
+    assert n >= 1
+    others = [session() for _ in range(3)]
+    assert len(calls) == n, "the same default view was computed again for another session"
+    assert all(numbers(o).equals(numbers(first)) for o in others)
+    others[0].button(key="sin_clear").click().run()  # one student changes their points: only they recompute
+    assert len(calls) == n + 1
+    assert not numbers(others[0]).equals(numbers(first)) and numbers(others[1]).equals(numbers(first))

@@ -262,6 +262,9 @@ class MethodModel:
     params: dict[str, Tensor]
     inner_lr: float
     source: str  # e.g. "shipped: MAML on sinusoid K=10, 70000 iterations" or "your run: ..."
+    # Names these exact weights for every user of the server ("shipped:FILE:MTIME", "random:SEED"); None for
+    # weights only one user has (their own run), whose results are never shared.
+    weights_id: str | None = None
 
     @property
     def label(self) -> str:
