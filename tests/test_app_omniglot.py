@@ -440,3 +440,17 @@ def test_a_diverged_method_shows_where_instead_of_a_pick_and_the_loss_axis_stays
     ys = fig.data[0].y
     assert max(ys) == ov.LOSS_CAP and all(v == v for v in ys)  # off-scale steps are drawn at the cap, marked
     assert list(fig.data[0].marker.symbol) == ["circle", "circle", "x", "x"]
+
+
+def test_a_noise_photo_is_used_but_called_what_it_is(page):
+    at = page.run()
+    noise = (np.random.default_rng(0).random((300, 300, 3)) * 255).astype(np.uint8)
+    at.file_uploader(key="omni_up_c0k0_0").upload("noise.png", png_bytes(noise), "image/png")
+    at.run()
+    no_traceback(at)
+    warnings = [w.value for w in at.warning]
+    assert any("looks like a photo or texture, not a character" in w for w in warnings), warnings
+    at.file_uploader(key="omni_up_c1k0_0").upload("letter.png", png_bytes(drawing(3)), "image/png")
+    at.run()
+    assert sum("looks like a photo or texture" in w.value for w in at.warning) == 1  # a character gets no note
+    assert ov.texture_warning(ov.to_network_input(Image.fromarray(drawing(1)), "t")) is None

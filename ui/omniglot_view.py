@@ -424,6 +424,22 @@ def preview_png(image: Image.Image, size: int) -> bytes:
     return buf.getvalue()
 
 
+# Measured on all 4,840 drawings of our 242 characters after preprocessing: ink covers 12% of the 28 x 28 input on
+# average, 22% at the 99th percentile, 33.2% at most. A photo of noise or texture covers 36-48%.
+MAX_INK = 0.34
+
+
+def texture_warning(x: Tensor) -> str | None:
+    """A note when an input looks like a photo or texture rather than a character (more ink than any Omniglot
+    drawing); None for anything character-like. The input is still used: this only says what it is."""
+    ink = float(x.mean())
+    if ink <= MAX_INK:
+        return None
+    return (f"This looks like a photo or texture, not a character: ink covers {ink:.0%} of the network's 28×28 "
+            "input (Omniglot characters: at most 33%). It is used as is; for a fair test, use one character on "
+            "plain paper.")
+
+
 def load_upload(name: str, data: bytes, what: str, preview_size: int) -> tuple[Tensor, bytes]:
     """An uploaded file -> (network input (1, 28, 28), preview PNG). Every failure is an `InputError`
     with a specific message; nothing else escapes (a malformed file can make Pillow raise anything)."""
@@ -578,6 +594,9 @@ def input_slot(slot: str, size: int, st_canvas) -> SlotInput:
             st.markdown(_status_html(up_x, f"uploaded<br>{html.escape(file.name[:24])}"), unsafe_allow_html=True)
             st.button("Draw instead", key=f"omni_undo_up_{slot}_{upgen}", type="tertiary",
                       icon=":material/draw:", on_click=_drop_upload, args=(slot,))
+            note = texture_warning(up_x)
+            if note:
+                st.warning(note, icon=":material/texture:")
             return SlotInput(slot, up_x, "upload", file.name)
         if drawn.x is not None:
             text = "network input"
