@@ -306,7 +306,7 @@ def test_omniglot_draw_adapt_predict(server, page):
     assert charts.count() == 2
     page.get_by_text("Class probabilities for the query").first.wait_for()
     page.get_by_text("Support loss").first.wait_for()
-    assert page.get_by_text("after 10 steps").count() == 3  # one prediction row per method
+    assert page.locator("span", has_text="after 10 steps").count() == 3  # one prediction row per method
     assert all(n > 0 for n in canvas_ink(page))
     shot(page, "omniglot_drawn_and_adapted")
     # Projector mode: bigger text, and the drawings stay on their canvases (nothing above them remounts them).
