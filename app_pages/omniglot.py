@@ -19,17 +19,12 @@ st.markdown(
 # --- the trained networks: shipped, or the user's own run from the Meta-training page ---------------------
 mine = common.trained_runs("omniglot")
 checkpoints, sources, problems = {}, {}, []
-for method, filename in common.OMNIGLOT_CHECKPOINTS.items():
-    ckpt, error = common.try_load(filename)
-    run = mine.get(method)
-    if run is not None and (ckpt is None or ss.get(f"omni_src_{method}", "shipped") == "mine"):
-        ckpt, sources[method] = run["checkpoint"], run["label"]
-    elif ckpt is not None:
-        sources[method] = f"shipped: {ckpt.describe()}"
-    if ckpt is None:
-        problems.append(f"**{common.METHOD_LABELS.get(method, method)}**: {error}")
+for method in common.OMNIGLOT_CHECKPOINTS:
+    start = common.starting_weights("omniglot", method, ss.get(f"omni_src_{method}", "shipped"))
+    if start.checkpoint is None:
+        problems.append(f"**{common.METHOD_LABELS.get(method, method)}**: {start.error}")
     else:
-        checkpoints[method] = ckpt
+        checkpoints[method], sources[method] = start.checkpoint, start.source
 available = tuple(checkpoints)
 settings = common.sidebar_settings(available or tuple(common.OMNIGLOT_CHECKPOINTS),
                                    default_lr=next(iter(checkpoints.values())).inner_lr if checkpoints else 0.4)

@@ -110,21 +110,13 @@ for key in settings.methods:
         models.append(sv.MethodModel(key, model, params, lr, f"random initialisation, seed {settings.seed}",
                                      f"random:{settings.seed}"))
         continue
-    run = runs.get(key)
-    ckpt, err, weights_id = None, None, None
-    if run is not None and ss.get(f"sin_src_{key}", "shipped") == "mine":
-        ckpt, source = run["checkpoint"], run["label"]
-    else:
-        ckpt, err = common.try_load(common.SINUSOID_CHECKPOINTS[key])
-        source = f"shipped: {ckpt.describe()}" if ckpt else ""
-        weights_id = common.shipped_id(common.SINUSOID_CHECKPOINTS[key]) if ckpt else None
-        if ckpt is None and run is not None:
-            ckpt, source = run["checkpoint"], run["label"] + " (shipped weights unavailable)"
+    start = common.starting_weights("sinusoid", key, ss.get(f"sin_src_{key}", "shipped"))
+    ckpt = start.checkpoint
     if ckpt is None:
-        missing.append(f"**{common.METHOD_LABELS[key]}**: {err}")
+        missing.append(f"**{common.METHOD_LABELS[key]}**: {start.error}")
         continue
     lr = settings.inner_lr if settings.inner_lr is not None else ckpt.inner_lr
-    models.append(sv.MethodModel(key, ckpt.model, ckpt.params, lr, source, weights_id))
+    models.append(sv.MethodModel(key, ckpt.model, ckpt.params, lr, start.source, start.weights_id))
 
 # --- page -----------------------------------------------------------------------------------------------------------
 st.title("Sinusoid regression")

@@ -200,6 +200,33 @@ def trained_runs(problem: str) -> dict[str, dict[str, Any]]:
     return runs.setdefault(problem, {})
 
 
+@dataclass(frozen=True)
+class StartingWeights:
+    """Where a method starts adapting from, for one user: a checkpoint (or None, with `error` saying why), the
+    sentence that tells the user which weights these are, and `weights_id` naming weights every user shares
+    (shipped checkpoints; None for the user's own run)."""
+
+    checkpoint: Checkpoint | None
+    source: str
+    weights_id: str | None = None
+    error: str | None = None
+
+
+def starting_weights(problem: str, method: str, choice: str = "shipped") -> StartingWeights:
+    """The one rule for both pages: the user's own run when they chose it ("mine"), else the shipped checkpoint,
+    else (shipped weights missing or damaged) their own run if they have one, else an error that says why."""
+    filename = (SINUSOID_CHECKPOINTS if problem == "sinusoid" else OMNIGLOT_CHECKPOINTS)[method]
+    run = trained_runs(problem).get(method)
+    if run is not None and choice == "mine":
+        return StartingWeights(run["checkpoint"], run["label"])
+    ckpt, error = try_load(filename)
+    if ckpt is not None:
+        return StartingWeights(ckpt, f"shipped: {ckpt.describe()}", shipped_id(filename))
+    if run is not None:
+        return StartingWeights(run["checkpoint"], run["label"] + " (shipped weights unavailable)")
+    return StartingWeights(None, "", error=error)
+
+
 def store_trained_run(problem: str, algo: str, checkpoint: Checkpoint, label: str) -> None:
     """Keep a finished run (per user, in session state); the latest run of an algorithm replaces the previous."""
     trained_runs(problem)[algo] = {"checkpoint": checkpoint, "label": label}
