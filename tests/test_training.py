@@ -246,3 +246,47 @@ def test_first_order_iterations_switch_to_second_order(monkeypatch):
     monkeypatch.setattr(training, "meta_loss_and_grad", spy)
     meta_train(default_config("sinusoid", "maml", iterations=5, meta_batch=2, first_order_iterations=3))
     assert seen == [True, True, True, False, False]
+
+
+@pytest.mark.timeout(900)
+def test_compiled_meta_step_equals_eager():
+    """The torch.compile path gives the eager meta-gradient (second-order sinusoid; ~1 min to compile cold)."""
+    from maml_core import SinusoidTasks
+    from maml_core.training import MetaStep
+
+    config = default_config("sinusoid", "maml")
+    model = build_model(config.model)
+    params = get_params(model)
+    batch = SinusoidTasks(config.sinusoid).sample(25, torch.Generator().manual_seed(0))
+    eager = MetaStep(model, config, compile=False)(params, batch, False, False, None)
+    compiled_step = MetaStep(model, config, compile=True)
+    compiled = compiled_step(params, batch, False, False, None)
+    assert compiled_step.compiled is not None, "compilation failed here, so nothing was compared"
+    torch.testing.assert_close(compiled[0], eager[0], rtol=1e-5, atol=1e-6)
+    for k in params:
+        torch.testing.assert_close(compiled[1][k], eager[1][k], rtol=1e-4, atol=1e-6, msg=k)
+
+
+def test_a_failed_compilation_falls_back_to_eager_with_one_warning(monkeypatch, caplog):
+    import maml_core.training as training
+
+    def broken(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("InductorError: no working C++ compiler found\nmore detail")
+        return run
+
+    monkeypatch.setattr(training.torch, "compile", broken)
+    with caplog.at_level("WARNING", logger="maml_core.training"):
+        result = meta_train(default_config("sinusoid", "maml", iterations=3, meta_batch=2), compile=True)
+    assert result.iterations_done == 3
+    notes = [r.getMessage() for r in caplog.records if "torch.compile" in r.getMessage()]
+    assert len(notes) == 1 and "no working C++ compiler found" in notes[0] and "\n" not in notes[0]
+
+
+def test_compile_is_on_by_default_only_where_it_was_measured_to_pay():
+    from maml_core.training import compile_pays
+
+    assert compile_pays(default_config("sinusoid", "maml"))  # the paper's 70,000 iterations
+    assert not compile_pays(default_config("sinusoid", "maml", iterations=300))
+    assert not compile_pays(default_config("sinusoid", "pretrain"))
+    assert not compile_pays(default_config("omniglot", "fomaml"))
