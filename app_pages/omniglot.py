@@ -49,10 +49,8 @@ with st.container():
     elif problems:
         st.warning("Some methods are unavailable:\n\n" + "\n\n".join(f"- {p}" for p in problems),
                    icon=":material/warning:")
-    measured = [f"**{common.METHOD_LABELS.get(m, m)}** {c.held_out()}" for m, c in checkpoints.items() if c.held_out()]
-    if measured:
-        st.caption("Measured accuracy of these networks (mean ± 95% CI, recorded in each checkpoint): "
-                   + "; ".join(measured) + ".")
+    if measured := ov.held_out_caption(checkpoints):
+        st.caption(measured)
 
 # --- 1. the episode ----------------------------------------------------------------------------------
 st.subheader("1. The episode")

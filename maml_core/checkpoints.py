@@ -37,17 +37,6 @@ class Headline:
     split: str = "test"
     k_shot: int = 1
 
-    def held_out(self) -> str | None:
-        """The recorded held-out figure in words, e.g. '86.4% ± 0.8 on 600 held-out 5-way 1-shot tasks after
-        3 steps' (None when the checkpoint records none, e.g. one trained in the browser)."""
-        h = self.metrics.headline
-        if h is None:
-            return None
-        c = self.config
-        task = (f"{c.omniglot.n_way}-way {h.k_shot}-shot tasks (unseen characters)" if c.problem == "omniglot"
-                else f"{h.k_shot}-shot sinusoid tasks")
-        return f"{h.describe()} on {h.tasks} held-out {task} after {h.steps} step{'' if h.steps == 1 else 's'}"
-
     def describe(self) -> str:
         if self.metric == "accuracy":
             return f"{100 * self.value:.1f}% ± {100 * self.ci95:.1f}"

@@ -151,7 +151,8 @@ def test_renders_with_empty_state(page):
 def test_states_each_checkpoints_recorded_held_out_accuracy(page):
     page.run()
     text = " ".join(c.value for c in page.caption)
-    assert "**FO-MAML** 91.2% ± 0.6 on 600 held-out 5-way 1-shot tasks (unseen characters) after 3 steps" in text
+    assert "on 600 held-out 5-way 1-shot episodes of characters they never saw" in text
+    assert "**FO-MAML** 91.2% ± 0.6 (3 steps)" in text
     assert "**Transfer" not in text  # it records no held-out figure, so none is claimed
 
 

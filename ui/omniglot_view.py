@@ -208,6 +208,21 @@ class MethodRun:
         return int(p.argmax()), float(p.max())
 
 
+def held_out_caption(checkpoints: dict[str, Checkpoint]) -> str:
+    """One line with each checkpoint's recorded held-out accuracy (mean ± 95% CI, and after how many steps);
+    empty when none records one (e.g. runs trained in the browser)."""
+    known = {m: c.metrics.headline for m, c in checkpoints.items() if c.metrics.headline is not None}
+    if not known:
+        return ""
+    first = next(iter(known.values()))
+    setting = f"{first.tasks} held-out {checkpoints[next(iter(known))].config.omniglot.n_way}-way {first.k_shot}-shot"
+    same = all((h.tasks, h.k_shot) == (first.tasks, first.k_shot) for h in known.values())
+    parts = [f"**{common.METHOD_LABELS.get(m, m)}** {h.describe()} ({h.steps} step{'' if h.steps == 1 else 's'}"
+             + ("" if same else f", {h.tasks} tasks, {h.k_shot}-shot") + ")" for m, h in known.items()]
+    return (f"Measured accuracy of these networks on {setting + ' episodes' if same else 'held-out episodes'} of "
+            "characters they never saw (mean ± 95% CI, recorded in each checkpoint): " + " · ".join(parts) + ".")
+
+
 def step_zero_sentence(runs: dict[str, MethodRun]) -> str:
     """What step 0 shows, read off the numbers: a start at chance (every class 1/N for every query) or a
     network that already favours some class before it has seen the examples (a markdown list item)."""
