@@ -351,7 +351,7 @@ def test_explanation_names_random_init_when_it_ends_closest():
     text = sv.explanation(res, 5, 2)
     assert "**Random init** ends closest to the truth, and it also improves the most (88% lower error)" in text
     assert "MAML, Pretrained (all tasks) barely move" in text
-    assert "Pretrained (all tasks): a curve swinging about ±1.6" in text  # step 0 is not called flat
+    assert "Pretrained (all tasks): a wave of about ±1.6" in text  # step 0 is not called flat
     assert "Random init: close to a flat line" in text
     assert "a few steps go a long way" not in text  # no fixed claim
 

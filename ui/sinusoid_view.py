@@ -524,6 +524,8 @@ def _shape(pred: np.ndarray) -> str:
     if v.size == 0:
         return "off the chart"
     half = float(v.max() - v.min()) / 2
+    mid = float(v.max() + v.min()) / 2
+    where = f" at y ≈ {mid:.1f}" if abs(mid) >= 0.05 else ""
     if half < FLAT:
-        return f"close to a flat line at y ≈ {float(v.mean()):.1f}"
-    return f"a curve swinging about ±{half:.1f} around y ≈ {float((v.max() + v.min()) / 2):.1f}"
+        return "close to a flat line" + where
+    return f"a wave of about ±{half:.1f}" + (where.replace(" at ", " around ") if where else "")
