@@ -238,14 +238,15 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
     from .training import compile_pays
 
-    if (compile_pays(config) if args.compile is None else args.compile) and args.algo in ("maml", "fomaml"):
+    compile = compile_pays(config) if args.compile is None else args.compile
+    if compile and args.algo in ("maml", "fomaml"):
         print("compiling the meta-step with torch.compile (about a minute the first time, cached afterwards; "
               "--no-compile skips it)", file=sys.stderr)
     started = time.time()
     result = meta_train(config, on_step=on_step, data=data, init_params=init, checkpoint_path=state,
                         checkpoint_every=500 if args.problem == "omniglot" else 5000, resume=args.resume,
                         max_seconds=args.max_minutes * 60 if args.max_minutes else None, device=args.device,
-                        compile=args.compile)
+                        compile=compile)
     bar.close()
     if result.stopped_early:
         print(f"stopped at iteration {result.iterations_done}/{config.iterations} after "

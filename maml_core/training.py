@@ -71,7 +71,7 @@ def meta_train(config: TrainConfig, *, on_step: Callable[[StepInfo], Any] | None
                data: OmniglotData | dict[str, OmniglotData] | None = None, init_params: Params | None = None,
                checkpoint_path: str | Path | None = None, checkpoint_every: int = 1000, resume: bool = False,
                max_seconds: float | None = None, log_every: int = 100, track_every: int = 10,
-               device: str | torch.device = "cpu", compile: bool | None = None) -> TrainResult:
+               device: str | torch.device = "cpu", compile: bool = False) -> TrainResult:
     """Meta-train `config.algo` on `config.problem`.
 
     on_step(StepInfo) is called after every iteration; returning False stops the run (the result
@@ -84,7 +84,8 @@ def meta_train(config: TrainConfig, *, on_step: Callable[[StepInfo], Any] | None
     pass per step); other iterations report the loss after the last step only. `device` runs the
     arithmetic there (e.g. "cuda"); tasks are still sampled on the CPU with the seeded generator, and
     the result's weights come back on the CPU. `compile` runs the MAML/FO-MAML meta-step through
-    `torch.compile` (None: where it was measured to pay, see `compile_pays`); the numbers are the same.
+    `torch.compile` (the numbers are the same; the first iteration compiles, about a minute cold):
+    `compile_pays` says where that was measured to pay, which is what the CLI does by default.
     """
     torch.manual_seed(config.seed)
     splits = _splits(config, data)
@@ -109,8 +110,7 @@ def meta_train(config: TrainConfig, *, on_step: Callable[[StepInfo], Any] | None
     if resume and resume_path is not None and resume_path.exists():
         state = TrainState.restore(resume_path, config, params, opt, g)
 
-    step_fn = _make_step(config, model, splits, g, torch.device(device),
-                         compile=compile_pays(config) if compile is None else compile)
+    step_fn = _make_step(config, model, splits, g, torch.device(device), compile=compile)
     val_sampler = task_sampler(config, splits["val"] if splits else None)
     t0, last, acc = time.perf_counter(), time.perf_counter(), []
     elapsed0, it, stopped = state.elapsed, state.iteration, False
@@ -244,9 +244,10 @@ COMPILE_MIN_ITERATIONS = 5000  # below this, compiling (about a minute cold) cos
 
 
 def compile_pays(config: TrainConfig) -> bool:
-    """Whether `meta_train(compile=None)` compiles the meta-step: measured to pay for sinusoid MAML/FO-MAML runs
-    of at least COMPILE_MIN_ITERATIONS iterations (compiled step 8x faster than eager in one process, meta-gradient
-    equal to 6e-8; compilation 1-7 minutes cold on 2 busy cores). Omniglot has not been measured: eager."""
+    """Whether the CLI compiles the meta-step when neither --compile nor --no-compile is given: measured to
+    pay for sinusoid MAML/FO-MAML runs of at least COMPILE_MIN_ITERATIONS iterations (compiled step 8x faster
+    than eager in one process, meta-gradient equal to 6e-8; compilation 1-7 minutes cold on 2 busy cores).
+    Omniglot has not been measured: eager."""
     return config.problem == "sinusoid" and config.algo in ("maml", "fomaml") and \
         config.iterations >= COMPILE_MIN_ITERATIONS
 
