@@ -96,10 +96,11 @@ if runs:
     with st.sidebar:
         st.header("Weights")
         for algo, run in sorted(runs.items(), key=lambda kv: METHODS.index(kv[0])):
-            st.radio(f"{common.METHOD_LABELS[algo]} starts from", ["shipped", "mine"], key=f"sin_src_{algo}",
+            st.radio(f"{common.METHOD_LABELS[algo]} starts from", ["shipped", "mine", "both"], key=f"sin_src_{algo}",
                      horizontal=True, persist_state=common.PERSIST,
-                     format_func=lambda s, r=run: "shipped checkpoint" if s == "shipped" else "my trained run",
-                     help=run["label"])
+                     format_func=lambda s: {"shipped": "shipped checkpoint", "mine": "my trained run",
+                                            "both": "both, side by side"}[s],
+                     help=run["label"] + ". 'Both' draws your run dash-dotted beside the shipped weights.")
 
 missing: list[str] = []
 models: list[sv.MethodModel] = []
@@ -110,13 +111,17 @@ for key in settings.methods:
         models.append(sv.MethodModel(key, model, params, lr, f"random initialisation, seed {settings.seed}",
                                      f"random:{settings.seed}"))
         continue
-    start = common.starting_weights("sinusoid", key, ss.get(f"sin_src_{key}", "shipped"))
-    ckpt = start.checkpoint
-    if ckpt is None:
-        missing.append(f"**{common.METHOD_LABELS[key]}**: {start.error}")
-        continue
-    lr = settings.inner_lr if settings.inner_lr is not None else ckpt.inner_lr
-    models.append(sv.MethodModel(key, ckpt.model, ckpt.params, lr, start.source, start.weights_id))
+    choice = ss.get(f"sin_src_{key}", "shipped")
+    for name, pick in ((key, "shipped" if choice == "both" else choice), (key + sv.MINE, "mine")):
+        if name != key and choice != "both":
+            continue
+        start = common.starting_weights("sinusoid", key, pick)
+        ckpt = start.checkpoint
+        if ckpt is None:
+            missing.append(f"**{common.METHOD_LABELS[key]}**: {start.error}")
+            continue
+        lr = settings.inner_lr if settings.inner_lr is not None else ckpt.inner_lr
+        models.append(sv.MethodModel(name, ckpt.model, ckpt.params, lr, start.source, start.weights_id))
 
 # --- page -----------------------------------------------------------------------------------------------------------
 st.title("Sinusoid regression")

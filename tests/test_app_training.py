@@ -106,6 +106,14 @@ def test_a_short_run_trains_and_can_be_used_on_the_sinusoid_page(app):
                                                    "Pretrained (all tasks) starts from"]
     sources = " ".join(m.value for m in app.markdown)
     assert "your run: MAML, 200 iterations" in sources
+    # ... or both side by side: the shipped weights and the user's run, one row each
+    app.sidebar.radio(key="sin_src_maml").set_value("both")
+    app.switch_page("app_pages/sinusoid.py").run()  # AppTest re-runs the page it was switched to
+    assert not app.exception, app.exception
+    tables = [d for d in app.dataframe if d.editing_mode == "read_only"]
+    assert tables and app.title[0].value == "Sinusoid regression"
+    table = tables[0].value
+    assert {"MAML", "MAML (my run)"} <= set(table["method"])
 
 
 def test_stop_button_stops_a_run(app):

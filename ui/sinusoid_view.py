@@ -268,7 +268,24 @@ class MethodModel:
 
     @property
     def label(self) -> str:
-        return METHOD_LABELS.get(self.key, self.key)
+        return method_label(self.key)
+
+
+MINE = ":mine"  # key suffix of a user's own run shown beside the shipped weights of the same method
+
+
+def method_label(key: str) -> str:
+    """'MAML', or 'MAML (my run)' for a user's own run beside the shipped one."""
+    base = key.removesuffix(MINE)
+    return METHOD_LABELS.get(base, base) + (" (my run)" if key.endswith(MINE) else "")
+
+
+def method_line(key: str, width: float) -> dict:
+    """The method's colour; a user's own run beside the shipped one is the same colour, dash-dotted."""
+    line = dict(color=METHOD_COLORS.get(key.removesuffix(MINE), "#555"), width=width)
+    if key.endswith(MINE):
+        line["dash"] = "dashdot"
+    return line
 
 
 @dataclass
@@ -382,7 +399,7 @@ def prediction_figure(results: dict[str, MethodResult], px: np.ndarray, py: np.n
     for r in results.values():
         data.append(dict(type="scatter", x=grid_x, y=_clip_pred(r.preds[min(step, len(r.preds) - 1)]),
                          mode="lines", name=r.label, hoverinfo="skip",
-                         line=dict(color=METHOD_COLORS.get(r.key, "#555"), width=3.5 if r.key == "maml" else 2.5)))
+                         line=method_line(r.key, 3.5 if r.key == "maml" else 2.5)))
     method_traces = list(range(3, 3 + len(results)))
     frames = [dict(name=str(s), traces=method_traces,
                    data=[dict(type="scatter", y=_clip_pred(r.preds[min(s, len(r.preds) - 1)]))
@@ -418,9 +435,9 @@ def loss_figure(results: dict[str, MethodResult], step: int, height: int = 360) 
     data = []
     for r in results.values():
         steps = list(range(len(r.query_mse)))
-        color = METHOD_COLORS.get(r.key, "#555")
+        color = method_line(r.key, 3)["color"]
         data.append(dict(type="scatter", x=steps, y=_clip_loss(r.query_mse).tolist(), mode="lines+markers",
-                         name=r.label, line=dict(color=color, width=3), legendgroup=r.key,
+                         name=r.label, line=method_line(r.key, 3), legendgroup=r.key,
                          hovertemplate=f"{r.label}<br>step %{{x}}: query MSE %{{y:.3g}}<extra></extra>"))
         if np.isfinite(r.support_loss).any() or r.diverged_at is not None:
             data.append(dict(type="scatter", x=steps, y=_clip_loss(r.support_loss).tolist(), mode="lines+markers",
