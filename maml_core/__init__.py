@@ -17,7 +17,7 @@ from .algorithm import (
     meta_loss_loop,
     predict,
 )
-from .checkpoints import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoints import Checkpoint, CheckpointError, Headline, Metrics, load_checkpoint, save_checkpoint
 from .config import (
     ConfigError,
     ModelConfig,
@@ -35,7 +35,7 @@ from .training import StepInfo, TrainResult, meta_train
 
 __all__ = [
     "adapt", "adapt_and_measure", "SupportSetError", "predict", "meta_train", "load_checkpoint", "save_checkpoint",
-    "preprocess_image",
+    "preprocess_image", "Metrics", "Headline",
     "adapt_curves", "meta_loss_and_grad", "meta_loss_loop", "Checkpoint", "CheckpointError",
     "ConfigError", "ModelConfig", "OmniglotTaskConfig", "SinusoidTaskConfig", "TrainConfig", "default_config",
     "Curves", "adaptation_curves", "choose_test_settings", "task_sampler", "OmniglotConvNet", "SinusoidMLP",
