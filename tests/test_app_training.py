@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,3 +198,18 @@ def test_small_omniglot_run_with_the_real_data(app, monkeypatch):
     assert p.status == "done" and len(p.accs) == 10 and p.val
     assert len(app.get("plotly_chart")) == 2  # accuracy curve + loss curve
     assert "fomaml" in app.session_state["trained_runs"]["omniglot"]
+
+
+def test_loss_curves_are_smoothed_over_a_faint_raw_line_with_a_style_per_method():
+    rng = np.random.default_rng(0)
+    noisy = lambda scale: list(scale * np.exp(-np.arange(400) / 150) * rng.lognormal(0, 0.5, 400))  # noqa: E731
+    view = {a: tv.Progress(a, 400, iteration=400, status="done", losses=noisy(s))
+            for a, s in (("maml", 1.0), ("fomaml", 1.2), ("pretrain", 3.0))}
+    fig = tv.loss_figure(view, "sinusoid")
+    shown = [t for t in fig.data if t.showlegend is not False]
+    assert [t.line.dash for t in shown] == ["solid", "dash", "dot"]  # three methods told apart without colour
+    raw = [t for t in fig.data if t.opacity == 0.3]
+    assert len(raw) == 3
+    for r, smooth_line in zip(raw, shown):  # the bold line is the trend: far less jagged than the raw one
+        jag = lambda ys: float(np.abs(np.diff(np.log(np.asarray(ys)))).mean())  # noqa: E731
+        assert jag(smooth_line.y) < 0.5 * jag(r.y)

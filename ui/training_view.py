@@ -286,6 +286,24 @@ def smooth(values: list[float], planned: int, points: int = CHART_POINTS) -> tup
     return xs, ys
 
 
+METHOD_DASH = {"maml": "solid", "fomaml": "dash", "pretrain": "dot", "transfer": "dot"}  # told apart without colour
+
+
+def ema(ys: list[float], log: bool, span: int = 8) -> list[float]:
+    """An exponential moving average of the bucket means (in log space for a log axis), so the trend reads
+    through the noise; a non-finite value restarts it."""
+    alpha, out, m = 2 / (span + 1), [], None
+    for y in ys:
+        if not math.isfinite(y) or (log and y <= 0):
+            out.append(y)
+            m = None
+            continue
+        v = math.log(y) if log else y
+        m = v if m is None else alpha * v + (1 - alpha) * m
+        out.append(math.exp(m) if log else m)
+    return out
+
+
 def _clip(ys: list[float], cap: float = 1e4) -> list[float]:
     return [min(y, cap) if math.isfinite(y) else cap for y in ys]
 
@@ -304,8 +322,9 @@ def empty_figure(text: str, height: int) -> go.Figure:
 
 
 def loss_figure(view: dict[str, Progress], problem: str, height: int = 380) -> go.Figure:
-    """Meta-loss per iteration (averaged) for every algorithm, log scale; for the sinusoid, beside it the
-    probe task's MSE after 10 steps from each snapshot: the initialisation becoming good at adapting."""
+    """Meta-loss per iteration for every algorithm: the bucket means faint, their moving average bold, one line
+    style per method (log scale for the sinusoid); for the sinusoid, beside it the probe task's MSE after 10
+    steps from each snapshot: the initialisation becoming good at adapting."""
     sinus = problem == "sinusoid"
     fig = make_subplots(rows=1, cols=2 if sinus else 1, horizontal_spacing=0.1,
                         subplot_titles=(["meta-loss (query loss after adaptation)",
@@ -315,13 +334,17 @@ def loss_figure(view: dict[str, Progress], problem: str, height: int = 380) -> g
         color = METHOD_COLORS.get(algo, "#555")
         label = METHOD_LABELS.get(algo, algo) if algo != "pretrain" else "Pretrained (its training MSE)"
         xs, ys = smooth(p.losses, p.iterations)
-        fig.add_trace(go.Scatter(x=xs, y=_clip(ys), mode="lines", name=label, legendgroup=algo,
-                                 line=dict(color=color, width=3)), row=1, col=1)
+        fig.add_trace(go.Scatter(x=xs, y=_clip(ys), mode="lines", name=f"{label} (raw)", legendgroup=algo,
+                                 showlegend=False, opacity=0.3, hoverinfo="skip",
+                                 line=dict(color=color, width=1.5)), row=1, col=1)
+        fig.add_trace(go.Scatter(x=xs, y=_clip(ema(ys, log=sinus)), mode="lines", name=label, legendgroup=algo,
+                                 line=dict(color=color, width=3, dash=METHOD_DASH.get(algo, "solid"))), row=1, col=1)
         if sinus and p.snapshots:
             fig.add_trace(go.Scatter(x=[s.iteration for s in p.snapshots],
                                      y=_clip([s.mse_after for s in p.snapshots]), mode="lines+markers",
                                      name=label, legendgroup=algo, showlegend=False,
-                                     line=dict(color=color, width=2)), row=1, col=2)
+                                     line=dict(color=color, width=2, dash=METHOD_DASH.get(algo, "solid"))),
+                          row=1, col=2)
     _legend_on_top(fig, height)
     # sinusoid losses span decades (log scale); Omniglot's cross-entropy moves within 1-3 (linear reads better)
     fig.update_yaxes(type="log" if sinus else "linear", dtick="D2" if sinus else None, gridcolor="#eee",
