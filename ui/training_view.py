@@ -258,7 +258,8 @@ class LiveRun:
                               metrics=Metrics(inner_lr=c.inner_lr, eval_steps=eval_steps),
                               info={"iteration": r.iterations_done, "kind": "trained in the browser",
                                     "seconds": round(r.seconds, 1)})
-            label = (f"your run: {METHOD_LABELS.get(algo, algo)}, {r.iterations_done:,} iterations in "
+            its = f"{r.iterations_done:,} iteration{'' if r.iterations_done == 1 else 's'}"
+            label = (f"your run: {METHOD_LABELS.get(algo, algo)}, {its} in "
                      f"{r.seconds:.0f} s (α = {c.inner_lr:g}, β = {c.meta_lr:g}, meta-batch {c.meta_batch})")
             out[algo] = (ckpt, label)
         return out
