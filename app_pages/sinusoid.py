@@ -112,9 +112,8 @@ for key in settings.methods:
                                      f"random:{settings.seed}"))
         continue
     choice = ss.get(f"sin_src_{key}", "shipped")
-    for name, pick in ((key, "shipped" if choice == "both" else choice), (key + sv.MINE, "mine")):
-        if name != key and choice != "both":
-            continue
+    picks = [(key, "shipped"), (key + sv.MINE, "mine")] if choice == "both" else [(key, choice)]
+    for name, pick in picks:
         start = common.starting_weights("sinusoid", key, pick)
         ckpt = start.checkpoint
         if ckpt is None:
@@ -179,15 +178,15 @@ if ss.get("sin_last_steps") != steps:  # a new S shows its last step; "one more 
     ss.sin_last_steps = steps
     ss.sin_view_step = steps
 view_step = min(int(ss.get("sin_view_step", steps)), steps)
-cache_key = (tuple(np.round(px, 6)), tuple(np.round(py, 6)), amp, phase, steps,
-             tuple((m.key, m.inner_lr, m.source, id(m.params)) for m in models))
-cache = ss.setdefault("sin_cache", {})
 t_compute = time.perf_counter()
 if all(m.weights_id for m in models):
     fingerprint = tuple((m.key, m.inner_lr, m.weights_id) for m in models)
     results = common.adapt_sinusoid_shared(fingerprint, tuple(models), tuple(map(float, px)), tuple(map(float, py)),
                                            amp, phase, steps)
-else:
+else:  # weights only this user has (their own run): cached in their session
+    cache_key = (tuple(np.round(px, 6)), tuple(np.round(py, 6)), amp, phase, steps,
+                 tuple((m.key, m.inner_lr, m.source, id(m.params)) for m in models))
+    cache = ss.setdefault("sin_cache", {})
     if cache_key not in cache:
         if len(cache) > 16:
             cache.clear()
