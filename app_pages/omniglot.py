@@ -4,7 +4,7 @@ and transfer learning adapt to them step by step. A view: the logic lives in ui/
 import streamlit as st
 import torch
 
-from ui import common
+from ui import common, step_control
 from ui import omniglot_view as ov
 
 ss = st.session_state
@@ -198,6 +198,7 @@ if ready and (pressed or auto):
                   source=source, support_x=support_x, query_x=query_x, query_y=query_y,
                   class_tiles=class_tiles, query_labels=query_labels)
     ss["omni_result"] = result
+    step_control.set_step("omni", max((r.steps for r in runs.values()), default=0))  # new results: the last step
 
 # --- 3. what happened ---------------------------------------------------------------------------------
 st.subheader("3. What happened")
@@ -241,13 +242,19 @@ if result["query_y"] is not None:
     query_index = min(int(query_index), len(labels_q) - 1)
     true_label = int(result["query_y"][query_index])
 
-st.plotly_chart(ov.probability_figure(runs, query_index, result["n_way"], colors, labels, font, true_label),
+view = step_control.step_control("omni", max(r.steps for r in runs.values()))
+step = view.step
+st.plotly_chart(ov.probability_figure(runs, query_index, result["n_way"], colors, labels, font, true_label, step),
                 width="stretch", config=common.PLOTLY_CONFIG, key="omni_prob_chart")
+st.markdown(f"**Prediction {'before any inner step' if step == 0 else f'after inner step {step}'}** (the class "
+            "each method picks for the query, framed in its colour)")
+st.markdown(ov.prediction_html(runs, result["class_tiles"], result["query_x"][query_index], query_index, colors,
+                               labels, true_label, step=step), unsafe_allow_html=True)
 curves = st.columns(2 if result["query_y"] is not None else 1)
-curves[0].plotly_chart(ov.curve_figure(runs, "support_loss", colors, labels, font), width="stretch",
+curves[0].plotly_chart(ov.curve_figure(runs, "support_loss", colors, labels, font, step), width="stretch",
                        config=common.PLOTLY_CONFIG, key="omni_loss_chart")
 if result["query_y"] is not None:
-    curves[1].plotly_chart(ov.curve_figure(runs, "query_acc", colors, labels, font), width="stretch",
+    curves[1].plotly_chart(ov.curve_figure(runs, "query_acc", colors, labels, font, step), width="stretch",
                            config=common.PLOTLY_CONFIG, key="omni_acc_chart")
     finals = ", ".join(f"{labels.get(m, m)} {100 * float(r.query_acc[-1]):.0f}%" for m, r in runs.items())
     st.caption(f"Accuracy on the {len(result['query_y'])} query drawings after the last step: {finals}. "
@@ -255,9 +262,6 @@ if result["query_y"] is not None:
 else:
     st.caption("Hollow circles mark the number of steps each network was validated with on held-out characters.")
 
-st.markdown("**Final prediction** (the class each method picks for the query, framed in its colour)")
-st.markdown(ov.prediction_html(runs, result["class_tiles"], result["query_x"][query_index], query_index, colors,
-                               labels, true_label), unsafe_allow_html=True)
 with st.expander("How to read this, and where each network comes from"):
     st.markdown(
         ov.step_zero_sentence(runs) +

@@ -12,7 +12,7 @@ import streamlit as st
 import torch
 
 from maml_core import ModelConfig, build_model, get_params
-from ui import common
+from ui import common, step_control
 from ui import sinusoid_view as sv
 
 T0 = time.perf_counter()
@@ -76,18 +76,14 @@ def on_clear() -> None:
     set_points([], [("info", "Cleared. Click on the chart, sample points, or upload a CSV to build a support set.")])
 
 
-def on_step0() -> None:
-    ss.sin_view_step = 0
-
-
-def on_one_more() -> None:
-    s, v = int(ss.inner_steps), int(ss.get("sin_view_step", 0))
-    if v < s:
-        ss.sin_view_step = v + 1
-    elif s < 20:
-        ss.inner_steps = s + 1
-        ss.sin_last_steps = s + 1
-        ss.sin_view_step = s + 1
+def extend_steps() -> bool:
+    """"Next" on the last step: one more inner step (S + 1, up to the sidebar's 20)."""
+    s = int(ss.inner_steps)
+    if s >= 20:
+        return False
+    ss.inner_steps = s + 1
+    ss.sin_last_steps = s + 1
+    return True
 
 
 # --- which weights each method starts from ------------------------------------------------------------------------
@@ -174,10 +170,9 @@ with col_support:
 # weights every user shares are cached server-wide, so a class opening the same view computes it once) ------------
 px, py = sv.resolve(ss.sin_points, amp, phase)
 steps = settings.inner_steps
-if ss.get("sin_last_steps") != steps:  # a new S shows its last step; "one more step" walks from there
+if ss.get("sin_last_steps") != steps:  # a new S shows its last step; "next" walks on from there
     ss.sin_last_steps = steps
-    ss.sin_view_step = steps
-view_step = min(int(ss.get("sin_view_step", steps)), steps)
+    step_control.set_step("sin", steps)
 t_compute = time.perf_counter()
 if all(m.weights_id for m in models):
     fingerprint = tuple((m.key, m.inner_lr, m.weights_id) for m in models)
@@ -195,6 +190,10 @@ else:  # weights only this user has (their own run): cached in their session
 t_compute = time.perf_counter() - t_compute
 
 st.subheader("3 · Watch them adapt")
+n_points = len(ss.sin_points)
+view = step_control.step_control("sin", steps, disabled=n_points == 0 or not results,
+                                 extend=extend_steps)
+view_step = view.step
 col_plot, col_table = st.columns([2.3, 1], gap="medium")
 with col_plot:
     fig = sv.prediction_figure(results, px, py, amp, phase, view_step)
@@ -213,7 +212,7 @@ with col_plot:
                        [("info", f"Removed the point at ({x:.2f}, {y:.2f}).")])
         st.rerun()
     st.caption("**Click anywhere on the chart to add a support point; click an orange point to remove it.** "
-               "▶ Play animates the inner steps; the slider picks one.")
+               "The step control above moves every chart and the numbers (keys: ← → step, space play/pause).")
 
 with col_table:
     st.markdown(f"**Support points ({len(ss.sin_points)})**")
@@ -242,16 +241,6 @@ with col_table:
                        .to_csv(index=False).encode(), file_name="support_points.csv", mime="text/csv",
                        key="sin_download", width="stretch", disabled=not ss.sin_points)
 
-n_points = len(ss.sin_points)
-b1, b2, b3 = st.columns([1, 1, 3], vertical_alignment="center")
-b1.button("Back to step 0", icon=":material/first_page:", key="sin_step0", on_click=on_step0, width="stretch",
-          disabled=n_points == 0)
-b2.button("One more step", icon=":material/skip_next:", key="sin_one_more", on_click=on_one_more, width="stretch",
-          disabled=n_points == 0 or (view_step >= steps and steps >= 20),
-          help="For lectures: show the next inner step (past S, it raises S by one).")
-b3.markdown(f"Showing inner step **{view_step if n_points else 0}** of **{steps if n_points else 0}**"
-            + ("" if n_points else " (no support points: nothing to adapt to)") + ".")
-
 for msg in sv.divergence_warnings(results):
     st.warning(msg, icon=":material/warning:")
 
@@ -265,9 +254,9 @@ with col_loss:
         st.plotly_chart(sv.loss_figure(results, view_step), key="sin_losses", config=common.PLOTLY_CONFIG,
                         width="stretch")
 with col_num:
-    st.markdown(f"**The numbers** (step 0 → step {steps if n_points else 0})")
+    st.markdown(f"**The numbers** (step 0 → step {view_step if n_points else 0})")
     if results:
-        st.dataframe(sv.summary_table(results), hide_index=True, width="stretch",
+        st.dataframe(sv.summary_table(results, view_step), hide_index=True, width="stretch",
                      column_config={"method": st.column_config.TextColumn(width="medium"),
                                     "α": st.column_config.TextColumn(width="small"),
                                     "change": st.column_config.TextColumn(width="small")})

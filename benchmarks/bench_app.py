@@ -193,7 +193,7 @@ def bench_server_memory(assets: Path, tmp: Path) -> dict:
             for i, strokes in enumerate([*e2e.STROKES, e2e.QUERY]):
                 e2e.draw(page, canvases.nth(i), strokes)
             page.get_by_role("button", name="Adapt").click()
-            page.get_by_text("Final prediction").first.wait_for()
+            page.get_by_text("framed in its colour").first.wait_for()
             e2e.settle(page)
             steps.append("/omniglot draw 6 + adapt")
             if os.environ.get("MAML_DATA_DIR"):

@@ -1,64 +1,76 @@
 #!/usr/bin/env bash
-# Trains every shipped checkpoint under assets/ (and the by-alphabet models reported in
+# Trains every shipped checkpoint under $A/ (and the by-alphabet models reported in
 # docs/RESULTS.md) with the project's own CLI; the exact command is recorded inside each checkpoint.
 # Omniglot runs use the config defaults (TaskNorm-I, the zeroing trick, affine augmentation: see
 # docs/ABLATION.md for the measurements behind them). Two chains of one CPU thread each fit a 2-core
 # machine; with DEVICE=cuda the Omniglot budgets grow (BIG=1). Every run writes OUT.state
 # periodically and resumes from it: rerun this script after an interruption. A checkpoint that
 # exists is skipped: delete it to retrain.
-# Usage: bash scripts/train_assets.sh [a|b|all] [DATA_DIR] [DEVICE]   (default: all ../shared/omniglot cpu)
+# The 5-way 1-shot MAML / FO-MAML pair shares a first-order stage (STAGE1 iterations); MAML then trains
+# second-order and FO-MAML first-order for the same number of further iterations, so the two differ only
+# in the order of their last stage. ASSETS (default assets) is where the checkpoints go: point it at a
+# staging folder to retrain while the shipped files stay in place.
+# Usage: [ASSETS=dir] bash scripts/train_assets.sh [a|b|all] [DATA_DIR] [DEVICE]   (default: all ../shared/omniglot cpu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHICH=${1:-all}
 DATA=${2:-../shared/omniglot}
 DEVICE=${3:-cpu}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
-mkdir -p logs assets/alphabet_split
+A=${ASSETS:-assets}
+mkdir -p logs "$A/alphabet_split"
 T="python -m maml_core train"
 O="--data-dir $DATA --seed 0 --resume --device $DEVICE"
-if [ "$DEVICE" = cpu ]; then FO5=5000 SO5=1000 TR5=4000 FO20=600 SO20=100 ALPHA=2000; \
+if [ "$DEVICE" = cpu ]; then FO5=4000 SO5=1000 TR5=4000 FO20=600 SO20=100 ALPHA=2000; \
 else FO5=20000 SO5=5000 TR5=10000 FO20=10000 SO20=2000 ALPHA=10000; fi
 
 chain_a() {
-  for algo in maml fomaml pretrain; do
-    [ -f assets/sinusoid_$algo.pt ] || $T sinusoid --algo $algo --iterations 70000 --meta-batch 25 --shots 10 \
-      --inner-steps 1 --inner-lr 0.01 --meta-lr 0.001 --seed 0 --eval-steps 10 --resume --out assets/sinusoid_$algo.pt
-  done
-  # By-alphabet split (evaluation alphabets never seen in training), reported in docs/RESULTS.md
-  # (shipped under assets/alphabet_split/ so the report can be re-measured; the app does not use them).
-  [ -f assets/alphabet_split/5w1s_fomaml.pt ] || $T omniglot --algo fomaml --split alphabet --ways 5 --shots 1 --queries 1 \
-    --meta-batch 32 --inner-steps 1 --inner-lr 0.4 --iterations $ALPHA --val-every 500 --eval-steps 10 \
-    --select-lrs 0.2 0.4 0.8 $O --out assets/alphabet_split/5w1s_fomaml.pt
-  [ -f assets/alphabet_split/5w1s_transfer.pt ] || $T omniglot --algo transfer --split alphabet --ways 5 --shots 1 \
-    --queries 1 --meta-batch 32 --inner-lr 0.1 --iterations $ALPHA --val-every 500 --eval-steps 10 \
-    --select-lrs 0.01 0.03 0.1 0.3 $O --out assets/alphabet_split/5w1s_transfer.pt
+  # Transfer baseline: a classifier on the training characters (same augmentation and normalisation),
+  # a fresh zero head per test episode.
+  [ -f $A/omniglot_5w1s_transfer.pt ] || $T omniglot --algo transfer --ways 5 --shots 1 --queries 1 \
+    --meta-batch 32 --inner-lr 0.1 --iterations $TR5 --val-every 500 --eval-steps 10 \
+    --select-lrs 0.01 0.03 0.1 0.3 $O --out $A/omniglot_5w1s_transfer.pt
+  while [ ! -f logs/omniglot_5w1s_stage1.pt ]; do sleep 30; done
+  # FO-MAML: the shared first-order stage, then as many further first-order iterations as MAML's second-order ones.
+  [ -f $A/omniglot_5w1s_fomaml.pt ] || $T omniglot --algo fomaml --ways 5 --shots 1 --queries 1 --meta-batch 32 \
+    --inner-steps 1 --inner-lr 0.4 --iterations $SO5 --val-every 250 --eval-steps 10 --select-lrs 0.2 0.4 0.8 \
+    --init logs/omniglot_5w1s_stage1.pt $O --out $A/omniglot_5w1s_fomaml.pt
   # 20-way 1-shot MAML (paper: 5 inner steps, alpha 0.1, meta-batch 16). On 2 CPU cores it is warm-started from
   # the 5-way first-order model's features (its head is re-initialised for 20 ways), first-order, then second-order.
-  while [ ! -f assets/omniglot_5w1s_fomaml.pt ]; do sleep 30; done
   [ -f logs/omniglot_20w1s_warmup.pt ] || $T omniglot --algo fomaml --ways 20 --shots 1 --queries 1 \
     --meta-batch 16 --inner-steps 5 --inner-lr 0.1 --iterations $FO20 --val-every 200 --eval-steps 10 \
-    --init assets/omniglot_5w1s_fomaml.pt $O --out logs/omniglot_20w1s_warmup.pt
-  [ -f assets/omniglot_20w1s_maml.pt ] || $T omniglot --algo maml --ways 20 --shots 1 --queries 1 \
+    --init $A/omniglot_5w1s_fomaml.pt $O --out logs/omniglot_20w1s_warmup.pt
+  [ -f $A/omniglot_20w1s_maml.pt ] || $T omniglot --algo maml --ways 20 --shots 1 --queries 1 \
     --meta-batch 16 --inner-steps 5 --inner-lr 0.1 --iterations $SO20 --val-every 50 --eval-steps 10 \
-    --init logs/omniglot_20w1s_warmup.pt $O --out assets/omniglot_20w1s_maml.pt
+    --init logs/omniglot_20w1s_warmup.pt $O --out $A/omniglot_20w1s_maml.pt
+  # By-alphabet split (evaluation alphabets never seen in training), reported in docs/RESULTS.md
+  # (shipped under alphabet_split/ so the report can be re-measured; the app does not use them).
+  [ -f $A/alphabet_split/5w1s_fomaml.pt ] || $T omniglot --algo fomaml --split alphabet --ways 5 --shots 1 --queries 1 \
+    --meta-batch 32 --inner-steps 1 --inner-lr 0.4 --iterations $ALPHA --val-every 500 --eval-steps 10 \
+    --select-lrs 0.2 0.4 0.8 $O --out $A/alphabet_split/5w1s_fomaml.pt
+  [ -f $A/alphabet_split/5w1s_transfer.pt ] || $T omniglot --algo transfer --split alphabet --ways 5 --shots 1 \
+    --queries 1 --meta-batch 32 --inner-lr 0.1 --iterations $ALPHA --val-every 500 --eval-steps 10 \
+    --select-lrs 0.01 0.03 0.1 0.3 $O --out $A/alphabet_split/5w1s_transfer.pt
+  for algo in maml fomaml pretrain; do
+    [ -f $A/sinusoid_$algo.pt ] || $T sinusoid --algo $algo --iterations 70000 --meta-batch 25 --shots 10 \
+      --inner-steps 1 --inner-lr 0.01 --meta-lr 0.001 --seed 0 --eval-steps 10 --resume --out $A/sinusoid_$algo.pt
+  done
 }
 
 chain_b() {
-  [ -f assets/omniglot_5w1s_fomaml.pt ] || $T omniglot --algo fomaml --ways 5 --shots 1 --queries 1 --meta-batch 32 \
+  # The shared first-order stage of the 5-way 1-shot MAML / FO-MAML pair.
+  [ -f logs/omniglot_5w1s_stage1.pt ] || $T omniglot --algo fomaml --ways 5 --shots 1 --queries 1 --meta-batch 32 \
     --inner-steps 1 --inner-lr 0.4 --iterations $FO5 --val-every 500 --eval-steps 10 --select-lrs 0.2 0.4 0.8 \
-    $O --out assets/omniglot_5w1s_fomaml.pt
-  [ -f assets/omniglot_5w1s_transfer.pt ] || $T omniglot --algo transfer --ways 5 --shots 1 --queries 1 \
-    --meta-batch 32 --inner-lr 0.1 --iterations $TR5 --val-every 500 --eval-steps 10 \
-    --select-lrs 0.01 0.03 0.1 0.3 $O --out assets/omniglot_5w1s_transfer.pt
-  # MAML: second-order, continuing from the first-order run (first-order warm-up, then second-order).
-  [ -f assets/omniglot_5w1s_maml.pt ] || $T omniglot --algo maml --ways 5 --shots 1 --queries 1 --meta-batch 32 \
+    $O --out logs/omniglot_5w1s_stage1.pt
+  # MAML: second-order from the first-order stage (MAML++'s first-to-second-order annealing, as a hard switch).
+  [ -f $A/omniglot_5w1s_maml.pt ] || $T omniglot --algo maml --ways 5 --shots 1 --queries 1 --meta-batch 32 \
     --inner-steps 1 --inner-lr 0.4 --iterations $SO5 --val-every 250 --eval-steps 10 --select-lrs 0.2 0.4 0.8 \
-    --init assets/omniglot_5w1s_fomaml.pt $O --out assets/omniglot_5w1s_maml.pt
+    --init logs/omniglot_5w1s_stage1.pt $O --out $A/omniglot_5w1s_maml.pt
 }
 
 case $WHICH in
   a) chain_a > logs/chain_a.log 2>&1 ;;
   b) chain_b > logs/chain_b.log 2>&1 ;;
   all) chain_a > logs/chain_a.log 2>&1 & chain_b > logs/chain_b.log 2>&1 & wait ;;
-  *) echo "usage: $0 [a|b|all] [DATA_DIR]" >&2; exit 2 ;;
+  *) echo "usage: [ASSETS=dir] $0 [a|b|all] [DATA_DIR] [DEVICE]" >&2; exit 2 ;;
 esac

@@ -8,6 +8,7 @@ trained here, so nothing depends on the shipped assets/.
 from __future__ import annotations
 
 import io
+import json
 import struct
 import sys
 import zlib
@@ -170,10 +171,25 @@ def test_drawings_adapt_and_show_results(page):
         assert run.probs.shape == (11, 1, 5)  # steps 0..10, one query, 5 classes
         assert torch.allclose(run.probs.sum(-1), torch.ones(11, 1), atol=1e-5)
         assert run.support_loss.shape == (11,)
-    assert len(at.get("plotly_chart")) == 2  # probabilities (animated) and the support loss
+    assert len(at.get("plotly_chart")) == 2  # probabilities and the support loss
     body = texts(at)
-    assert "What the network sees" in body and "Final prediction" in body
+    assert "What the network sees" in body and "framed in its colour" in body
     assert "after 10 steps" in body  # the prediction table, one row per method
+    # one step control moves the bars, the picks and the marker on the loss chart together
+    assert at.session_state["omni_step"] == 10 and at.slider(key="omni_step_slider").value == 10
+    at.button(key="omni_first").click().run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "before any inner step" in spec["layout"]["title"]["text"]
+    bars = {t["name"]: t["y"] for t in spec["data"]}
+    assert bars["MAML"] == pytest.approx(runs["maml"].probs[0, 0].tolist(), abs=1e-6)
+    assert "before any step" in texts(at) and "after 10 steps" not in texts(at)
+    loss = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert [sh["x0"] for sh in loss["layout"]["shapes"]] == [0]
+    at.slider(key="omni_step_slider").set_value(3).run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {t["name"]: t["y"] for t in spec["data"]}["MAML"] == pytest.approx(runs["maml"].probs[3, 0].tolist(),
+                                                                              abs=1e-6)
+    assert "after 3 steps" in texts(at) and not at.exception
 
 
 def test_sidebar_change_readapts_without_button(page):

@@ -7,6 +7,7 @@ are trained here, so nothing depends on the shipped assets/.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -202,24 +203,80 @@ def test_changing_steps_and_learning_rate_rerenders_fast(app):
     assert min(timings) < 1.0, timings
 
 
-def test_sample_clear_new_task_and_one_more_step(app):
+def _maml_curve(app) -> list:
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    return next(t["y"] for t in spec["data"] if t.get("name") == "MAML")
+
+
+def test_one_step_control_drives_slider_chart_and_table(app):
+    app.sidebar.slider(key="inner_steps").set_value(2).run()
+    assert app.session_state["sin_step"] == 2 and app.slider(key="sin_step_slider").value == 2  # a new S: its end
+    at_end = _maml_curve(app)
+    app.button(key="sin_first").click().run()
+    assert app.session_state["sin_step"] == 0 and app.slider(key="sin_step_slider").value == 0
+    assert any("step 0 → step 0" in m.value for m in app.markdown)
+    at_start = _maml_curve(app)
+    assert at_start != at_end
+    app.button(key="sin_next").click().run()
+    app.button(key="sin_next").click().run()
+    assert app.session_state["sin_step"] == 2 and app.slider(key="sin_step_slider").value == 2
+    assert _maml_curve(app) == at_end and any("step 0 → step 2" in m.value for m in app.markdown)
+    app.button(key="sin_next").click().run()  # on the last step, "next" adds one more inner step
+    assert app.session_state["inner_steps"] == 3 and app.session_state["sin_step"] == 3
+    app.button(key="sin_prev").click().run()
+    assert app.session_state["sin_step"] == 2
+    app.slider(key="sin_step_slider").set_value(0).run()  # the slider moves the same step
+    assert app.session_state["sin_step"] == 0 and _maml_curve(app) == at_start
+    assert app.button(key="sin_first").disabled and app.button(key="sin_prev").disabled
+    app.button(key="sin_play").click().run()
+    assert app.session_state["sin_playing"] and app.button(key="sin_play").label == "Pause"
+    app.button(key="sin_play").click().run()
+    assert not app.session_state["sin_playing"] and app.session_state["sin_step"] == 0
+    app.sidebar.slider(key="inner_steps").set_value(20).run()
+    app.button(key="sin_next").click().run()  # S is at its maximum: "next" stops there
+    assert app.session_state["inner_steps"] == 20 and app.session_state["sin_step"] == 20 and not app.exception
+
+
+def test_play_ticks_advance_one_step_and_stop_at_the_end():
+    """The play timer's tick, driven directly (AppTest does not run fragment timers)."""
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import time as _t
+
+        import streamlit as st
+
+        from ui import step_control as sc
+        if st.session_state.pop("fast_forward", False):
+            st.session_state["sin_next_tick"] = _t.monotonic() - 1  # pretend the timer fired
+        view = sc.step_control("sin", 3)
+        st.markdown(f"shown {view.step}")
+
+    at = AppTest.from_function(page)
+    at.run()
+    at.button(key="sin_first").click().run()
+    at.button(key="sin_play").click().run()
+    assert at.session_state["sin_playing"] and at.session_state["sin_step"] == 0  # the inline tick waits
+    for expected in (1, 2, 3):
+        at.session_state["fast_forward"] = True
+        at.run()
+        assert at.session_state["sin_step"] == expected
+    assert not at.session_state["sin_playing"]  # stopped at the last step
+    at.session_state["fast_forward"] = True
+    at.run()
+    assert at.session_state["sin_step"] == 3 and not at.exception
+
+
+def test_sample_clear_new_task(app):
     app.number_input(key="sin_k").set_value(12).run()
     app.button(key="sin_sample").click().run()
     assert len(points(app)) == 12
     amp = app.session_state["sin_amp"]
     app.button(key="sin_new_task").click().run()
     assert len(points(app)) == 12 and app.session_state["sin_amp"] != amp
-    app.sidebar.slider(key="inner_steps").set_value(2).run()
-    app.button(key="sin_step0").click().run()
-    assert app.session_state["sin_view_step"] == 0
-    app.button(key="sin_one_more").click().run()
-    app.button(key="sin_one_more").click().run()
-    assert app.session_state["sin_view_step"] == 2
-    app.button(key="sin_one_more").click().run()  # past S, it raises S
-    assert app.session_state["inner_steps"] == 3 and app.session_state["sin_view_step"] == 3
     app.button(key="sin_clear").click().run()
     assert points(app) == [] and not app.exception
-    assert app.button(key="sin_one_more").disabled
+    assert app.button(key="sin_next").disabled and app.button(key="sin_play").disabled
     assert any("No support points yet" in m.value for m in app.markdown)  # the empty state says what to do
     assert any("loss chart appears" in i.value for i in app.info)
     assert not app.warning  # no points is an empty state, not a divergence

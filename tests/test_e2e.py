@@ -273,6 +273,39 @@ def test_every_page_renders(server, page):
         shot(page, f"page_{path or 'home'}")
 
 
+def test_sinusoid_chart_click_keys_and_play(server, page):
+    """The real browser: a click on the chart adds a support point, the arrow keys and Home step, and Play walks
+    the steps by itself (a fragment timer that AppTest cannot run) and stops at the end, all in one step control."""
+    open_page(page, server, "sinusoid")
+    numbers = page.locator('[data-testid="stMarkdownContainer"]:has-text("The numbers")').first
+    page.get_by_text("Support points (5)").wait_for()
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.scroll_into_view_if_needed()
+    box = chart.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55)
+    page.get_by_text("Support points (6)").wait_for(timeout=30_000)
+    settle(page)
+    page.get_by_role("heading", name="Sinusoid regression").click()  # focus the page, not a widget
+    page.keyboard.press("Home")
+    page.wait_for_function("t => document.body.innerText.includes(t)", arg="step 0 → step 0", timeout=30_000)
+    settle(page)
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("t => document.body.innerText.includes(t)", arg="step 0 → step 1", timeout=30_000)
+    settle(page)
+    assert page.locator(".st-key-sin_step_slider [data-testid=stSliderThumbValue]").inner_text().strip() == "1"
+    page.keyboard.press("Home")
+    page.wait_for_function("t => document.body.innerText.includes(t)", arg="step 0 → step 0", timeout=30_000)
+    settle(page)
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function("t => document.body.innerText.includes(t)", arg="step 0 → step 3", timeout=60_000)
+    page.wait_for_function("t => document.body.innerText.includes(t)", arg="step 0 → step 10", timeout=90_000)
+    settle(page, quiet_ms=2500)
+    assert "step 0 → step 10" in numbers.inner_text()  # it stopped at the last step
+    assert page.get_by_role("button", name="Play").count() == 1  # and the button reads Play again
+    assert_no_error(page)
+    shot(page, "sinusoid_after_play")
+
+
 def test_meta_training_starts_and_stops(server, page):
     open_page(page, server, "meta_training")
     page.get_by_role("button", name="Start training").click()
@@ -298,7 +331,7 @@ def test_omniglot_draw_adapt_predict(server, page):
     assert status.count() == 6
     assert_no_error(page)
     page.get_by_role("button", name="Adapt").click()
-    page.get_by_text("Final prediction").first.wait_for()
+    page.get_by_text("framed in its colour").first.wait_for()
     settle(page)
     assert_no_error(page)
     charts = page.locator(".js-plotly-plot")
@@ -312,7 +345,7 @@ def test_omniglot_draw_adapt_predict(server, page):
     # Projector mode: bigger text, and the drawings stay on their canvases (nothing above them remounts them).
     page.get_by_text("Large fonts (projector)").click()
     settle(page)
-    page.get_by_text("Final prediction").first.wait_for()
+    page.get_by_text("framed in its colour").first.wait_for()
     assert_no_error(page)
     ink = canvas_ink(page)
     assert len(ink) == 6 and all(n > 0 for n in ink), f"a canvas lost its drawing: dark pixels {ink}"
@@ -323,7 +356,7 @@ def test_omniglot_draw_adapt_predict(server, page):
     page.get_by_role("heading", name=PAGES[""]).first.wait_for()
     settle(page)
     nav.get_by_role("link", name="Omniglot few-shot").click()
-    page.get_by_text("Final prediction").first.wait_for()
+    page.get_by_text("framed in its colour").first.wait_for()
     settle(page)
     page.locator("canvas.upper-canvas").nth(5).wait_for()
     page.wait_for_timeout(500)

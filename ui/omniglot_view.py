@@ -304,8 +304,9 @@ def tiles_html(tiles: list[tuple[Tensor | None, str]], size: int = 56) -> str:
 
 def prediction_html(runs: dict[str, MethodRun], class_tiles: list[Tensor], query: Tensor, query_index: int,
                     colors: dict[str, str], labels: dict[str, str], true_label: int | None = None,
-                    size: int = 72) -> str:
-    """For each method, the support classes with the one it picks for the query framed in its colour."""
+                    size: int = 72, step: int | None = None) -> str:
+    """For each method, the support classes with the one it picks for the query after `step` inner steps (default:
+    its last) framed in its colour."""
     n = len(class_tiles)
     class_png = [tile_png(t, size) for t in class_tiles]
     rows = [f'<div style="display:flex;align-items:center;gap:14px;margin-bottom:10px">'
@@ -314,16 +315,17 @@ def prediction_html(runs: dict[str, MethodRun], class_tiles: list[Tensor], query
                else "") + "</div>"]
     for name, run in runs.items():
         color = colors.get(name, "#333")
+        s = run.steps if step is None else min(step, run.steps)
         head = (f'<div style="width:150px;font-weight:600;color:{color}">{labels.get(name, name)}<br>'
-                f'<span style="font-weight:400;color:#555;font-size:0.85em">after {run.steps} '
-                f'step{"" if run.steps == 1 else "s"}</span></div>')
-        if run.diverged:
+                f'<span style="font-weight:400;color:#555;font-size:0.85em">'
+                + ("before any step" if s == 0 else f'after {s} step{"" if s == 1 else "s"}') + '</span></div>')
+        if run.diverged and s >= run.diverged_at:
             rows.append(f'<div style="display:flex;align-items:center;gap:14px;margin-bottom:10px">{head}'
                         f'<div style="color:#b00020">diverged at step {run.diverged_at}: its numbers overflowed, so it '
                         "picks nothing. Lower the inner learning rate α.</div></div>")
             continue
-        pick, _ = run.prediction(query_index)
-        probs = run.probs[-1, query_index]
+        pick, _ = run.prediction(query_index, s)
+        probs = run.probs[s, query_index]
         cells = []
         for c in range(n):
             picked = c == pick
@@ -342,36 +344,28 @@ def prediction_html(runs: dict[str, MethodRun], class_tiles: list[Tensor], query
 
 
 def probability_figure(runs: dict[str, MethodRun], query_index: int, n_way: int, colors: dict[str, str],
-                       labels: dict[str, str], font: int = 13, true_label: int | None = None) -> go.Figure:
-    """Grouped bars: each method's class probabilities for one query, animated over inner steps 0..S
-    (play button and a step slider; it opens on the last step)."""
+                       labels: dict[str, str], font: int = 13, true_label: int | None = None,
+                       step: int | None = None) -> go.Figure:
+    """Grouped bars: each method's class probabilities for one query after `step` inner steps (default: the last;
+    the page's step control picks it). A method that has diverged by then has no bars."""
     names = [CLASS_NAMES[c] + (" (true)" if c == true_label else "") for c in range(n_way)]
     steps = max(r.steps for r in runs.values())
-
-    def bars(step: int) -> list[go.Bar]:
-        out = []
-        for name, run in runs.items():
-            p = run.probs[min(step, run.steps), query_index]
-            out.append(go.Bar(x=names, y=p.tolist(), name=labels.get(name, name), marker_color=colors.get(name),
-                              text=[f"{100 * v:.0f}%" for v in p.tolist()], textposition="outside",
-                              cliponaxis=False))
-        return out
-
-    frames = [go.Frame(data=bars(s), name=str(s)) for s in range(steps + 1)]
-    fig = go.Figure(data=bars(steps), frames=frames)
-    slider = dict(active=steps, currentvalue=dict(prefix="after inner step "), pad=dict(t=30 + font), x=0.17,
-                  len=0.83, y=0, yanchor="top",
-                  steps=[dict(label=str(s), method="animate",
-                              args=[[str(s)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                                                   transition=dict(duration=0))]) for s in range(steps + 1)])
-    play = dict(type="buttons", showactive=False, x=0, y=0, xanchor="left", yanchor="top", direction="left",
-                pad=dict(t=55 + 2 * font),
-                buttons=[dict(label="▶ Play steps", method="animate",
-                              args=[None, dict(frame=dict(duration=450, redraw=True), fromcurrent=False,
-                                               transition=dict(duration=250), mode="immediate")])])
+    step = steps if step is None else min(step, steps)
+    bars = []
+    for name, run in runs.items():
+        s = min(step, run.steps)
+        p = run.probs[s, query_index]
+        if run.diverged and s >= run.diverged_at:
+            p = np.full_like(p, np.nan)
+        bars.append(go.Bar(x=names, y=[v if np.isfinite(v) else None for v in p.tolist()],
+                           name=labels.get(name, name), marker_color=colors.get(name),
+                           text=[f"{100 * v:.0f}%" if np.isfinite(v) else "" for v in p.tolist()],
+                           textposition="outside", cliponaxis=False))
+    when = "before any inner step (step 0)" if step == 0 else f"after inner step {step}"
+    fig = go.Figure(data=bars)
     fig.update_layout(**common.chart_layout(
-        480, barmode="group", sliders=[slider] if steps > 0 else [], updatemenus=[play] if steps > 0 else [],
-        title=dict(text="Class probabilities for the query, after each inner step", x=0, y=0.98, yanchor="top"),
+        420, barmode="group",
+        title=dict(text=f"Class probabilities for the query, {when}", x=0, y=0.98, yanchor="top"),
         yaxis=dict(range=[0, 1.15], tickformat=".0%", title="probability", gridcolor="#eee"),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
         margin=dict(l=10, r=10, t=70 + font, b=10)))
@@ -379,9 +373,10 @@ def probability_figure(runs: dict[str, MethodRun], query_index: int, n_way: int,
 
 
 def curve_figure(runs: dict[str, MethodRun], which: str, colors: dict[str, str], labels: dict[str, str],
-                 font: int = 13) -> go.Figure:
+                 font: int = 13, step: int | None = None) -> go.Figure:
     """Support loss (which='support_loss') or query accuracy (which='query_acc') after each inner step,
-    one line per method; a hollow marker shows the number of steps each checkpoint was validated with."""
+    one line per method; a hollow marker shows the number of steps each checkpoint was validated with, and a
+    dashed vertical line the step the page shows."""
     fig = go.Figure()
     lowest = LOSS_CAP
     for name, run in runs.items():
@@ -419,6 +414,8 @@ def curve_figure(runs: dict[str, MethodRun], which: str, colors: dict[str, str],
         # at most about 6 labels, whatever the range (a diverged run stretches it over many decades)
         yaxis = dict(type="log", title="loss (log scale)", dtick=max(1, math.ceil(decades / 6)) if top else 1,
                      tickformat="~g", range=[math.log10(max(lowest, LOSS_FLOOR)) - 0.3, top] if top else None)
+    if step is not None and steps > 0:
+        fig.add_vline(x=step, line=dict(color="#888", width=1.5, dash="dash"))
     fig.update_layout(**common.chart_layout(
         380, title=dict(text=title, x=0, y=0.98, yanchor="top"), xaxis=xaxis, yaxis=dict(gridcolor="#eee", **yaxis),
         legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0),

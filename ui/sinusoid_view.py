@@ -377,14 +377,14 @@ _GRID_XS, _GRID_YS = _GRID[0].ravel().tolist(), _GRID[1].ravel().tolist()
 
 def prediction_figure(results: dict[str, MethodResult], px: np.ndarray, py: np.ndarray, amplitude: float,
                       phase: float, step: int, height: int = 480) -> go.Figure:
-    """True curve, support points and each method's prediction at `step`, with one animation frame per inner step
-    (play/pause and a step slider run in the browser), over an invisible grid that turns clicks into points."""
+    """True curve, support points and each method's prediction at `step` (the page's step control picks it), over
+    an invisible grid that turns clicks into points."""
     grid_x = PLOT_X[:, 0].numpy().round(4).tolist()
     truth = (amplitude * np.sin(PLOT_X[:, 0].numpy() - phase)).round(4).tolist()
     n_steps = max((len(r.preds) for r in results.values()), default=1) - 1
     step = min(step, n_steps)
     data: list[dict[str, Any]] = [
-        dict(type="scatter", x=_GRID_XS, y=_GRID_YS, mode="markers", name="click target", showlegend=False,
+        dict(type="scattergl", x=_GRID_XS, y=_GRID_YS, mode="markers", name="click target", showlegend=False,
              marker=dict(size=9, color="rgba(0,0,0,0)"), unselected=dict(marker=dict(opacity=0)),
              selected=dict(marker=dict(opacity=0)),
              hovertemplate="click to add a point at (%{x:.2f}, %{y:.2f})<extra></extra>"),
@@ -400,14 +400,6 @@ def prediction_figure(results: dict[str, MethodResult], px: np.ndarray, py: np.n
         data.append(dict(type="scatter", x=grid_x, y=_clip_pred(r.preds[min(step, len(r.preds) - 1)]),
                          mode="lines", name=r.label, hoverinfo="skip",
                          line=method_line(r.key, 3.5 if r.key == "maml" else 2.5)))
-    method_traces = list(range(3, 3 + len(results)))
-    frames = [dict(name=str(s), traces=method_traces,
-                   data=[dict(type="scatter", y=_clip_pred(r.preds[min(s, len(r.preds) - 1)]))
-                         for r in results.values()])
-              for s in range(n_steps + 1)]
-    anim = dict(frame=dict(duration=450, redraw=False), transition=dict(duration=150), fromcurrent=True,
-                mode="immediate")
-    still = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate")
     layout = chart_layout(
         height, dragmode=False, hovermode="closest", clickmode="event+select",
         xaxis=dict(range=[X_RANGE[0] - 0.2, X_RANGE[1] + 0.2], fixedrange=True, title="x", zeroline=False,
@@ -415,19 +407,7 @@ def prediction_figure(results: dict[str, MethodResult], px: np.ndarray, py: np.n
         yaxis=dict(range=[-Y_LIMIT - 0.5, Y_LIMIT + 0.5], fixedrange=True, title="y", zeroline=False, gridcolor="#eee"),
         margin=dict(l=10, r=10, t=70, b=10),
     )
-    if n_steps > 0:
-        layout["updatemenus"] = [dict(type="buttons", direction="left", showactive=False, x=0, y=-0.2,
-                                      xanchor="left", yanchor="top", pad=dict(r=0, t=0),
-                                      buttons=[dict(label="▶ Play", method="animate", args=[None, anim]),
-                                               dict(label="❚❚ Pause", method="animate", args=[[None], still])])]
-        layout["sliders"] = [dict(active=step, x=0.26, len=0.74, y=-0.12, yanchor="top", pad=dict(t=0, b=0),
-                                  currentvalue=dict(prefix="Inner step: ", visible=True, xanchor="right"),
-                                  steps=[dict(label=str(s), method="animate", args=[[str(s)], still])
-                                         for s in range(n_steps + 1)])]
-        layout["margin"] = dict(l=10, r=10, t=70, b=110)
-        layout["xaxis"]["title"] = None
-    return style_axes(go.Figure(data=data, layout=layout, frames=frames if n_steps > 0 else None,
-                                skip_invalid=True))
+    return style_axes(go.Figure(data=data, layout=layout, skip_invalid=True))
 
 
 def loss_figure(results: dict[str, MethodResult], step: int, height: int = 360) -> go.Figure:
@@ -458,18 +438,19 @@ def loss_figure(results: dict[str, MethodResult], step: int, height: int = 360) 
     return style_axes(go.Figure(data=data, layout=layout, skip_invalid=True))
 
 
-def summary_table(results: dict[str, MethodResult]) -> pd.DataFrame:
-    """The numbers behind the charts: per method, α and the losses before → after adaptation (step 0 → S)."""
+def summary_table(results: dict[str, MethodResult], step: int | None = None) -> pd.DataFrame:
+    """The numbers behind the charts: per method, α and the losses at step 0 → `step` (default: the last)."""
     rows = []
     for r in results.values():
-        s = len(r.query_mse) - 1
-        q0, qs = r.query_mse[0], r.query_mse[-1]
-        end = (lambda v: "diverged") if r.diverged_at is not None else _num  # noqa: E731
+        s = len(r.query_mse) - 1 if step is None else min(step, len(r.query_mse) - 1)
+        q0, qs = r.query_mse[0], r.query_mse[s]
+        gone = r.diverged_at is not None and s >= r.diverged_at
+        end = (lambda v: "diverged") if gone else _num  # noqa: E731
         rows.append({
             "method": r.label, "α": f"{r.inner_lr:g}",
             "query MSE": f"{_num(q0)} → {end(qs)}",
-            "support loss": f"{_num(r.support_loss[0])} → {end(r.support_loss[-1])}",
-            "change": ("diverged" if r.diverged_at is not None or not math.isfinite(qs)
+            "support loss": f"{_num(r.support_loss[0])} → {end(r.support_loss[s])}",
+            "change": ("diverged" if gone or not math.isfinite(qs)
                        else f"{(qs - q0) / q0:+.0%}" if q0 > 0 and s > 0 else "–"),
         })
     return pd.DataFrame(rows)

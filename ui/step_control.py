@@ -1,0 +1,128 @@
+"""The one control for "which inner step is shown", shared by the Sinusoid and Omniglot pages.
+
+A slider and four buttons (back to step 0, previous, play / pause, next) that always agree, because they all
+read and write one number in the session, `<prefix>_step`; every chart, table and sentence on the page is drawn
+for that step. Keyboard (Streamlit's button shortcuts): Left / Right = previous / next step, Space = play / pause,
+Home = step 0.
+
+Play is a small fragment that re-runs itself every `PLAY_SECONDS` while playing; each tick advances the step and
+re-runs the page (so every chart moves together), and playing stops at the last step. A tick that arrives early
+(the fragment also runs inline on every page run) does nothing, so a page run never chains into the next.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import streamlit as st
+
+# Button width at the 16-px root font: icon, label and key hint fit (width="content" cut "Back" to "B…").
+BUTTON_PX = 132
+PLAY_SECONDS = 0.9  # one inner step per tick: slow enough to read, fast enough for a class's attention
+
+
+@dataclass(frozen=True)
+class StepView:
+    """What the page draws: `step` of `n_steps` (0 = the initialisation, before any inner step)."""
+
+    step: int
+    n_steps: int
+    playing: bool
+
+
+def _keys(prefix: str) -> tuple[str, str, str, str]:
+    return f"{prefix}_step", f"{prefix}_playing", f"{prefix}_step_slider", f"{prefix}_next_tick"
+
+
+def shown_step(prefix: str, n_steps: int) -> int:
+    """The step the page shows, clamped to 0..n_steps (a smaller S than last time shows its last step)."""
+    step_key, *_ = _keys(prefix)
+    ss = st.session_state
+    step = int(ss.get(step_key, n_steps))
+    if not 0 <= step <= n_steps:
+        step = n_steps
+        ss[step_key] = step
+    return step
+
+
+def set_step(prefix: str, step: int, *, playing: bool = False) -> None:
+    """Show `step` (from a callback or before the control is drawn); stops playing unless told otherwise."""
+    step_key, play_key, _, tick_key = _keys(prefix)
+    st.session_state[step_key] = int(step)
+    st.session_state[play_key] = playing
+    st.session_state[tick_key] = time.monotonic() + 0.8 * PLAY_SECONDS
+
+
+def step_control(prefix: str, n_steps: int, *, disabled: bool = False,
+                 extend: Callable[[], bool] | None = None, label: str = "Inner step") -> StepView:
+    """Draw the control and return what to show. `extend`, if given, is called when "next" is pressed on the last
+    step: it may raise the number of steps (returning True), e.g. the Sinusoid page's S, and the control then
+    shows the new step."""
+    ss = st.session_state
+    step_key, play_key, slider_key, tick_key = _keys(prefix)
+    ss.setdefault(play_key, False)
+    step = shown_step(prefix, n_steps)
+    if disabled or n_steps == 0:
+        ss[play_key] = False
+
+    def on_first() -> None:
+        set_step(prefix, 0)
+
+    def on_prev() -> None:
+        set_step(prefix, max(0, int(ss[step_key]) - 1))
+
+    def on_next() -> None:
+        s = int(ss[step_key])
+        if s < n_steps:
+            set_step(prefix, s + 1)
+        elif extend is not None and extend():
+            set_step(prefix, s + 1)
+
+    def on_play() -> None:
+        if ss[play_key]:
+            set_step(prefix, int(ss[step_key]))
+        else:  # from the start again when at the end
+            set_step(prefix, 0 if int(ss[step_key]) >= n_steps else int(ss[step_key]), playing=True)
+
+    def on_slide() -> None:
+        set_step(prefix, int(ss[slider_key]))
+
+    playing = bool(ss[play_key])
+    px = round(BUTTON_PX * 1.25) if ss.get("large_fonts") else BUTTON_PX  # the projector's 20-px root font
+    no_more = step >= n_steps and extend is None
+    # One horizontal row that wraps (on a phone the slider goes under the buttons instead of stacking all five).
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="small", key=f"{prefix}_step_row")
+    row.button("Step 0", icon=":material/first_page:", key=f"{prefix}_first", on_click=on_first,
+               disabled=disabled or step == 0, shortcut="Home", width=px,
+               help="Back to the initialisation, before any inner step (key: Home).")
+    row.button("Back", icon=":material/chevron_left:", key=f"{prefix}_prev", on_click=on_prev,
+               disabled=disabled or step == 0, shortcut="Left", width=px, help="Show the previous inner step (key: ←).")
+    row.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+               key=f"{prefix}_play", on_click=on_play, disabled=disabled or n_steps == 0,
+               type="primary" if playing else "secondary", shortcut="Space", width=px,
+               help="Walk through the inner steps, one every second (key: space).")
+    row.button("Next", icon=":material/chevron_right:", key=f"{prefix}_next", on_click=on_next,
+               disabled=disabled or no_more, shortcut="Right", width=px,
+               help="Show the next inner step (key: →)." + (" On the last step it adds one more inner step."
+                                                          if extend is not None else ""))
+    ss[slider_key] = step
+    if n_steps > 0:
+        with row.container(width="stretch"):
+            st.slider(label, 0, n_steps, key=slider_key, on_change=on_slide, disabled=disabled,
+                      help="0 is the initialisation; each step is one gradient step on the support set.")
+    else:
+        row.markdown(f"{label} **0** of **0**: set *Inner steps (S)* in the sidebar above 0 to adapt.")
+
+    if playing and not disabled:
+        @st.fragment(run_every=PLAY_SECONDS)
+        def _tick() -> None:
+            if not ss.get(play_key) or time.monotonic() < ss.get(tick_key, 0.0):
+                return  # the inline run that comes with every page run, or a stale timer
+            nxt = int(ss[step_key]) + 1
+            set_step(prefix, min(nxt, n_steps), playing=nxt < n_steps)
+            st.rerun()
+
+        _tick()
+    return StepView(step, n_steps, playing)
