@@ -12,13 +12,16 @@ import streamlit as st
 import torch
 
 from maml_core import ModelConfig, build_model, get_params
-from ui import common, step_control
+from ui import common, scene, step_control
 from ui import sinusoid_view as sv
 
 T0 = time.perf_counter()
 ss = st.session_state
 METHODS = ("maml", "fomaml", "pretrain", "random")
 
+METHODS_KEY = "methods_" + "_".join(METHODS)  # the shared sidebar's key for this page's method list
+SCENE = sv.scene_params(METHODS_KEY, METHODS)
+scene_problems = scene.restore("sinusoid", SCENE)  # a shared link's task, points and settings, before any widget
 settings = common.sidebar_settings(METHODS)
 common.apply_theme(settings.large_fonts)
 
@@ -76,6 +79,16 @@ def on_clear() -> None:
     set_points([], [("info", "Cleared. Click on the chart, sample points, or upload a CSV to build a support set.")])
 
 
+def on_reset() -> None:
+    """Back to the page's opening state (the default task, points and settings; large fonts stay as they are)."""
+    for key in [k for k in ss if str(k).startswith(("sin_", "scene_"))]:
+        del ss[key]
+    ss.sin_ver = int(ss.get("sin_ver", 0)) + 1000  # fresh table, chart selection and uploader
+    ss.inner_steps, ss.own_lr, ss.seed = 10, True, 0
+    ss[METHODS_KEY] = list(METHODS)
+    ss.scene_restored_sinusoid = True  # the link's scene is not applied again
+
+
 def extend_steps() -> bool:
     """"Next" on the last step: one more inner step (S + 1, up to the sidebar's 20)."""
     s = int(ss.inner_steps)
@@ -97,6 +110,12 @@ if runs:
                      format_func=lambda s: {"shipped": "shipped checkpoint", "mine": "my trained run",
                                             "both": "both, side by side"}[s],
                      help=run["label"] + ". 'Both' draws your run dash-dotted beside the shipped weights.")
+
+with st.sidebar:
+    st.button("Reset this page", icon=":material/restart_alt:", key="sin_reset", on_click=on_reset,
+              width="stretch", help="The opening task, points and settings (for the next demo).")
+    st.caption("The address bar always holds this scene (task, points, settings): copy it to share what you "
+               "found or to prepare a demo as a link.")
 
 missing: list[str] = []
 models: list[sv.MethodModel] = []
@@ -123,6 +142,8 @@ st.title("Sinusoid regression")
 st.markdown("Each task is a sine wave **y = A·sin(x − φ)**. A method sees only a few points of it (the *support "
             "set*) and takes a few gradient steps from its initial weights. Change the task and the points, then "
             "watch which initialisation adapts fastest.")
+if scene_problems:
+    st.warning(scene.problems_message(scene_problems), icon=":material/link_off:")
 if missing:
     st.warning("Some shipped weights are unavailable, so those methods are hidden (the others work):\n\n- "
                + "\n- ".join(missing) + "\n\nTrain your own on the **Meta-training, live** page to use instead.")
@@ -130,14 +151,21 @@ if missing:
 col_task, col_support = st.columns([1, 1.4], gap="large")
 with col_task:
     st.subheader("1 · The task")
-    st.slider("Amplitude A", sv.AMPLITUDE[0], sv.AMPLITUDE[1], step=0.01, key="sin_amp", persist_state=common.PERSIST,
-              help="The paper samples A uniformly in [0.1, 5].")
-    st.slider("Phase φ", sv.PHASE[0], round(sv.PHASE[1], 2), step=0.01, key="sin_phase",
-              persist_state=common.PERSIST, help="The paper samples φ uniformly in [0, π].")
+    st.slider("Amplitude A", sv.AMPLITUDE[0], sv.AMPLITUDE_MAX, step=0.01, key="sin_amp",
+              persist_state=common.PERSIST,
+              help="The paper (and every network here) samples A uniformly in [0.1, 5]; above 5 is a task no method "
+                   "was trained on.")
+    st.slider("Phase φ", sv.PHASE[0], sv.PHASE_MAX, step=0.01, key="sin_phase",
+              persist_state=common.PERSIST,
+              help="The paper samples φ uniformly in [0, π]; above π is a task no method was trained on.")
     st.button("New random task", icon=":material/casino:", key="sin_new_task", on_click=on_new_task,
               width="stretch",
               help="A random A and φ as in the paper, and K fresh support points on it.")
 amp, phase = float(ss.sin_amp), float(ss.sin_phase)
+outside = sv.outside_training(amp, phase)
+if outside:
+    with col_task:
+        st.warning(outside, icon=":material/explore_off:")
 
 with col_support:
     st.subheader("2 · The support set")
@@ -269,3 +297,4 @@ with st.expander("Where each method's weights come from"):
         st.markdown(f"- **{m.label}** (α = {m.inner_lr:g}): {m.source}")
 st.caption(f"Adaptation {t_compute * 1e3:.0f} ms (cached per support set and settings) · "
            f"page {(time.perf_counter() - T0) * 1e3:.0f} ms on the server.")
+scene.publish(SCENE)

@@ -455,3 +455,67 @@ def test_sessions_share_the_adaptation_of_shipped_weights(sinusoid_assets, monke
     others[0].button(key="sin_clear").click().run()  # one student changes their points: only they recompute
     assert len(calls) == n + 1
     assert not numbers(others[0]).equals(numbers(first)) and numbers(others[1]).equals(numbers(first))
+
+
+# --- shareable scenes (the URL's query parameters) ---------------------------------------------------------------
+
+@pytest.fixture()
+def open_link(sinusoid_assets, monkeypatch):
+    """Open the Sinusoid page from a link with the given query parameters (a new session, as a browser would)."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui import common
+
+    monkeypatch.setenv("MAML_ASSETS_DIR", str(sinusoid_assets))
+    monkeypatch.setattr(common, "ASSETS", sinusoid_assets)
+    common.load_shipped.clear()
+
+    def open_(params: dict[str, list[str]]):
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.switch_page(PAGE)
+        for k, v in params.items():
+            at.query_params[k] = v
+        at.run()
+        assert not at.exception, at.exception
+        return at
+    return open_
+
+
+def url_of(at) -> dict[str, list[str]]:
+    return {k: (v if isinstance(v, list) else [v]) for k, v in at.query_params.items()}
+
+
+def test_a_link_restores_the_scene_and_the_page_keeps_it_in_the_url(open_link):
+    at = open_link({"A": ["7.5"], "phi": ["4"], "K": ["3"], "p": ["1.5_2", "-2_c"], "S": ["4"], "lr": ["0.05"],
+                    "m": ["maml,random"], "seed": ["3"]})
+    ss = at.session_state
+    assert (ss["sin_amp"], ss["sin_phase"], ss["sin_k"], ss["inner_steps"], ss["seed"]) == (7.5, 4.0, 3, 4, 3)
+    assert points(at) == [sv.Point(1.5, 2.0), sv.Point(-2.0, None)]
+    assert ss["own_lr"] is False and ss["inner_lr"] == 0.05
+    assert [r["method"] for r in numbers(at).to_dict("records")] == ["MAML", "Random init"]
+    assert any("Outside the training tasks: A = 7.5" in w.value and "φ = 4" in w.value for w in at.warning)
+    url = url_of(at)
+    assert url["p"] == ["1.5_2", "-2_c"] and url["A"] == ["7.5"] and url["m"] == ["maml,random"]
+    # the page's own state goes back into the URL: the same link opened again shows the same numbers
+    again = open_link(url)
+    assert numbers(again).equals(numbers(at))
+
+
+def test_a_link_with_bad_values_says_which_and_keeps_the_rest(open_link):
+    at = open_link({"A": ["abc"], "K": ["999"], "p": ["9_1"], "m": ["maml,nope"], "S": ["3"]})
+    (warning,) = [w.value for w in at.warning if "This link had values" in w.value]
+    assert "amplitude A: “abc” is not a number" in warning
+    assert "K: “999” is outside 1 to 50" in warning
+    assert "the support points: “9_1” has a point “9_1” whose x is outside -5 to 5" in warning
+    assert "methods: “maml,nope” names no method here" in warning
+    assert at.session_state["sin_amp"] == 3.0 and at.session_state["inner_steps"] == 3  # the rest applied
+    assert len(points(at)) == 5 and not at.exception
+
+
+def test_reset_brings_back_the_opening_scene(open_link):
+    at = open_link({"A": ["2"], "p": ["0_0"], "S": ["2"], "m": ["random"]})
+    at.sidebar.button(key="sin_reset").click().run()
+    ss = at.session_state
+    assert ss["sin_amp"] == 3.0 and ss["inner_steps"] == 10 and len(points(at)) == 5
+    assert [r["method"] for r in numbers(at).to_dict("records")][0] == "MAML" and not at.exception
+    assert url_of(at)["A"] == ["3"] and len(url_of(at)["p"]) == 5

@@ -112,9 +112,10 @@ def sidebar_settings(available_methods: tuple[str, ...], default_lr: float | Non
             lr = st.number_input("Inner learning rate (alpha)", min_value=0.0, max_value=100.0, step=0.005,
                                  format="%.4f", key="inner_lr", persist_state=PERSIST,
                                  help="Step size of every inner gradient step. Try 0.5 or more to see it diverge.")
-        methods = st.multiselect("Methods", list(available_methods), default=list(available_methods),
-                                 format_func=lambda m: METHOD_LABELS.get(m, m),
-                                 key="methods_" + "_".join(available_methods), persist_state=PERSIST)
+        key = "methods_" + "_".join(available_methods)
+        methods = st.multiselect("Methods", list(available_methods),  # (a shared link may have set them)
+                                 default=None if key in ss else list(available_methods),
+                                 format_func=lambda m: METHOD_LABELS.get(m, m), key=key, persist_state=PERSIST)
         seed = seed_input()
         large = large_fonts_toggle()
     return Settings(int(steps), lr, tuple(methods), int(seed), bool(large))

@@ -23,19 +23,24 @@ from torch.func import vmap
 
 from maml_core import adapt_and_measure, predict, sinusoid
 
+from . import scene
 from .common import METHOD_COLORS, METHOD_LABELS, chart_layout, font_size, style_axes
 
 X_RANGE = (-5.0, 5.0)  # the paper's input range: the networks never saw x outside it
-Y_LIMIT = 6.0  # amplitudes go up to 5; points beyond +-6 are off the chart
+# The paper's tasks (every shipped network was meta-trained on these), and the wider range the page offers to show
+# where meta-learning stops working: amplitudes up to 10 and phases up to 2 pi, marked as outside training.
 AMPLITUDE = (0.1, 5.0)
 PHASE = (0.0, math.pi)
+AMPLITUDE_MAX = 10.0
+PHASE_MAX = round(2 * math.pi, 2)
+Y_LIMIT = 11.0  # points beyond +-11 are refused (the chart's y range follows the task: +-6 for the paper's)
 MAX_POINTS = 100  # a support set is a few shots; this also bounds the work per rerun
 MAX_UPLOAD_BYTES = 200_000
 PLOT_X = torch.linspace(X_RANGE[0], X_RANGE[1], 121).reshape(-1, 1)  # also the query set for "query MSE"
 # Invisible click targets: plotly only reports clicks on points, so a dense grid of transparent markers turns a
 # click anywhere on the chart into "the nearest grid point" (x every 0.125, y every 0.25).
 GRID_X = np.round(np.arange(X_RANGE[0], X_RANGE[1] + 1e-9, 0.125), 3)
-GRID_Y = np.round(np.arange(-Y_LIMIT, Y_LIMIT + 1e-9, 0.25), 3)
+GRID_Y = np.round(np.arange(-Y_LIMIT, Y_LIMIT + 1e-9, 0.25), 3)  # (drawn with WebGL: ~7,000 points, one draw)
 GRID_TRACE = 0  # trace order in the prediction figure: grid, truth, support points, then one per method
 SUPPORT_TRACE = 2
 LOSS_CAP = 1e6  # losses are clipped to this on charts (a diverging run still plots)
@@ -71,6 +76,25 @@ def sample_points(k: int, rng: np.random.Generator) -> list[Point]:
 def random_task(rng: np.random.Generator) -> tuple[float, float]:
     """Amplitude ~ U[0.1, 5] and phase ~ U[0, pi], as in the paper, rounded to what the sliders show."""
     return round(float(rng.uniform(*AMPLITUDE)), 2), round(float(rng.uniform(*PHASE)), 2)
+
+
+def outside_training(amplitude: float, phase: float) -> str | None:
+    """A sentence when the task lies outside the paper's task distribution (None inside it)."""
+    out = []
+    if not AMPLITUDE[0] <= amplitude <= AMPLITUDE[1]:
+        out.append(f"A = {amplitude:g} (trained on {AMPLITUDE[0]:g} to {AMPLITUDE[1]:g})")
+    if not PHASE[0] <= phase <= PHASE[1] + 0.005:
+        out.append(f"φ = {phase:g} (trained on 0 to π ≈ 3.14)")
+    if not out:
+        return None
+    return ("Outside the training tasks: " + " and ".join(out) + ". No method was meta-trained on a task like "
+            "this: watch whether a few steps from a meta-learned start still get close.")
+
+
+def y_limit(amplitude: float, py: np.ndarray | None = None) -> float:
+    """Half the chart's y range: the paper's +-6, widened for a larger amplitude or points further out."""
+    far = float(np.max(np.abs(py))) if py is not None and len(py) else 0.0
+    return float(min(Y_LIMIT, max(6.0, math.ceil(max(abs(amplitude), far)) + 1.0)))
 
 
 def _bad_value(name: str, value: Any) -> str | None:
@@ -369,10 +393,80 @@ def _clip_pred(v: np.ndarray) -> list[float | None]:
     return [None if not math.isfinite(a) else round(float(a), 4) for a in v]
 
 
+# --- the scene in the URL ------------------------------------------------------------------------------------------
+
+def _read_points(values: list[str]) -> dict[str, Any]:
+    if len(values) > MAX_POINTS:
+        raise ValueError(f"has {len(values)} points; at most {MAX_POINTS} fit a support set")
+    pts = []
+    for v in values:
+        x_text, _, y_text = v.partition("_")
+        checks = (("x", x_text, scene.number(*X_RANGE)), ("y", y_text, scene.number(-Y_LIMIT, Y_LIMIT)))
+        for coord, text, parse in checks:
+            if coord == "y" and text == "c":
+                continue
+            try:
+                parse(text)
+            except ValueError as e:
+                raise ValueError(f"has a point “{v}” whose {coord} {e} (write x_y, or x_c for a point on the true "
+                                 "curve)") from None
+        pts.append(Point(float(x_text), None if y_text == "c" else float(y_text)))
+    return {"sin_points": pts}
+
+
+def _write_points(ss: Any) -> list[str]:
+    return [f"{scene.fmt(p.x)}_{'c' if p.y is None else scene.fmt(p.y)}" for p in ss.get("sin_points", [])] or ["none"]
+
+
+def _read_lr(values: list[str]) -> dict[str, Any]:
+    if values[-1] == "own":
+        return {"own_lr": True}
+    return {"own_lr": False, "inner_lr": scene.number(0.0, 100.0)(values[-1])}
+
+
+def scene_params(methods_key: str, methods: Sequence[str]) -> list[scene.Param]:
+    """The Sinusoid page's scene: task, points, K, steps, learning rate, methods, seed and projector fonts."""
+
+    def read_methods(values: list[str]) -> dict[str, Any]:
+        chosen = [m for m in ",".join(values).split(",") if m]
+        unknown = [m for m in chosen if m not in methods]
+        if unknown:
+            raise ValueError(f"names no method here ({', '.join(methods)})")
+        return {methods_key: chosen}
+
+    def read_points(values: list[str]) -> dict[str, Any]:
+        return {"sin_points": []} if values == ["none"] else _read_points(values)
+
+    return [
+        scene.Param("A", "amplitude A", scene.one("sin_amp", scene.number(AMPLITUDE[0], AMPLITUDE_MAX)),
+                    lambda ss: [scene.fmt(ss.get("sin_amp", 3.0), 2)]),
+        scene.Param("phi", "phase φ", scene.one("sin_phase", scene.number(PHASE[0], PHASE_MAX)),
+                    lambda ss: [scene.fmt(ss.get("sin_phase", 0.5), 2)]),
+        scene.Param("K", "K", scene.one("sin_k", scene.number(1, 50, integer=True)),
+                    lambda ss: [str(ss.get("sin_k", 5))]),
+        scene.Param("p", "the support points", read_points, _write_points),
+        scene.Param("S", "inner steps", scene.one("inner_steps", scene.number(0, 20, integer=True)),
+                    lambda ss: [str(ss.get("inner_steps", 10))]),
+        scene.Param("lr", "inner learning rate", _read_lr,
+                    lambda ss: ["own"] if ss.get("own_lr", True) else [scene.fmt(ss.get("inner_lr", 0.01), 4)]),
+        scene.Param("m", "methods", read_methods, lambda ss: [",".join(ss.get(methods_key, methods))]),
+        scene.Param("seed", "random seed", scene.one("seed", scene.number(0, 2**31 - 1, integer=True)),
+                    lambda ss: [str(ss.get("seed", 0))]),
+        scene.Param("big", "large fonts", scene.one("large_fonts", _read_flag),
+                    lambda ss: ["1"] if ss.get("large_fonts") else None),
+    ]
+
+
+def _read_flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError("is not 0 or 1")
+    return text == "1"
+
+
 # --- figures ----------------------------------------------------------------------------------------------------
 
 _GRID = np.meshgrid(GRID_X, GRID_Y)
-_GRID_XS, _GRID_YS = _GRID[0].ravel().tolist(), _GRID[1].ravel().tolist()
+_GRID_XS, _GRID_YS = _GRID[0].ravel(), _GRID[1].ravel()
 
 
 def prediction_figure(results: dict[str, MethodResult], px: np.ndarray, py: np.ndarray, amplitude: float,
@@ -383,8 +477,11 @@ def prediction_figure(results: dict[str, MethodResult], px: np.ndarray, py: np.n
     truth = (amplitude * np.sin(PLOT_X[:, 0].numpy() - phase)).round(4).tolist()
     n_steps = max((len(r.preds) for r in results.values()), default=1) - 1
     step = min(step, n_steps)
+    lim = y_limit(amplitude, py)
+    shown = np.abs(_GRID_YS) <= lim + 0.3
     data: list[dict[str, Any]] = [
-        dict(type="scattergl", x=_GRID_XS, y=_GRID_YS, mode="markers", name="click target", showlegend=False,
+        dict(type="scattergl", x=_GRID_XS[shown].tolist(), y=_GRID_YS[shown].tolist(), mode="markers",
+             name="click target", showlegend=False,
              marker=dict(size=9, color="rgba(0,0,0,0)"), unselected=dict(marker=dict(opacity=0)),
              selected=dict(marker=dict(opacity=0)),
              hovertemplate="click to add a point at (%{x:.2f}, %{y:.2f})<extra></extra>"),
@@ -404,9 +501,14 @@ def prediction_figure(results: dict[str, MethodResult], px: np.ndarray, py: np.n
         height, dragmode=False, hovermode="closest", clickmode="event+select",
         xaxis=dict(range=[X_RANGE[0] - 0.2, X_RANGE[1] + 0.2], fixedrange=True, title="x", zeroline=False,
                    gridcolor="#eee"),
-        yaxis=dict(range=[-Y_LIMIT - 0.5, Y_LIMIT + 0.5], fixedrange=True, title="y", zeroline=False, gridcolor="#eee"),
+        yaxis=dict(range=[-lim - 0.5, lim + 0.5], fixedrange=True, title="y", zeroline=False, gridcolor="#eee"),
         margin=dict(l=10, r=10, t=70, b=10),
     )
+    if outside_training(amplitude, phase):
+        layout["annotations"] = [dict(text="⚠ task outside the training range", xref="paper", yref="paper", x=0.01,
+                                      y=0.99, xanchor="left", yanchor="top", showarrow=False,
+                                      font=dict(color="#b00020", size=font_size() + 1),
+                                      bgcolor="rgba(255,255,255,0.8)")]
     return style_axes(go.Figure(data=data, layout=layout, skip_invalid=True))
 
 

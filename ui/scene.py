@@ -1,0 +1,94 @@
+"""Shareable scenes: what a page shows, kept in its URL's query parameters.
+
+A lecturer prepares demos as links and a student shares what they found: every run of a page writes its scene
+(the task, the points, the settings) to the address bar, and a page opened from such a link restores it before
+any widget is drawn. A value the page cannot use (not a number, out of range, an unknown method) is left out
+with a message that says which and what was used instead; the rest of the link still applies.
+
+Each page describes its scene as a list of `Param`s: the name in the URL, how to read it into session-state
+values (raising `ValueError` with the reason), and how to write it from the session.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str  # in the URL
+    what: str  # in messages ("amplitude A")
+    read: Callable[[list[str]], dict[str, Any]]  # URL values -> session-state values; ValueError says why not
+    write: Callable[[Any], list[str] | None]  # session state -> URL values (None: leave it out)
+
+
+def restore(page: str, params: Sequence[Param]) -> list[str]:
+    """Once per session and page: copy the link's scene into the session (call before the page's widgets).
+    Returns what could not be used, one sentence each (empty when the link was fine or had no scene)."""
+    ss = st.session_state
+    flag = f"scene_restored_{page}"
+    if ss.get(flag):
+        return []
+    ss[flag] = True
+    problems = []
+    for p in params:
+        values = st.query_params.get_all(p.name)
+        if not values:
+            continue
+        try:
+            ss.update(p.read(values))
+        except ValueError as e:
+            shown = ", ".join(values)
+            problems.append(f"{p.what}: “{shown[:40]}{'…' if len(shown) > 40 else ''}” {e}")
+    return problems
+
+
+def publish(params: Sequence[Param]) -> None:
+    """Write the session's scene to the address bar (replacing other pages' parameters)."""
+    ss = st.session_state
+    out: dict[str, list[str]] = {}
+    for p in params:
+        v = p.write(ss)
+        if v:
+            out[p.name] = v
+    current = {k: st.query_params.get_all(k) for k in st.query_params}
+    if current != out:
+        st.query_params.from_dict(out)
+
+
+def problems_message(problems: list[str]) -> str:
+    return ("This link had values the page cannot use, so it kept its own for them:\n\n- " + "\n- ".join(problems)
+            + "\n\nEverything else in the link was applied.")
+
+
+# --- readers -------------------------------------------------------------------------------------------------
+
+def number(lo: float, hi: float, *, integer: bool = False) -> Callable[[str], float | int]:
+    def parse(text: str) -> float | int:
+        try:
+            v = float(text)
+        except ValueError:
+            raise ValueError("is not a number") from None
+        if not math.isfinite(v) or not lo <= v <= hi:
+            raise ValueError(f"is outside {lo:g} to {hi:g}")
+        if integer:
+            if v != int(v):
+                raise ValueError("is not a whole number")
+            return int(v)
+        return v
+    return parse
+
+
+def one(key: str, parse: Callable[[str], Any]) -> Callable[[list[str]], dict[str, Any]]:
+    """A single value for one session key (the last one if the link repeats it)."""
+    return lambda values: {key: parse(values[-1])}
+
+
+def fmt(v: float, digits: int = 3) -> str:
+    """A number as short as it can be written exactly to `digits` decimals (3.0 -> '3', 0.125 -> '0.125')."""
+    return f"{round(float(v), digits):.{digits}f}".rstrip("0").rstrip(".") or "0"
