@@ -6,6 +6,7 @@ import streamlit as st
 
 from ui import common
 
+st.query_params.clear()  # a scene from another page's link does not belong to Home
 with st.sidebar:
     large = common.large_fonts_toggle()
 common.apply_theme(large)
@@ -18,6 +19,35 @@ st.markdown(
     "initial weights θ from which *one or a few gradient steps* on a few examples of any task give a good model "
     "for that task. It does not learn a good answer; it learns a good *starting point*."
 )
+
+st.subheader("Start here")
+st.markdown("New to MAML? Open **Sinusoid regression** first: one task, a few points, and every method adapting "
+            "step by step. Then draw characters on **Omniglot few-shot**, and train your own on **Meta-training**.")
+pages = [
+    ("app_pages/sinusoid.py", ":material/ssid_chart:", "Sinusoid regression",
+     "Pick a sine wave, give it a few points (sample, click, type or upload a CSV), and watch MAML, FO-MAML, a "
+     "pretrained baseline and a random network adapt: step through (or play) the predictions, the loss after "
+     "every step, and the numbers.",
+     list(common.SINUSOID_CHECKPOINTS.values())),
+    ("app_pages/omniglot.py", ":material/draw:", "Omniglot few-shot",
+     "Classify handwritten characters from alphabets the network never saw, after seeing one example of each. "
+     "Draw your own characters and see how each method's prediction changes with each inner step.",
+     list(common.OMNIGLOT_CHECKPOINTS.values())),
+    ("app_pages/meta_training.py", ":material/model_training:", "Meta-training, live",
+     "Train MAML and FO-MAML yourself, in the browser: live meta-loss curves, iterations per second, and "
+     "snapshots of the initialisation *becoming* good at adapting. Use your run on the Sinusoid page.",
+     []),
+]
+cols = st.columns(len(pages), gap="medium")
+for col, (path, icon, title, text, needs) in zip(cols, pages):
+    with col, st.container(border=True):  # no fixed height: projector-size text must never be cut off
+        st.markdown(f"### {icon} {title}")
+        st.markdown(text)
+        if needs:
+            have = sum((common.ASSETS / name).is_file() for name in needs)
+            st.caption(f"Trained weights available: {have} of {len(needs)}"
+                       + ("" if have == len(needs) else " (the page shows what exists)"))
+        st.page_link(path, label=f"Open {title}", icon=":material/arrow_forward:")
 
 st.subheader("Two updates, nested")
 left, right = st.columns(2, gap="large")
@@ -39,33 +69,6 @@ st.markdown(
 st.latex(r"\text{FO-MAML:}\quad \nabla_\theta \mathcal{L}^{\text{query}}(f_{\theta_i'}) \;\approx\; "
          r"\nabla_{\theta'} \mathcal{L}^{\text{query}}(f_{\theta'})\big|_{\theta' = \theta_i'}")
 st.caption("Cheaper and, in the paper, almost as good. Every page shows MAML and FO-MAML side by side.")
-
-st.subheader("What you can do here")
-pages = [
-    ("app_pages/sinusoid.py", ":material/ssid_chart:", "Sinusoid regression",
-     "Pick a sine wave, give it a few points (sample, click, type or upload a CSV), and watch MAML, FO-MAML, a "
-     "pretrained baseline and a random network adapt step by step: an animation of the predictions, the loss "
-     "after every step, and the numbers.",
-     list(common.SINUSOID_CHECKPOINTS.values())),
-    ("app_pages/omniglot.py", ":material/draw:", "Omniglot few-shot",
-     "Classify handwritten characters from alphabets the network never saw, after seeing one example of each. "
-     "Draw your own characters and see how each method's prediction changes with each inner step.",
-     list(common.OMNIGLOT_CHECKPOINTS.values())),
-    ("app_pages/meta_training.py", ":material/model_training:", "Meta-training, live",
-     "Train MAML and FO-MAML yourself, in the browser: live meta-loss curves, iterations per second, and "
-     "snapshots of the initialisation *becoming* good at adapting. Use your run on the Sinusoid page.",
-     []),
-]
-cols = st.columns(len(pages), gap="medium")
-for col, (path, icon, title, text, needs) in zip(cols, pages):
-    with col, st.container(border=True):  # no fixed height: projector-size text must never be cut off
-        st.markdown(f"### {icon} {title}")
-        st.markdown(text)
-        if needs:
-            have = sum((common.ASSETS / name).is_file() for name in needs)
-            st.caption(f"Trained weights available: {have} of {len(needs)}"
-                       + ("" if have == len(needs) else " (the page shows what exists)"))
-        st.page_link(path, label=f"Open {title}", icon=":material/arrow_forward:")
 
 st.divider()
 st.caption("Reference: C. Finn, P. Abbeel, S. Levine. *Model-Agnostic Meta-Learning for Fast Adaptation of Deep "

@@ -4,7 +4,7 @@ and transfer learning adapt to them step by step. A view: the logic lives in ui/
 import streamlit as st
 import torch
 
-from ui import common, step_control
+from ui import common, scene, step_control
 from ui import omniglot_view as ov
 
 ss = st.session_state
@@ -26,6 +26,9 @@ for method in common.OMNIGLOT_CHECKPOINTS:
     else:
         checkpoints[method], sources[method] = start.checkpoint, start.source
 available = tuple(checkpoints)
+SCENE = ov.scene_params("methods_" + "_".join(available or tuple(common.OMNIGLOT_CHECKPOINTS)),
+                        available or tuple(common.OMNIGLOT_CHECKPOINTS))
+scene_problems = scene.restore("omniglot", SCENE)  # a shared link's episode and settings, before any widget
 settings = common.sidebar_settings(available or tuple(common.OMNIGLOT_CHECKPOINTS),
                                    default_lr=next(iter(checkpoints.values())).inner_lr if checkpoints else 0.4)
 if mine:
@@ -46,7 +49,9 @@ with st.container():
                  "\n\nTrain one with `python -m maml_core train omniglot --algo fomaml --data-dir DIR "
                  "--out assets/omniglot_5w1s_fomaml.pt`, or set `MAML_ASSETS_DIR` to the folder holding the "
                  "shipped weights.", icon=":material/error:")
-    elif problems:
+    if scene_problems:
+        st.warning(scene.problems_message(scene_problems), icon=":material/link_off:")
+    if checkpoints and problems:
         st.warning("Some methods are unavailable:\n\n" + "\n\n".join(f"- {p}" for p in problems),
                    icon=":material/warning:")
     if measured := ov.held_out_caption(checkpoints):
@@ -55,14 +60,16 @@ with st.container():
 # --- 1. the episode ----------------------------------------------------------------------------------
 st.subheader("1. The episode")
 c1, c2, c3 = st.columns([1.1, 1.3, 2.2])
-n_way = c1.segmented_control("Ways (N)", ov.WAYS, default=5, required=True, key="omni_ways",
+for key, value in (("omni_ways", 5), ("omni_shots", 1), ("omni_source", "draw")):
+    ss.setdefault(key, value)  # (before the widgets: a shared link may have set them)
+n_way = c1.segmented_control("Ways (N)", ov.WAYS, required=True, key="omni_ways",
                              persist_state=common.PERSIST,
                              help="How many characters to tell apart. The networks were meta-trained 5-way; "
                                   "fewer ways use the first N outputs of the same head.")
-k_shot = c2.segmented_control("Shots (K)", ov.SHOTS, default=1, required=True, key="omni_shots",
+k_shot = c2.segmented_control("Shots (K)", ov.SHOTS, required=True, key="omni_shots",
                               persist_state=common.PERSIST,
                               help="Examples of each character the network adapts on.")
-source = c3.segmented_control("Examples from", ["draw", "dataset"], default="draw", required=True, key="omni_source",
+source = c3.segmented_control("Examples from", ["draw", "dataset"], required=True, key="omni_source",
                               persist_state=common.PERSIST,
                               format_func={"draw": ":material/draw: Draw or upload",
                                            "dataset": ":material/casino: Omniglot test set"}.get,
@@ -132,6 +139,8 @@ else:
         support_x, query_x, query_y = episode.support_x, episode.query_x, episode.query_y
         class_tiles = [episode.support_x[c * k_shot] for c in range(n_way)]
         query_labels = [f"query {i + 1} ({ov.CLASS_NAMES[int(y)]})" for i, y in enumerate(query_y)]
+
+scene.publish(SCENE)  # everything a link holds is settled by now (the page may stop early below)
 
 # --- 2. the query, and adapt ----------------------------------------------------------------------------------
 st.subheader("2. The query, then adapt")

@@ -291,7 +291,8 @@ def _print_summary(out, config, metrics: Metrics, info, curves: dict[str, Curves
     unit = "accuracy" if metrics.headline.metric == "accuracy" else "query MSE"
     print(f"\nwrote {out}  ({config.algo}, {config.problem}, {info['iteration']} iterations, "
           f"{info['training_seconds'] / 60:.1f} min)")
-    print(f"test-time settings chosen on validation: inner lr {metrics.inner_lr}, {metrics.eval_steps} steps")
+    n = metrics.eval_steps
+    print(f"test-time settings chosen on validation: inner lr {metrics.inner_lr}, {n} step{'' if n == 1 else 's'}")
     for name, c in curves.items():
         _print_curve(name, c, unit)
 

@@ -471,3 +471,26 @@ def test_a_noise_photo_is_used_but_called_what_it_is(page):
     at.run()
     assert sum("looks like a photo or texture" in w.value for w in at.warning) == 1  # a character gets no note
     assert ov.texture_warning(ov.to_network_input(Image.fromarray(drawing(1)), "t")) is None
+
+
+def test_a_link_restores_the_episode_settings_and_names_bad_values(page):
+    for k, v in {"N": "3", "K": "2", "S": "4", "m": "maml,fomaml", "big": "1", "lr": "0.2"}.items():
+        page.query_params[k] = v
+    at = page.run()
+    ss = at.session_state
+    assert (ss["omni_ways"], ss["omni_shots"], ss["inner_steps"], ss["large_fonts"]) == (3, 2, 4, True)
+    assert ss["methods_maml_fomaml_transfer"] == ["maml", "fomaml"] and ss["inner_lr"] == 0.2
+    assert "3 of 6 inputs ready" not in texts(at) and not at.exception
+    url = {k: (v if isinstance(v, list) else [v]) for k, v in at.query_params.items()}
+    assert url["N"] == ["3"] and url["K"] == ["2"] and url["src"] == ["draw"] and "ep" not in url
+
+
+def test_a_link_with_bad_values_keeps_the_page_defaults(page):
+    for k, v in {"N": "7", "src": "camera", "ep": "0", "S": "2"}.items():
+        page.query_params[k] = v
+    at = page.run()
+    (warning,) = [w.value for w in at.warning if "This link had values" in w.value]
+    assert "ways: “7” is not one of 2, 3, 4, 5" in warning
+    assert "examples from: “camera” is not one of draw, dataset" in warning
+    assert "episode: “0” is outside 1 to 1e+06" in warning
+    assert at.session_state["omni_ways"] == 5 and at.session_state["inner_steps"] == 2 and not at.exception

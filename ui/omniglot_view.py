@@ -39,7 +39,7 @@ from maml_core import (
     split,
 )
 from maml_core.omniglot import find_archives
-from ui import common
+from ui import common, scene
 
 WAYS = (2, 3, 4, 5)  # N: the shipped checkpoints have a 5-way head; fewer ways use its first N outputs
 SHOTS = (1, 2, 3, 4, 5)  # K
@@ -206,6 +206,21 @@ class MethodRun:
         """(predicted class, its probability) for one query after `step` steps (default: the last)."""
         p = self.probs[self.steps if step is None else step, query]
         return int(p.argmax()), float(p.max())
+
+
+def scene_params(methods_key: str, methods: tuple[str, ...]) -> list[scene.Param]:
+    """The Omniglot page's scene: ways, shots, where the examples come from, the dataset episode, then the shared
+    sidebar settings (drawings stay in the browser that made them: a link to a drawn scene opens blank canvases)."""
+    return [
+        scene.Param("N", "ways", scene.one("omni_ways", scene.choice(WAYS)), lambda ss: [str(ss.get("omni_ways", 5))]),
+        scene.Param("K", "shots", scene.one("omni_shots", scene.choice(SHOTS)),
+                    lambda ss: [str(ss.get("omni_shots", 1))]),
+        scene.Param("src", "examples from", scene.one("omni_source", scene.choice(["draw", "dataset"])),
+                    lambda ss: [str(ss.get("omni_source", "draw"))]),
+        scene.Param("ep", "episode", lambda v: {"omni_episode": scene.number(1, 10**6, integer=True)(v[-1]) - 1},
+                    lambda ss: [str(ss.get("omni_episode", 0) + 1)] if ss.get("omni_source") == "dataset" else None),
+        *scene.settings_params(methods_key, methods),
+    ]
 
 
 def held_out_caption(checkpoints: dict[str, Checkpoint]) -> str:

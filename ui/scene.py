@@ -66,6 +66,33 @@ def problems_message(problems: list[str]) -> str:
             + "\n\nEverything else in the link was applied.")
 
 
+def settings_params(methods_key: str, methods: Sequence[str]) -> list[Param]:
+    """The shared sidebar's settings (`common.sidebar_settings`): inner steps, learning rate, methods, seed and
+    the projector's large fonts."""
+
+    def read_methods(values: list[str]) -> dict[str, Any]:
+        chosen = [m for m in ",".join(values).split(",") if m]
+        if any(m not in methods for m in chosen):
+            raise ValueError(f"names no method here ({', '.join(methods)})")
+        return {methods_key: chosen}
+
+    def read_lr(values: list[str]) -> dict[str, Any]:
+        if values[-1] == "own":
+            return {"own_lr": True}
+        return {"own_lr": False, "inner_lr": number(0.0, 100.0)(values[-1])}
+
+    return [
+        Param("S", "inner steps", one("inner_steps", number(0, 20, integer=True)),
+              lambda ss: [str(ss.get("inner_steps", 10))]),
+        Param("lr", "inner learning rate", read_lr,
+              lambda ss: ["own"] if ss.get("own_lr", True) else [fmt(ss.get("inner_lr", 0.01), 4)]),
+        Param("m", "methods", read_methods, lambda ss: [",".join(ss.get(methods_key, methods))]),
+        Param("seed", "random seed", one("seed", number(0, 2**31 - 1, integer=True)),
+              lambda ss: [str(ss.get("seed", 0))]),
+        Param("big", "large fonts", one("large_fonts", flag), lambda ss: ["1"] if ss.get("large_fonts") else None),
+    ]
+
+
 # --- readers -------------------------------------------------------------------------------------------------
 
 def number(lo: float, hi: float, *, integer: bool = False) -> Callable[[str], float | int]:
@@ -89,6 +116,22 @@ def one(key: str, parse: Callable[[str], Any]) -> Callable[[list[str]], dict[str
     return lambda values: {key: parse(values[-1])}
 
 
+def flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError("is not 0 or 1")
+    return text == "1"
+
+
+def choice(options: Sequence[Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        for o in options:
+            if str(o) == text:
+                return o
+        raise ValueError(f"is not one of {', '.join(map(str, options))}")
+    return parse
+
+
 def fmt(v: float, digits: int = 3) -> str:
     """A number as short as it can be written exactly to `digits` decimals (3.0 -> '3', 0.125 -> '0.125')."""
-    return f"{round(float(v), digits):.{digits}f}".rstrip("0").rstrip(".") or "0"
+    text = f"{round(float(v), digits):.{digits}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text

@@ -418,21 +418,8 @@ def _write_points(ss: Any) -> list[str]:
     return [f"{scene.fmt(p.x)}_{'c' if p.y is None else scene.fmt(p.y)}" for p in ss.get("sin_points", [])] or ["none"]
 
 
-def _read_lr(values: list[str]) -> dict[str, Any]:
-    if values[-1] == "own":
-        return {"own_lr": True}
-    return {"own_lr": False, "inner_lr": scene.number(0.0, 100.0)(values[-1])}
-
-
 def scene_params(methods_key: str, methods: Sequence[str]) -> list[scene.Param]:
-    """The Sinusoid page's scene: task, points, K, steps, learning rate, methods, seed and projector fonts."""
-
-    def read_methods(values: list[str]) -> dict[str, Any]:
-        chosen = [m for m in ",".join(values).split(",") if m]
-        unknown = [m for m in chosen if m not in methods]
-        if unknown:
-            raise ValueError(f"names no method here ({', '.join(methods)})")
-        return {methods_key: chosen}
+    """The Sinusoid page's scene: task, points and K, then the shared sidebar settings."""
 
     def read_points(values: list[str]) -> dict[str, Any]:
         return {"sin_points": []} if values == ["none"] else _read_points(values)
@@ -445,22 +432,8 @@ def scene_params(methods_key: str, methods: Sequence[str]) -> list[scene.Param]:
         scene.Param("K", "K", scene.one("sin_k", scene.number(1, 50, integer=True)),
                     lambda ss: [str(ss.get("sin_k", 5))]),
         scene.Param("p", "the support points", read_points, _write_points),
-        scene.Param("S", "inner steps", scene.one("inner_steps", scene.number(0, 20, integer=True)),
-                    lambda ss: [str(ss.get("inner_steps", 10))]),
-        scene.Param("lr", "inner learning rate", _read_lr,
-                    lambda ss: ["own"] if ss.get("own_lr", True) else [scene.fmt(ss.get("inner_lr", 0.01), 4)]),
-        scene.Param("m", "methods", read_methods, lambda ss: [",".join(ss.get(methods_key, methods))]),
-        scene.Param("seed", "random seed", scene.one("seed", scene.number(0, 2**31 - 1, integer=True)),
-                    lambda ss: [str(ss.get("seed", 0))]),
-        scene.Param("big", "large fonts", scene.one("large_fonts", _read_flag),
-                    lambda ss: ["1"] if ss.get("large_fonts") else None),
+        *scene.settings_params(methods_key, methods),
     ]
-
-
-def _read_flag(text: str) -> bool:
-    if text not in ("0", "1"):
-        raise ValueError("is not 0 or 1")
-    return text == "1"
 
 
 # --- figures ----------------------------------------------------------------------------------------------------
