@@ -28,7 +28,7 @@ for method in common.OMNIGLOT_CHECKPOINTS:
 available = tuple(checkpoints)
 SCENE = ov.scene_params("methods_" + "_".join(available or tuple(common.OMNIGLOT_CHECKPOINTS)),
                         available or tuple(common.OMNIGLOT_CHECKPOINTS))
-scene_problems = scene.restore("omniglot", SCENE)  # a shared link's episode and settings, before any widget
+restored = scene.restore("omniglot", SCENE)  # a shared link's episode and settings, before any widget
 settings = common.sidebar_settings(available or tuple(common.OMNIGLOT_CHECKPOINTS),
                                    default_lr=next(iter(checkpoints.values())).inner_lr if checkpoints else 0.4)
 if mine:
@@ -49,8 +49,7 @@ with st.container():
                  "\n\nTrain one with `python -m maml_core train omniglot --algo fomaml --data-dir DIR "
                  "--out assets/omniglot_5w1s_fomaml.pt`, or set `MAML_ASSETS_DIR` to the folder holding the "
                  "shipped weights.", icon=":material/error:")
-    if scene_problems:
-        st.warning(scene.problems_message(scene_problems), icon=":material/link_off:")
+    restored.show()
     if checkpoints and problems:
         st.warning("Some methods are unavailable:\n\n" + "\n\n".join(f"- {p}" for p in problems),
                    icon=":material/warning:")

@@ -21,7 +21,7 @@ METHODS = ("maml", "fomaml", "pretrain", "random")
 
 METHODS_KEY = "methods_" + "_".join(METHODS)  # the shared sidebar's key for this page's method list
 SCENE = sv.scene_params(METHODS_KEY, METHODS)
-scene_problems = scene.restore("sinusoid", SCENE)  # a shared link's task, points and settings, before any widget
+restored = scene.restore("sinusoid", SCENE)  # a shared link's task, points and settings, before any widget
 settings = common.sidebar_settings(METHODS)
 common.apply_theme(settings.large_fonts)
 
@@ -142,8 +142,7 @@ st.title("Sinusoid regression")
 st.markdown("Each task is a sine wave **y = A·sin(x − φ)**. A method sees only a few points of it (the *support "
             "set*) and takes a few gradient steps from its initial weights. Change the task and the points, then "
             "watch which initialisation adapts fastest.")
-if scene_problems:
-    st.warning(scene.problems_message(scene_problems), icon=":material/link_off:")
+restored.show()
 if missing:
     st.warning("Some shipped weights are unavailable, so those methods are hidden (the others work):\n\n- "
                + "\n- ".join(missing) + "\n\nTrain your own on the **Meta-training, live** page to use instead.")

@@ -27,25 +27,40 @@ class Param:
     write: Callable[[Any], list[str] | None]  # session state -> URL values (None: leave it out)
 
 
-def restore(page: str, params: Sequence[Param]) -> list[str]:
-    """Once per session and page: copy the link's scene into the session (call before the page's widgets).
-    Returns what could not be used, one sentence each (empty when the link was fine or had no scene)."""
+@dataclass(frozen=True)
+class Restored:
+    applied: list[str]  # what the link set ("amplitude A", ...)
+    problems: list[str]  # what it could not, one sentence each
+
+    def show(self) -> None:
+        """A toast when a link's scene was applied (a shared link, or this page after a server restart), and a
+        warning naming each value that could not be used."""
+        if self.applied:
+            st.toast("Opened the scene saved in this page's address (" + ", ".join(self.applied[:4])
+                     + (", …" if len(self.applied) > 4 else "") + ").", icon=":material/link:")
+        if self.problems:
+            st.warning(problems_message(self.problems), icon=":material/link_off:")
+
+
+def restore(page: str, params: Sequence[Param]) -> Restored:
+    """Once per session and page: copy the link's scene into the session (call before the page's widgets)."""
     ss = st.session_state
     flag = f"scene_restored_{page}"
     if ss.get(flag):
-        return []
+        return Restored([], [])
     ss[flag] = True
-    problems = []
+    applied, problems = [], []
     for p in params:
         values = st.query_params.get_all(p.name)
         if not values:
             continue
         try:
             ss.update(p.read(values))
+            applied.append(p.what)
         except ValueError as e:
             shown = ", ".join(values)
             problems.append(f"{p.what}: “{shown[:40]}{'…' if len(shown) > 40 else ''}” {e}")
-    return problems
+    return Restored(applied, problems)
 
 
 def publish(params: Sequence[Param]) -> None:
