@@ -16,19 +16,22 @@ st.markdown(
     "you can watch its guess change after every inner step."
 )
 
+# A shared link's episode and settings, before any widget (and before the networks: the ways choose them).
+ALL_METHODS = tuple(common.OMNIGLOT_CHECKPOINTS)
+SCENE = ov.scene_params("methods_" + "_".join(ALL_METHODS), ALL_METHODS)
+restored = scene.restore("omniglot", SCENE)
+
 # --- the trained networks: shipped, or the user's own run from the Meta-training page ---------------------
 mine = common.trained_runs("omniglot")
 checkpoints, sources, problems = {}, {}, []
+ways_now = int(ss.get("omni_ways", 5))  # (the control is drawn below; its value is known from the last run)
 for method in common.OMNIGLOT_CHECKPOINTS:
-    start = common.starting_weights("omniglot", method, ss.get(f"omni_src_{method}", "shipped"))
+    start = common.starting_weights("omniglot", method, ss.get(f"omni_src_{method}", "shipped"), ways=ways_now)
     if start.checkpoint is None:
         problems.append(f"**{common.METHOD_LABELS.get(method, method)}**: {start.error}")
     else:
         checkpoints[method], sources[method] = start.checkpoint, start.source
 available = tuple(checkpoints)
-SCENE = ov.scene_params("methods_" + "_".join(available or tuple(common.OMNIGLOT_CHECKPOINTS)),
-                        available or tuple(common.OMNIGLOT_CHECKPOINTS))
-restored = scene.restore("omniglot", SCENE)  # a shared link's episode and settings, before any widget
 settings = common.sidebar_settings(available or tuple(common.OMNIGLOT_CHECKPOINTS),
                                    default_lr=next(iter(checkpoints.values())).inner_lr if checkpoints else 0.4)
 if mine:
@@ -43,6 +46,13 @@ if mine:
 with st.container():
     common.apply_theme(settings.large_fonts)
     chosen = {m: checkpoints[m] for m in settings.methods if m in checkpoints}
+    narrow = {m: why for m in chosen if (why := ov.head_problem(chosen[m], ways_now))}
+    chosen = {m: c for m, c in chosen.items() if m not in narrow}
+    if narrow:
+        st.info(f"{', '.join(common.METHOD_LABELS.get(m, m) for m in narrow)} sit{'s' if len(narrow) == 1 else ''} "
+                f"out {ways_now}-way episodes: {next(iter(narrow.values()))}. A network meta-trained with more ways, "
+                "or one whose head starts at zero (the zeroing trick), can take any number of ways.",
+                icon=":material/info:")
     if not checkpoints:
         st.error("No trained Omniglot network could be loaded, so adaptation is unavailable (you can still try "
                  "the inputs).\n\n" + "\n\n".join(f"- {p}" for p in problems) +
@@ -64,7 +74,8 @@ for key, value in (("omni_ways", 5), ("omni_shots", 1), ("omni_source", "draw"))
 n_way = c1.segmented_control("Ways (N)", ov.WAYS, required=True, key="omni_ways",
                              persist_state=common.PERSIST,
                              help="How many characters to tell apart. The networks were meta-trained 5-way; "
-                                  "fewer ways use the first N outputs of the same head.")
+                                  "fewer ways use the first N outputs of the same head. 20 ways uses MAML's 20-way "
+                                  "network and comes from the Omniglot test set.")
 k_shot = c2.segmented_control("Shots (K)", ov.SHOTS, required=True, key="omni_shots",
                               persist_state=common.PERSIST,
                               help="Examples of each character the network adapts on.")
@@ -80,8 +91,14 @@ support_x = query_x = query_y = None
 class_tiles: list = []
 query_labels: list[str] = []
 inputs: dict = {}
-GRID = max(ov.WAYS)  # always five class columns: canvases keep their place whatever N is (no layout jumps)
+GRID = ov.DRAW_WAYS_MAX  # always five class columns: canvases keep their place whatever N is (no layout jumps)
 
+if source == "draw" and n_way > ov.DRAW_WAYS_MAX:
+    st.info(f"{n_way} characters are a lot to draw in a demo: {n_way}-way episodes come from the Omniglot test set. "
+            f"Choose **Omniglot test set** above, or at most {ov.DRAW_WAYS_MAX} ways to draw your own.",
+            icon=":material/info:")
+    scene.publish(SCENE)
+    st.stop()
 if source == "draw":
     st_canvas, canvas_problem = ov.get_canvas()
     if canvas_problem:
@@ -127,14 +144,20 @@ else:
         if right.button("New episode", icon=":material/casino:", key="omni_new_episode", width="stretch"):
             ss["omni_episode"] = number + 1
             st.rerun()
-        cols = st.columns(GRID, gap="small")
-        for c in range(n_way):
-            with cols[c]:
-                st.markdown(f"**{ov.CLASS_NAMES[c]}**")
-                shots = episode.support_x[c * k_shot:(c + 1) * k_shot]
-                st.markdown(ov.tiles_html([(x, "") for x in shots], 72 if k_shot <= 2 else 56),
-                            unsafe_allow_html=True)
-                st.caption(names[c])
+        if n_way <= GRID:
+            cols = st.columns(GRID, gap="small")
+            for c in range(n_way):
+                with cols[c]:
+                    st.markdown(f"**{ov.CLASS_NAMES[c]}**")
+                    shots = episode.support_x[c * k_shot:(c + 1) * k_shot]
+                    st.markdown(ov.tiles_html([(x, "") for x in shots], 72 if k_shot <= 2 else 56),
+                                unsafe_allow_html=True)
+                    st.caption(names[c])
+        else:  # many classes: one wrapping row of tiles (the characters' names would not fit under each)
+            st.markdown(ov.tiles_html([(episode.support_x[i], ov.CLASS_NAMES[i // k_shot])
+                                       for i in range(n_way * k_shot)], 56), unsafe_allow_html=True)
+            alphabets = sorted({n.split("/")[0].strip() for n in names})
+            st.caption(f"{n_way} characters from {len(alphabets)} alphabets: {', '.join(alphabets)}.")
         support_x, query_x, query_y = episode.support_x, episode.query_x, episode.query_y
         class_tiles = [episode.support_x[c * k_shot] for c in range(n_way)]
         query_labels = [f"query {i + 1} ({ov.CLASS_NAMES[int(y)]})" for i, y in enumerate(query_y)]

@@ -364,14 +364,39 @@ def test_clear_all_empties_inputs(page):
 
 # --- the functions behind it ----------------------------------------------------------------------------
 
-def test_slice_head_keeps_the_checkpoint(assets_dir):
+def test_fit_head_keeps_the_checkpoint(assets_dir):
     ckpt = load_checkpoint(assets_dir / "omniglot_5w1s_maml.pt")
     before = ckpt.params["head.weight"].clone()
-    p = ov.slice_head(ckpt.params, 3)
+    p = ov.fit_head(ckpt.params, 3)
     assert p["head.weight"].shape == (3, 256) and p["head.bias"].shape == (3,)
     assert torch.equal(p["head.weight"], before[:3])
-    with pytest.raises(ValueError, match="cannot classify 6 ways"):
-        ov.slice_head(ckpt.params, 6)
+    assert torch.equal(ckpt.params["head.weight"], before)
+
+
+def test_fit_head_widens_only_a_head_whose_rows_are_equal():
+    zero = {"head.weight": torch.zeros(5, 8), "head.bias": torch.zeros(5), "conv.weight": torch.ones(2)}
+    wide = ov.fit_head(zero, 20)
+    assert wide["head.weight"].shape == (20, 8) and not wide["head.weight"].any() and wide["conv.weight"] is \
+        zero["conv.weight"]
+    learned = {"head.weight": torch.randn(5, 8), "head.bias": torch.zeros(5)}
+    with pytest.raises(ValueError, match="learned 5 classes, so it cannot classify 20 ways"):
+        ov.fit_head(learned, 20)
+
+
+def test_twenty_ways_from_a_zero_head_start_at_chance(assets_dir):
+    ckpt = load_checkpoint(assets_dir / "omniglot_5w1s_fomaml.pt")
+    assert ov.head_problem(ckpt, 20) is None  # the zeroing trick: any number of ways
+    sx = torch.rand(20, 1, 28, 28)
+    runs = ov.run_adaptation({"fomaml": ckpt}, sx, torch.arange(20), sx[:3], n_way=20, steps=2)
+    assert runs["fomaml"].probs.shape == (3, 3, 20)
+    assert torch.allclose(runs["fomaml"].probs[0], torch.full((3, 20), 1 / 20))
+
+
+def test_twenty_ways_ask_for_the_dataset_not_twenty_drawings(page):
+    page.query_params["N"] = "20"
+    at = page.run()
+    assert any("20 characters are a lot to draw" in i.value for i in at.info)
+    assert not at.exception and not at.get("plotly_chart")
 
 
 def test_run_adaptation_lowers_support_loss_and_leaves_weights(assets_dir):

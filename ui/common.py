@@ -44,6 +44,8 @@ METHOD_LABELS = {
 }
 
 SINUSOID_CHECKPOINTS = {"maml": "sinusoid_maml.pt", "fomaml": "sinusoid_fomaml.pt", "pretrain": "sinusoid_pretrain.pt"}
+# Networks meta-trained for more ways, used in their place for episodes wider than the 5-way ones.
+OMNIGLOT_WIDE_CHECKPOINTS = {"maml": "omniglot_20w1s_maml.pt"}
 OMNIGLOT_CHECKPOINTS = {"maml": "omniglot_5w1s_maml.pt", "fomaml": "omniglot_5w1s_fomaml.pt",
                         "transfer": "omniglot_5w1s_transfer.pt"}
 
@@ -213,10 +215,15 @@ class StartingWeights:
     error: str | None = None
 
 
-def starting_weights(problem: str, method: str, choice: str = "shipped") -> StartingWeights:
-    """The one rule for both pages: the user's own run when they chose it ("mine"), else the shipped checkpoint,
-    else (shipped weights missing or damaged) their own run if they have one, else an error that says why."""
+def starting_weights(problem: str, method: str, choice: str = "shipped", ways: int = 5) -> StartingWeights:
+    """The one rule for both pages: the user's own run when they chose it ("mine"), else the shipped checkpoint
+    (for Omniglot episodes of more than 5 ways, the one meta-trained with more ways where there is one), else
+    (shipped weights missing or damaged) their own run if they have one, else an error that says why."""
     filename = (SINUSOID_CHECKPOINTS if problem == "sinusoid" else OMNIGLOT_CHECKPOINTS)[method]
+    if problem == "omniglot" and ways > 5 and method in OMNIGLOT_WIDE_CHECKPOINTS:
+        wide = OMNIGLOT_WIDE_CHECKPOINTS[method]
+        if try_load(wide)[0] is not None:  # (else the 5-way network, if its head can widen: `fit_head`)
+            filename = wide
     run = trained_runs(problem).get(method)
     if run is not None and choice == "mine":
         return StartingWeights(run["checkpoint"], run["label"])

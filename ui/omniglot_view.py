@@ -41,7 +41,10 @@ from maml_core import (
 from maml_core.omniglot import find_archives
 from ui import common, scene
 
-WAYS = (2, 3, 4, 5)  # N: the shipped checkpoints have a 5-way head; fewer ways use its first N outputs
+# N: the 5-way checkpoints serve 2-5 ways (their head's first N outputs); 20 ways uses the 20-way MAML checkpoint,
+# and a network whose head starts at zero (the zeroing trick) for any N (see `fit_head`).
+WAYS = (2, 3, 4, 5, 20)
+DRAW_WAYS_MAX = 5  # more characters than this come from the dataset (20 canvases are too many for a demo)
 SHOTS = (1, 2, 3, 4, 5)  # K
 DATASET_QUERIES = 5  # query drawings per class in a sampled episode (accuracy per step)
 MAX_UPLOAD_MB = 10
@@ -158,20 +161,35 @@ def fingerprint(*parts: object) -> str:
 # Adaptation
 # ---------------------------------------------------------------------------------------------
 
-def slice_head(params: Params, n_way: int) -> Params:
-    """An N-way network from a wider one: the same features, the head's first N outputs.
+def fit_head(params: Params, n_way: int) -> Params:
+    """An N-way network from a checkpoint with some other number of outputs, the same features either way.
 
-    Softmax over a subset of logits is the classifier restricted to those classes; the first
-    inner step then trains exactly these N rows (the others would get no gradient anyway, as
-    no support label points at them). New tensors: the checkpoint is never modified.
+    Fewer ways: the head's first N outputs (softmax over a subset of logits is the classifier restricted to those
+    classes; the first inner step trains exactly these N rows). More ways: possible only when every row of the
+    head is the same (the zeroing trick's zero head, or UNICORN-MAML's shared row), because then the start does
+    not depend on which class is which: the head is that row repeated N times. New tensors: the checkpoint is never
+    modified. Raises `ValueError` with what to do otherwise.
     """
-    width = params["head.weight"].shape[0]
-    if not 1 <= n_way <= width:
-        raise ValueError(f"this network has {width} outputs; it cannot classify {n_way} ways")
+    w, b = params["head.weight"], params["head.bias"]
+    width = w.shape[0]
     out = dict(params)
-    out["head.weight"] = params["head.weight"][:n_way]
-    out["head.bias"] = params["head.bias"][:n_way]
-    return out
+    if 1 <= n_way <= width:
+        out["head.weight"], out["head.bias"] = w[:n_way], b[:n_way]
+        return out
+    if n_way > width and bool((w == w[:1]).all()) and bool((b == b[:1]).all()):
+        out["head.weight"], out["head.bias"] = w[:1].repeat(n_way, 1), b[:1].repeat(n_way)
+        return out
+    raise ValueError(f"this network's head learned {width} classes, so it cannot classify {n_way} ways; choose at "
+                     f"most {width} ways")
+
+
+def head_problem(ckpt: Checkpoint, n_way: int) -> str | None:
+    """Why this network cannot classify `n_way` ways (None when it can): the check `fit_head` makes."""
+    try:
+        fit_head({"head.weight": ckpt.params["head.weight"], "head.bias": ckpt.params["head.bias"]}, n_way)
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 @dataclass
@@ -229,13 +247,16 @@ def held_out_caption(checkpoints: dict[str, Checkpoint]) -> str:
     known = {m: c.metrics.headline for m, c in checkpoints.items() if c.metrics.headline is not None}
     if not known:
         return ""
-    first = next(iter(known.values()))
-    setting = f"{first.tasks} held-out {checkpoints[next(iter(known))].config.omniglot.n_way}-way {first.k_shot}-shot"
-    same = all((h.tasks, h.k_shot) == (first.tasks, first.k_shot) for h in known.values())
+    ways = {m: checkpoints[m].config.omniglot.n_way for m in known}
+    first_m = next(iter(known))
+    first = known[first_m]
+    same = all((h.tasks, h.k_shot, ways[m]) == (first.tasks, first.k_shot, ways[first_m]) for m, h in known.items())
+    setting = f"{first.tasks} held-out {ways[first_m]}-way {first.k_shot}-shot episodes" if same else \
+        "held-out episodes"
     parts = [f"**{common.METHOD_LABELS.get(m, m)}** {h.describe()} ({h.steps} step{'' if h.steps == 1 else 's'}"
-             + ("" if same else f", {h.tasks} tasks, {h.k_shot}-shot") + ")" for m, h in known.items()]
-    return (f"Measured accuracy of these networks on {setting + ' episodes' if same else 'held-out episodes'} of "
-            "characters they never saw (mean ± 95% CI, recorded in each checkpoint): " + " · ".join(parts) + ".")
+             + ("" if same else f", {h.tasks} {ways[m]}-way {h.k_shot}-shot episodes") + ")" for m, h in known.items()]
+    return (f"Measured accuracy of these networks on {setting} of characters they never saw (mean ± 95% CI, "
+            "recorded in each checkpoint): " + " · ".join(parts) + ".")
 
 
 def step_zero_sentence(runs: dict[str, MethodRun]) -> str:
@@ -273,7 +294,7 @@ def run_adaptation(checkpoints: dict[str, Checkpoint], support_x: Tensor, suppor
         # A fresh module per call: `functional_call` swaps parameters on the module it is given, so a
         # module shared between concurrent sessions (threads) would not be safe. Building it is ~1 ms.
         model = build_model(replace(ckpt.config.model, n_out=n_way)).requires_grad_(False)
-        params = slice_head(ckpt.params, n_way)
+        params = fit_head(ckpt.params, n_way)
         lr = float(ckpt.inner_lr if inner_lr is None else inner_lr)
         with torch.no_grad():
             m = adapt_and_measure(model, params, support_x, support_y, query_x, query_y, steps=steps,
