@@ -112,6 +112,10 @@ if runs:
                      help=run["label"] + ". 'Both' draws your run dash-dotted beside the shipped weights.")
 
 with st.sidebar:
+    ss.setdefault("sin_present", False)
+    present = st.toggle("Presenter layout", key="sin_present",
+                        help="For a lecture: the step control, the chart and the loss side by side on one screen; "
+                             "the task and support-set controls fold away above them.")
     st.button("Reset this page", icon=":material/restart_alt:", key="sin_reset", on_click=on_reset,
               width="stretch", help="The opening task, points and settings (for the next demo).")
     st.caption("The address bar always holds this scene (task, points, settings): copy it to share what you "
@@ -139,15 +143,18 @@ for key in settings.methods:
 
 # --- page -----------------------------------------------------------------------------------------------------------
 st.title("Sinusoid regression")
-st.markdown("Each task is a sine wave **y = A·sin(x − φ)**. A method sees only a few points of it (the *support "
-            "set*) and takes a few gradient steps from its initial weights. Change the task and the points, then "
-            "watch which initialisation adapts fastest.")
+if not present:
+    st.markdown("Each task is a sine wave **y = A·sin(x − φ)**. A method sees only a few points of it (the *support "
+                "set*) and takes a few gradient steps from its initial weights. Change the task and the points, "
+                "then watch which initialisation adapts fastest.")
 restored.show()
 if missing:
     st.warning("Some shipped weights are unavailable, so those methods are hidden (the others work):\n\n- "
                + "\n- ".join(missing) + "\n\nTrain your own on the **Meta-training, live** page to use instead.")
 
-col_task, col_support = st.columns([1, 1.4], gap="large")
+setup = (st.expander(f"1 · The task (A = {ss.sin_amp:g}, φ = {ss.sin_phase:g}) and 2 · the support set "
+                     f"({len(ss.sin_points)} points)", icon=":material/tune:") if present else st.container())
+col_task, col_support = setup.columns([1, 1.4], gap="large")
 with col_task:
     st.subheader("1 · The task")
     st.slider("Amplitude A", sv.AMPLITUDE[0], sv.AMPLITUDE_MAX, step=0.01, key="sin_amp",
@@ -221,7 +228,14 @@ n_points = len(ss.sin_points)
 view = step_control.step_control("sin", steps, disabled=n_points == 0 or not results,
                                  extend=extend_steps)
 view_step = view.step
-col_plot, col_table = st.columns([2.3, 1], gap="medium")
+if present:  # chart and loss side by side under the step control: one 1920 x 1080 screen
+    col_plot, col_side = st.columns([1.6, 1], gap="medium")
+    col_loss = col_side.container()
+    col_num = col_side.container()
+    col_table = st.expander(f"Support points ({len(ss.sin_points)}): edit, add, delete, download",
+                            icon=":material/table:")
+else:
+    col_plot, col_table = st.columns([2.3, 1], gap="medium")
 with col_plot:
     fig = sv.prediction_figure(results, px, py, amp, phase, view_step)
     plot_key = f"sin_plot_{ss.sin_ver}"
@@ -271,19 +285,21 @@ with col_table:
 for msg in sv.divergence_warnings(results):
     st.warning(msg, icon=":material/warning:")
 
-col_loss, col_num = st.columns([1, 1.25], gap="medium")
+if not present:
+    col_loss, col_num = st.columns([1, 1.25], gap="medium")
 with col_loss:
     if not results:
         st.info("Choose at least one method in the sidebar.")
     elif n_points == 0:
         st.info("The loss chart appears once there are support points to adapt to.")
     else:
-        st.plotly_chart(sv.loss_figure(results, view_step), key="sin_losses", config=common.PLOTLY_CONFIG,
-                        width="stretch")
+        st.plotly_chart(sv.loss_figure(results, view_step, height=330 if present else 360), key="sin_losses",
+                        config=common.PLOTLY_CONFIG, width="stretch")
 with col_num:
     st.markdown(f"**The numbers** (step 0 → step {view_step if n_points else 0})")
     if results:
-        st.dataframe(sv.summary_table(results, view_step), hide_index=True, width="stretch",
+        table = sv.summary_table(results, view_step)
+        st.dataframe(table.drop(columns=["α"]) if present else table, hide_index=True, width="stretch",
                      column_config={"method": st.column_config.TextColumn(width="medium"),
                                     "α": st.column_config.TextColumn(width="small"),
                                     "change": st.column_config.TextColumn(width="small")})

@@ -520,3 +520,15 @@ def test_reset_brings_back_the_opening_scene(open_link):
     assert ss["sin_amp"] == 3.0 and ss["inner_steps"] == 10 and len(points(at)) == 5
     assert [r["method"] for r in numbers(at).to_dict("records")][0] == "MAML" and not at.exception
     assert url_of(at)["A"] == ["3"] and len(url_of(at)["p"]) == 5
+
+
+def test_presenter_layout_folds_the_setup_and_keeps_every_control(open_link):
+    at = open_link({"present": ["1"], "S": ["3"]})
+    assert at.session_state["sin_present"] is True
+    assert any("The task (A = 3, φ = 0.5)" in e.label for e in at.expander)
+    assert at.slider(key="sin_amp").value == 3.0 and at.button(key="sin_next") is not None
+    assert len(at.get("plotly_chart")) == 2 and "α" not in numbers(at).columns
+    at.slider(key="sin_amp").set_value(4.0).run()  # the folded controls still work
+    assert any("The task (A = 4" in e.label for e in at.expander) and not at.exception
+    at.sidebar.toggle(key="sin_present").set_value(False).run()
+    assert not any("The task (A =" in e.label for e in at.expander) and "α" in numbers(at).columns
