@@ -365,6 +365,39 @@ def test_omniglot_draw_adapt_predict(server, page):
     assert_no_error(page)
 
 
+def test_phone_canvas_takes_strokes_that_start_at_its_top(server, browser):
+    """On a touch screen the canvas's toolbar sits visible above the canvas, not invisible over its top fifth
+    (where it swallowed strokes): a stroke that starts at the very top of the canvas leaves ink."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        open_page(page, server, "omniglot")
+        assert page.evaluate("matchMedia('(hover: none)').matches")
+        hosts = page.evaluate("""() => [...document.querySelectorAll('*')].filter(h => h.shadowRoot &&
+            h.shadowRoot.querySelector('.dc-toolbar')).map(h => {
+              const r = h.shadowRoot.querySelector('canvas.upper-canvas').getBoundingClientRect();
+              const t = h.shadowRoot.querySelector('.dc-toolbar').getBoundingClientRect();
+              return [r.top, t.bottom]; })""")
+        assert hosts and all(toolbar_bottom <= canvas_top + 1 for canvas_top, toolbar_bottom in hosts), hosts
+        page.get_by_text("Class 1").first.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        top = page.evaluate("""() => { const h = [...document.querySelectorAll('*')].find(h => h.shadowRoot &&
+            h.shadowRoot.querySelector('canvas.upper-canvas'));
+            const r = h.shadowRoot.querySelector('canvas.upper-canvas').getBoundingClientRect();
+            return [r.left, r.top, r.width, r.height]; }""")
+        x, y, w, h = top
+        page.mouse.move(x + 0.3 * w, y + 0.03 * h)
+        page.mouse.down()
+        for f in (0.2, 0.4, 0.6):
+            page.mouse.move(x + (0.3 + f / 2) * w, y + f * h)
+        page.mouse.up()
+        settle(page)
+        assert canvas_ink(page)[0] > 0, "a stroke starting at the canvas's top left no ink"
+    finally:
+        context.close()
+
+
 def test_omniglot_dataset_episode(server, page):
     open_page(page, server, "omniglot")
     page.get_by_text("Omniglot test set").click()

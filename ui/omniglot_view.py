@@ -527,14 +527,33 @@ def draw_key(slot: str) -> str:
     return f"omni_draw_{slot}"
 
 
+# streamlit-drawable-canvas 0.13 keeps its toolbar, transparent, over the top ~20% of the canvas until the mouse
+# hovers it: on a touch screen nothing hovers, so a stroke that starts there leaves no ink. These rules (added inside
+# the component's shadow root, next to its own stylesheet) let strokes through the hidden toolbar, and on a touch
+# screen keep the toolbar visible above the canvas instead of over it.
+CANVAS_HTML = """<style>
+.dc-root>.dc-toolbar{pointer-events:none}
+.dc-root:hover>.dc-toolbar,.dc-root>.dc-toolbar:focus-within,.dc-root>.dc-toolbar[data-pinned=true]{pointer-events:auto}
+@media (hover:none){.dc-root{margin-top:3.1rem}
+.dc-root>.dc-toolbar{opacity:1!important;top:-3rem!important;pointer-events:auto!important}}
+</style><div class="canvas-root"></div>"""
+
+
 def get_canvas():
     """(st_canvas, None), or (None, why) when the drawing component cannot load here. The import
-    registers a Components-v2 element, which needs a running Streamlit server (or AppTest)."""
+    registers a Components-v2 element, which needs a running Streamlit server (or AppTest); it is registered
+    again under its own name with `CANVAS_HTML` (the same script and stylesheet)."""
     try:
-        from streamlit_drawable_canvas import st_canvas
+        import streamlit_drawable_canvas as sdc
+
+        if getattr(sdc, "_maml_toolbar_fix", None) is None:
+            sdc.out = st.components.v2.component("streamlit-drawable-canvas.streamlit_drawable_canvas",
+                                                 js="index-*.js", css="index-*.css", html=CANVAS_HTML,
+                                                 isolate_styles=True)
+            sdc._maml_toolbar_fix = True
     except Exception as e:  # ImportError, StreamlitAPIException: the page must keep working without it
         return None, f"{type(e).__name__}: {e}"
-    return st_canvas, None
+    return sdc.st_canvas, None
 
 
 @dataclass
