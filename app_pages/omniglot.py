@@ -106,8 +106,8 @@ if source == "draw":
                    f"({canvas_problem}).", icon=":material/warning:")
     st.caption(f"{'Draw' if st_canvas else 'Upload'} **{k_shot} example{'s' if k_shot > 1 else ''} of each of "
                f"{n_way} characters** you make up (or letters of any alphabet). The small box under each input is "
-               "the 28 x 28 image the network sees. Each canvas has undo and clear buttons (with a mouse, hover it; on a "
-               "touch screen they sit above it); "
+               "the 28 x 28 image the network sees. Each canvas has undo and clear buttons (with a mouse, hover "
+               "it; on a touch screen they sit above it); "
                "**Clear all drawings and uploads** (below the query) empties every canvas; **Upload** takes a "
                "picture instead.")
     size = 140 if k_shot <= 2 else 112  # fits five columns of a 1280-pixel screen with the sidebar open
