@@ -8,6 +8,9 @@
     through every page (draw + adapt on Omniglot, a dataset episode, a short training run):
     peak resident memory of the server and its children (/proc VmRSS sampled, and VmHWM)   target < 600 MB
 
+(d) What a user feels in the browser on the Sinusoid page (same kind of server and browser): a step key
+    (←) to the updated numbers, and a click on the chart to the new point in the table (median)    target < 1 s
+
 Weights: the shipped assets/ when every file is there, else tiny quick checkpoints (timings hardly depend
 on the weights). Omniglot data: $MAML_DATA_DIR if set (the episode in (b) and the dataset step in (c)).
 
@@ -35,6 +38,7 @@ import torch  # noqa: E402
 TARGET_RERENDER_MS = 300
 TARGET_ADAPT_S = 1.0
 TARGET_RSS_MB = 600
+TARGET_BROWSER_S = 1.0
 
 
 def pick_assets(tmp: Path) -> tuple[Path, str]:
@@ -219,6 +223,48 @@ def bench_server_memory(assets: Path, tmp: Path) -> dict:
             "processes": len(sampler.hwm_kb), "steps": steps}
 
 
+def bench_browser_latency(assets: Path, tmp: Path, repeats: int) -> dict:
+    """Key press / chart click -> the page shows the result, timed in the browser (polling the page's text)."""
+    import test_e2e as e2e
+    from playwright.sync_api import sync_playwright
+
+    port = e2e._free_port()
+    proc = e2e.start_server(assets, port, tmp / "server_latency.log")
+    numbers = '[data-testid="stMarkdownContainer"]:has-text("The numbers")'
+    steps, clicks = [], []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(e2e.CHROMIUM), args=e2e.CHROMIUM_ARGS)
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.set_default_timeout(60_000)
+            e2e.open_page(page, f"http://127.0.0.1:{port}", "sinusoid")
+            page.locator(numbers).first.wait_for()
+            e2e.settle(page)
+            for _ in range(repeats):
+                page.get_by_role("heading", name="Sinusoid regression").click()
+                before = page.locator(numbers).first.inner_text()
+                t = time.perf_counter()
+                page.keyboard.press("ArrowLeft")
+                page.wait_for_function(f"t => document.querySelector('{numbers}').innerText !== t", arg=before)
+                steps.append(time.perf_counter() - t)
+                e2e.settle(page, quiet_ms=300)
+            chart = page.locator('[data-testid="stPlotlyChart"]').first
+            for i in range(min(repeats, 4)):
+                chart.scroll_into_view_if_needed()
+                box = chart.bounding_box()
+                n = page.locator("text=/Support points \\(\\d+\\)/").first.inner_text()
+                t = time.perf_counter()
+                page.mouse.click(box["x"] + box["width"] * (0.3 + 0.1 * i), box["y"] + box["height"] * 0.45)
+                page.wait_for_function("t => !document.body.innerText.includes(t)", arg=n)
+                clicks.append(time.perf_counter() - t)
+                e2e.settle(page, quiet_ms=300)
+            browser.close()
+    finally:
+        e2e.stop_server(proc)
+    return {"step_key_s": steps, "chart_click_s": clicks, "step_median_s": statistics.median(steps),
+            "click_median_s": statistics.median(clicks)}
+
+
 # --- report ----------------------------------------------------------------------------------------------
 
 def main() -> None:
@@ -247,6 +293,11 @@ def main() -> None:
             rows.append(("(c) Server RSS, one session through every page (peak of server + children)",
                          f"{c['peak_rss_mb']:.0f} MB (VmHWM {c['max_vmhwm_mb']:.0f})", f"< {TARGET_RSS_MB} MB",
                          max(c["peak_rss_mb"], c["max_vmhwm_mb"]) < TARGET_RSS_MB))
+            d = results["browser_latency"] = bench_browser_latency(assets, tmp, args.repeats)
+            rows.append(("(d) Browser: step key -> numbers / chart click -> new point (median)",
+                         f"{d['step_median_s']:.2f} s / {d['click_median_s']:.2f} s "
+                         f"(max {max(d['step_key_s']):.2f} / {max(d['chart_click_s']):.2f})",
+                         f"< {TARGET_BROWSER_S:g} s", max(d["step_median_s"], d["click_median_s"]) < TARGET_BROWSER_S))
     results["weights"] = which
     results["command"] = command
     width = max(len(r[0]) for r in rows)
