@@ -168,7 +168,7 @@ with col_task:
               width="stretch",
               help="A random A and φ as in the paper, and K fresh support points on it.")
 amp, phase = float(ss.sin_amp), float(ss.sin_phase)
-outside = sv.outside_training(amp, phase)
+outside = sv.outside_training(amp, phase, [p.x for p in ss.sin_points])
 if outside:
     with col_task:
         st.warning(outside, icon=":material/explore_off:")
@@ -183,7 +183,8 @@ with col_support:
     c3.button("Clear points", key="sin_clear", on_click=on_clear, width="stretch")
     upload = st.file_uploader("Upload a CSV of x,y (replaces the points)", type=["csv", "txt"],
                               key=f"sin_upload_{ss.sin_ver}",
-                              help=f"A header line `x,y`, then one point per line; x in [-5, 5], at most "
+                              help=f"A header line `x,y`, then one point per line; x in [-7.5, 7.5] (the networks "
+                                   "were trained on [-5, 5]), at most "
                                    f"{sv.MAX_POINTS} points.")
     if upload is not None:
         try:
@@ -262,7 +263,7 @@ with col_table:
         sv.editor_frame(ss.sin_points, amp, phase), key=editor_key, num_rows="dynamic", hide_index=True,
         height=400, width="stretch",
         column_config={
-            "x": st.column_config.NumberColumn("x", min_value=sv.X_RANGE[0], max_value=sv.X_RANGE[1], step=0.01,
+            "x": st.column_config.NumberColumn("x", min_value=sv.X_VIEW[0], max_value=sv.X_VIEW[1], step=0.01,
                                                format="%.2f", required=True),
             "y": st.column_config.NumberColumn("y", min_value=-sv.Y_LIMIT, max_value=sv.Y_LIMIT, step=0.01,
                                                format="%.2f"),

@@ -107,7 +107,7 @@ def test_parse_csv_rejects_with_a_specific_message(content, expected):
 
 
 def test_parse_csv_skips_bad_rows_and_says_which():
-    pts, warns = sv.parse_csv(b"x,y\n1,1\nhello,2\nnan,1\n1,inf\n7.5,0\n2,40\n3,-1\n")
+    pts, warns = sv.parse_csv(b"x,y\n1,1\nhello,2\nnan,1\n1,inf\n7.6,0\n2,40\n3,-1\n")
     assert pts == [sv.Point(1.0, 1.0), sv.Point(3.0, -1.0)]
     assert len(warns) == 1
     w = warns[0]
@@ -123,7 +123,7 @@ def test_editor_delta_edits_adds_deletes_and_rejects():
     assert not pending
     # row 0: editing y detaches it from the curve; row 1: x = 9 is rejected; row 2 deleted; a curve point added
     assert out == [sv.Point(0.0, 1.5), sv.Point(1.0, 2.0), sv.Point(2.0, None)]
-    assert len(msgs) == 1 and "row 2: x = 9 is outside [-5, 5]" in msgs[0]
+    assert len(msgs) == 1 and "row 2: x = 9 is outside [-7.5, 7.5]" in msgs[0]
     # an added row without y is pending (the editor keeps it until it is complete)
     out, msgs, pending = sv.apply_editor_delta(pts, {"added_rows": [{"x": 1.0}]}, 2.0, 0.0)
     assert pending and out == pts
@@ -312,7 +312,7 @@ def test_table_edits_apply_and_bad_edits_are_refused(app):
     app.run()
     pts = points(app)
     assert pts[0].y == 1.5 and pts[-1] == sv.Point(-4.0, 0.25) and len(pts) == 6
-    assert any("x = 12 is outside [-5, 5]" in w for w in texts(app, "warning"))
+    assert any("x = 12 is outside [-7.5, 7.5]" in w for w in texts(app, "warning"))
     assert not app.exception
 
 
@@ -327,7 +327,7 @@ def test_upload_csv_replaces_points(app):
     (b"This is not a CSV at all, just a sentence.\nReally.\n", "needs two columns named x and y"),
     (b"x,y\nfoo,bar\n", "line 2: x = 'foo' is not a number"),
     (b"x,y\nnan,1\ninf,2\n", "not a finite number"),
-    (b"x,y\n6,1\n-7,2\n", "outside [-5, 5]"),
+    (b"x,y\n8,1\n-9,2\n", "outside [-7.5, 7.5]"),
     (b"x,y\n" + b"0,0\n" * 3000, "3,000 rows"),
 ])
 def test_bad_uploads_give_a_specific_error_and_keep_the_points(app, content, expected):
@@ -507,7 +507,7 @@ def test_a_link_with_bad_values_says_which_and_keeps_the_rest(open_link):
     (warning,) = [w.value for w in at.warning if "This link had values" in w.value]
     assert "amplitude A: “abc” is not a number" in warning
     assert "K: “999” is outside 1 to 50" in warning
-    assert "the support points: “9_1” has a point “9_1” whose x is outside -5 to 5" in warning
+    assert "the support points: “9_1” has a point “9_1” whose x is outside -7.5 to 7.5" in warning
     assert "methods: “maml,nope” names no method here" in warning
     assert at.session_state["sin_amp"] == 3.0 and at.session_state["inner_steps"] == 3  # the rest applied
     assert len(points(at)) == 5 and not at.exception
@@ -532,3 +532,24 @@ def test_presenter_layout_folds_the_setup_and_keeps_every_control(open_link):
     assert any("The task (A = 4" in e.label for e in at.expander) and not at.exception
     at.sidebar.toggle(key="sin_present").set_value(False).run()
     assert not any("The task (A =" in e.label for e in at.expander) and "α" in numbers(at).columns
+
+
+def test_points_beyond_the_training_inputs_are_marked_and_the_mse_stays_on_minus5_to_5(open_link):
+    at = open_link({"p": ["6.5_c", "-1_c"], "A": ["2"]})
+    assert points(at) == [sv.Point(6.5, None), sv.Point(-1.0, None)]
+    assert any("1 support point at x beyond ±5" in w.value for w in at.warning)
+    xs = sv.PLOT_X[:, 0].numpy()
+    assert xs[sv.QUERY_SLICE][0] == pytest.approx(-5) and xs[sv.QUERY_SLICE][-1] == pytest.approx(5)
+    assert len(xs[sv.QUERY_SLICE]) == 121  # the query MSE's 121 points, as before the chart widened
+    m = sv.MethodModel("random", *_random_net(), 0.01, "random", None)
+    res = sv.adapt_methods([m], np.array([6.5, -1.0]), 2 * np.sin(np.array([6.5, -1.0]) - 0.5), 2.0, 0.5, 3)["random"]
+    truth = 2 * np.sin(xs - 0.5)
+    assert res.query_mse == pytest.approx(((res.preds[:, sv.QUERY_SLICE] - truth[sv.QUERY_SLICE]) ** 2).mean(-1),
+                                          rel=1e-5)
+
+
+def _random_net():
+    from maml_core import ModelConfig, build_model, get_params
+    torch.manual_seed(0)
+    model = build_model(ModelConfig())
+    return model, get_params(model)

@@ -36,10 +36,13 @@ PHASE_MAX = round(2 * math.pi, 2)
 Y_LIMIT = 11.0  # points beyond +-11 are refused (the chart's y range follows the task: +-6 for the paper's)
 MAX_POINTS = 100  # a support set is a few shots; this also bounds the work per rerun
 MAX_UPLOAD_BYTES = 200_000
-PLOT_X = torch.linspace(X_RANGE[0], X_RANGE[1], 121).reshape(-1, 1)  # also the query set for "query MSE"
+X_VIEW = (-7.5, 7.5)  # the chart and the accepted points: inputs beyond +-5 show where the networks were not trained
+# Predictions are drawn on PLOT_X; the query MSE is measured on its 121 points in [-5, 5] (QUERY_SLICE), as before.
+PLOT_X = torch.linspace(X_VIEW[0], X_VIEW[1], 181).reshape(-1, 1)
+QUERY_SLICE = slice(30, 151)
 # Invisible click targets: plotly only reports clicks on points, so a dense grid of transparent markers turns a
 # click anywhere on the chart into "the nearest grid point" (x every 0.125, y every 0.25).
-GRID_X = np.round(np.arange(X_RANGE[0], X_RANGE[1] + 1e-9, 0.125), 3)
+GRID_X = np.round(np.arange(X_VIEW[0], X_VIEW[1] + 1e-9, 0.125), 3)
 GRID_Y = np.round(np.arange(-Y_LIMIT, Y_LIMIT + 1e-9, 0.25), 3)  # (drawn with WebGL: ~7,000 points, one draw)
 GRID_TRACE = 0  # trace order in the prediction figure: grid, truth, support points, then one per method
 SUPPORT_TRACE = 2
@@ -78,16 +81,19 @@ def random_task(rng: np.random.Generator) -> tuple[float, float]:
     return round(float(rng.uniform(*AMPLITUDE)), 2), round(float(rng.uniform(*PHASE)), 2)
 
 
-def outside_training(amplitude: float, phase: float) -> str | None:
-    """A sentence when the task lies outside the paper's task distribution (None inside it)."""
+def outside_training(amplitude: float, phase: float, xs: Sequence[float] = ()) -> str | None:
+    """A sentence when the task or a support point lies outside what the networks were trained on (None inside)."""
     out = []
+    far = [x for x in xs if not X_RANGE[0] <= x <= X_RANGE[1]]
+    if far:
+        out.append(f"{len(far)} support point{'s' if len(far) > 1 else ''} at x beyond ±5 (trained on -5 to 5)")
     if not AMPLITUDE[0] <= amplitude <= AMPLITUDE[1]:
         out.append(f"A = {amplitude:g} (trained on {AMPLITUDE[0]:g} to {AMPLITUDE[1]:g})")
     if not PHASE[0] <= phase <= PHASE[1] + 0.005:
         out.append(f"φ = {phase:g} (trained on 0 to π ≈ 3.14)")
     if not out:
         return None
-    return ("Outside the training tasks: " + " and ".join(out) + ". No method was meta-trained on a task like "
+    return ("Outside the training tasks: " + " and ".join(out) + ". No method was meta-trained on anything like "
             "this: watch whether a few steps from a meta-learned start still get close.")
 
 
@@ -107,8 +113,9 @@ def _bad_value(name: str, value: Any) -> str | None:
         return f"{name} = {str(value)[:20]!r} is not a number"
     if not math.isfinite(v):
         return f"{name} = {value} is not a finite number"
-    if name == "x" and not X_RANGE[0] <= v <= X_RANGE[1]:
-        return f"x = {v:g} is outside [{X_RANGE[0]:g}, {X_RANGE[1]:g}] (the range the networks were trained on)"
+    if name == "x" and not X_VIEW[0] <= v <= X_VIEW[1]:
+        return (f"x = {v:g} is outside [{X_VIEW[0]:g}, {X_VIEW[1]:g}] (the chart's range; the networks were trained "
+                f"on [{X_RANGE[0]:g}, {X_RANGE[1]:g}])")
     if name == "y" and abs(v) > Y_LIMIT:
         return f"y = {v:g} is outside [{-Y_LIMIT:g}, {Y_LIMIT:g}]"
     return None
@@ -319,7 +326,7 @@ class MethodResult:
     inner_lr: float
     preds: np.ndarray  # (S + 1, G) predictions on PLOT_X after each inner step
     support_loss: np.ndarray  # (S + 1,) MSE on the support set (nan without points)
-    query_mse: np.ndarray  # (S + 1,) MSE against the true curve on PLOT_X
+    query_mse: np.ndarray  # (S + 1,) MSE against the true curve on PLOT_X's 121 points in [-5, 5]
     diverged_at: int | None  # first step whose support loss exploded or is not finite
 
 
@@ -348,10 +355,12 @@ def adapt_methods(methods: Sequence[MethodModel], x: np.ndarray, y: np.ndarray, 
         def curves(params: dict[str, Tensor], lr: Tensor, model: nn.Module = model) -> tuple[Tensor, ...]:
             if not len(x):  # nothing to adapt to: the initial prediction only
                 preds = predict(model, params, PLOT_X)[None, :, 0]  # (1, G)
-                return preds, torch.full((1,), float("nan")), ((preds - qy) ** 2).mean(-1)
-            m = adapt_and_measure(model, params, sx, sy, PLOT_X, qy[:, None], steps=steps, inner_lr=lr,
-                                  outputs=True)
-            return m["query_out"][..., 0], m["support_loss"], m["query_loss"]  # (S + 1, G), (S + 1,), (S + 1,)
+                support = torch.full((1,), float("nan"))
+            else:
+                m = adapt_and_measure(model, params, sx, sy, PLOT_X, steps=steps, inner_lr=lr, outputs=True)
+                preds, support = m["query_out"][..., 0], m["support_loss"]  # (S + 1, G), (S + 1,)
+            query = ((preds[:, QUERY_SLICE] - qy[QUERY_SLICE]) ** 2).mean(-1)  # on [-5, 5] only: (S + 1,)
+            return preds, support, query
 
         stacked = {k: torch.stack([m.params[k] for m in members]) for k in members[0].params}  # (M, ...)
         lrs = torch.tensor([m.inner_lr for m in members], dtype=torch.float32)
@@ -401,7 +410,7 @@ def _read_points(values: list[str]) -> dict[str, Any]:
     pts = []
     for v in values:
         x_text, _, y_text = v.partition("_")
-        checks = (("x", x_text, scene.number(*X_RANGE)), ("y", y_text, scene.number(-Y_LIMIT, Y_LIMIT)))
+        checks = (("x", x_text, scene.number(*X_VIEW)), ("y", y_text, scene.number(-Y_LIMIT, Y_LIMIT)))
         for coord, text, parse in checks:
             if coord == "y" and text == "c":
                 continue
@@ -474,13 +483,20 @@ def prediction_figure(results: dict[str, MethodResult], px: np.ndarray, py: np.n
                          line=method_line(r.key, 3.5 if r.key == "maml" else 2.5)))
     layout = chart_layout(
         height, dragmode=False, hovermode="closest", clickmode="event+select",
-        xaxis=dict(range=[X_RANGE[0] - 0.2, X_RANGE[1] + 0.2], fixedrange=True, title="x", zeroline=False,
+        xaxis=dict(range=[X_VIEW[0] - 0.1, X_VIEW[1] + 0.1], fixedrange=True, title="x", zeroline=False,
                    gridcolor="#eee"),
         yaxis=dict(range=[-lim - 0.5, lim + 0.5], fixedrange=True, title="y", zeroline=False, gridcolor="#eee"),
         margin=dict(l=10, r=10, t=70, b=10),
     )
-    if outside_training(amplitude, phase):
-        layout["annotations"] = [dict(text="⚠ task outside the training range", xref="paper", yref="paper", x=0.01,
+    # Inputs the networks never saw in training: shaded, on every chart (the lesson at the edges of [-5, 5]).
+    layout["shapes"] = [dict(type="rect", xref="x", yref="paper", x0=a, x1=b, y0=0, y1=1, layer="below",
+                             fillcolor="rgba(0,0,0,0.06)", line=dict(width=0))
+                        for a, b in ((X_VIEW[0] - 0.1, X_RANGE[0]), (X_RANGE[1], X_VIEW[1] + 0.1))]
+    layout["annotations"] = [dict(text="x not<br>trained on", xref="x", yref="paper", x=(X_VIEW[0] + X_RANGE[0]) / 2,
+                                  y=0.01, yanchor="bottom", showarrow=False,
+                                  font=dict(color="#777", size=font_size() - 2))]
+    if outside_training(amplitude, phase, px):
+        layout["annotations"] += [dict(text="⚠ task outside the training range", xref="paper", yref="paper", x=0.01,
                                       y=0.99, xanchor="left", yanchor="top", showarrow=False,
                                       font=dict(color="#b00020", size=font_size() + 1),
                                       bgcolor="rgba(255,255,255,0.8)")]
