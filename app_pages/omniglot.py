@@ -151,12 +151,12 @@ else:
                 with cols[c]:
                     st.markdown(f"**{ov.CLASS_NAMES[c]}**")
                     shots = episode.support_x[c * k_shot:(c + 1) * k_shot]
-                    st.markdown(ov.tiles_html([(x, "") for x in shots], 72 if k_shot <= 2 else 56),
+                    st.markdown(ov.tiles_html([(x, "") for x in shots], common.scaled(72 if k_shot <= 2 else 56)),
                                 unsafe_allow_html=True)
                     st.caption(names[c])
         else:  # many classes: one wrapping row of tiles (the characters' names would not fit under each)
             st.markdown(ov.tiles_html([(episode.support_x[i], ov.CLASS_NAMES[i // k_shot])
-                                       for i in range(n_way * k_shot)], 56), unsafe_allow_html=True)
+                                       for i in range(n_way * k_shot)], common.scaled(56)), unsafe_allow_html=True)
             alphabets = sorted({n.split("/")[0].strip() for n in names})
             st.caption(f"{n_way} characters from {len(alphabets)} alphabets: {', '.join(alphabets)}.")
         support_x, query_x, query_y = episode.support_x, episode.query_x, episode.query_y
@@ -196,7 +196,7 @@ else:
     if query_x is not None:
         st.markdown(f"The query set: **{ov.DATASET_QUERIES} other drawings of each character** "
                     f"({len(query_x)} in all); the accuracy on all of them is charted after each step.")
-        st.markdown(ov.tiles_html([(x, "") for x in query_x], 40), unsafe_allow_html=True)
+        st.markdown(ov.tiles_html([(x, "") for x in query_x], common.scaled(40)), unsafe_allow_html=True)
     pressed = st.button("Adapt", type="primary", icon=":material/play_arrow:", key="omni_adapt",
                         disabled=not checkpoints or query_x is None)
     st.caption(plan)
@@ -262,7 +262,7 @@ sx, k = result["support_x"], result["k_shot"]
 tiles = [(sx[i], f"{ov.CLASS_NAMES[i // k]}") for i in range(len(sx))]
 if result["source"] == "draw":
     tiles.append((result["query_x"][0], "query"))
-st.markdown(ov.tiles_html(tiles, 56), unsafe_allow_html=True)
+st.markdown(ov.tiles_html(tiles, common.scaled(56)), unsafe_allow_html=True)
 
 query_index, true_label = 0, None
 if result["query_y"] is not None:
@@ -281,7 +281,7 @@ st.plotly_chart(ov.probability_figure(runs, query_index, result["n_way"], colors
 st.markdown(f"**Prediction {'before any inner step' if step == 0 else f'after inner step {step}'}** (the class "
             "each method picks for the query, framed in its colour)")
 st.markdown(ov.prediction_html(runs, result["class_tiles"], result["query_x"][query_index], query_index, colors,
-                               labels, true_label, step=step), unsafe_allow_html=True)
+                               labels, true_label, size=common.scaled(72), step=step), unsafe_allow_html=True)
 curves = st.columns(2 if result["query_y"] is not None else 1)
 curves[0].plotly_chart(ov.curve_figure(runs, "support_loss", colors, labels, font, step), width="stretch",
                        config=common.PLOTLY_CONFIG, key="omni_loss_chart")

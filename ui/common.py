@@ -179,7 +179,13 @@ def chart_layout(height: int, **overrides: Any) -> dict[str, Any]:
         hoverlabel=dict(font=dict(size=fs)),
     )
     layout.update(overrides)
+    layout["legend"] = {**layout.get("legend", {}), "font": dict(size=fs)}  # also where a chart sets its own legend
     return layout
+
+
+def scaled(px: int) -> int:
+    """A picture's size in pixels for the page's font: 1.4 x in projector mode (pictures grow with the text)."""
+    return round(px * 1.4) if st.session_state.get("large_fonts") else px
 
 
 def style_axes(fig: Any) -> Any:

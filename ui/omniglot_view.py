@@ -405,7 +405,7 @@ def probability_figure(runs: dict[str, MethodRun], query_index: int, n_way: int,
         yaxis=dict(range=[0, 1.15], tickformat=".0%", title="probability", gridcolor="#eee"),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
         margin=dict(l=10, r=10, t=70 + font, b=10)))
-    return fig
+    return common.style_axes(fig)
 
 
 def curve_figure(runs: dict[str, MethodRun], which: str, colors: dict[str, str], labels: dict[str, str],
@@ -456,7 +456,7 @@ def curve_figure(runs: dict[str, MethodRun], which: str, colors: dict[str, str],
         380, title=dict(text=title, x=0, y=0.98, yanchor="top"), xaxis=xaxis, yaxis=dict(gridcolor="#eee", **yaxis),
         legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0),
         margin=dict(l=10, r=10, t=40 + font, b=10)))
-    return fig
+    return common.style_axes(fig)
 
 
 def preview_png(image: Image.Image, size: int) -> bytes:
