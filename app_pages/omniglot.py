@@ -306,3 +306,4 @@ with st.expander("How to read this, and where each network comes from"):
         "used, which is the same classifier restricted to N classes.\n"
         + "".join(f"- **{labels.get(m, m)}** (α = {r.inner_lr:g}, validated with {r.eval_steps} steps): "
                   f"{sources.get(m, '')}\n" for m, r in runs.items()))
+step_control.keep_playing("omni", view)  # last: while playing, the next step after a pause

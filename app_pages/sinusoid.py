@@ -314,3 +314,4 @@ with st.expander("Where each method's weights come from"):
 st.caption(f"Adaptation {t_compute * 1e3:.0f} ms (cached per support set and settings) · "
            f"page {(time.perf_counter() - T0) * 1e3:.0f} ms on the server.")
 scene.publish(SCENE)
+step_control.keep_playing("sin", view)  # last: while playing, the next step after a pause

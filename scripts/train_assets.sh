@@ -21,7 +21,7 @@ A=${ASSETS:-assets}
 mkdir -p logs "$A/alphabet_split"
 T="python -m maml_core train"
 O="--data-dir $DATA --seed 0 --resume --device $DEVICE"
-if [ "$DEVICE" = cpu ]; then FO5=4000 SO5=1000 TR5=4000 FO20=600 SO20=100 ALPHA=2000; \
+if [ "$DEVICE" = cpu ]; then FO5=4000 SO5=500 TR5=4000 FO20=600 SO20=100 ALPHA=2000; \
 else FO5=20000 SO5=5000 TR5=10000 FO20=10000 SO20=2000 ALPHA=10000; fi
 
 chain_a() {

@@ -228,43 +228,40 @@ def test_one_step_control_drives_slider_chart_and_table(app):
     app.slider(key="sin_step_slider").set_value(0).run()  # the slider moves the same step
     assert app.session_state["sin_step"] == 0 and _maml_curve(app) == at_start
     assert app.button(key="sin_first").disabled and app.button(key="sin_prev").disabled
-    app.button(key="sin_play").click().run()
-    assert app.session_state["sin_playing"] and app.button(key="sin_play").label == "Pause"
-    app.button(key="sin_play").click().run()
-    assert not app.session_state["sin_playing"] and app.session_state["sin_step"] == 0
+    app.button(key="sin_play").click().run()  # (AppTest follows the page's own reruns: it plays to the end)
+    assert app.session_state["sin_step"] == 3 and not app.session_state["sin_playing"]
+    assert app.button(key="sin_play").label == "Play" and _maml_curve(app) != at_start
     app.sidebar.slider(key="inner_steps").set_value(20).run()
     app.button(key="sin_next").click().run()  # S is at its maximum: "next" stops there
     assert app.session_state["inner_steps"] == 20 and app.session_state["sin_step"] == 20 and not app.exception
 
 
-def test_play_ticks_advance_one_step_and_stop_at_the_end():
-    """The play timer's tick, driven directly (AppTest does not run fragment timers)."""
+def test_play_shows_each_step_for_its_time_and_stops_at_the_end():
     from streamlit.testing.v1 import AppTest
 
     def page():
-        import time as _t
-
         import streamlit as st
 
         from ui import step_control as sc
-        if st.session_state.pop("fast_forward", False):
-            st.session_state["sin_next_tick"] = _t.monotonic() - 1  # pretend the timer fired
         view = sc.step_control("sin", 3)
-        st.markdown(f"shown {view.step}")
+        st.session_state.setdefault("shown", []).append(view.step)
+        sc.keep_playing("sin", view)
 
-    at = AppTest.from_function(page)
+    at = AppTest.from_function(page, default_timeout=30)
     at.run()
     at.button(key="sin_first").click().run()
+    at.session_state["shown"] = []
+    t = time.perf_counter()
     at.button(key="sin_play").click().run()
-    assert at.session_state["sin_playing"] and at.session_state["sin_step"] == 0  # the inline tick waits
-    for expected in (1, 2, 3):
-        at.session_state["fast_forward"] = True
-        at.run()
-        assert at.session_state["sin_step"] == expected
-    assert not at.session_state["sin_playing"]  # stopped at the last step
-    at.session_state["fast_forward"] = True
-    at.run()
-    assert at.session_state["sin_step"] == 3 and not at.exception
+    elapsed = time.perf_counter() - t
+    assert at.session_state["shown"] == [0, 1, 2, 3]  # every step drawn once, in order
+    assert at.session_state["sin_step"] == 3 and not at.session_state["sin_playing"]
+    assert elapsed >= 3 * 0.9 * step_control_seconds() and not at.exception
+
+
+def step_control_seconds() -> float:
+    from ui import step_control
+    return step_control.PLAY_SECONDS
 
 
 def test_sample_clear_new_task(app):

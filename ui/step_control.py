@@ -5,9 +5,10 @@ read and write one number in the session, `<prefix>_step`; every chart, table an
 for that step. Keyboard (Streamlit's button shortcuts): Left / Right = previous / next step, Space = play / pause,
 Home = step 0.
 
-Play is a small fragment that re-runs itself every `PLAY_SECONDS` while playing; each tick advances the step and
-re-runs the page (so every chart moves together), and playing stops at the last step. A tick that arrives early
-(the fragment also runs inline on every page run) does nothing, so a page run never chains into the next.
+Play runs on the server: the page calls `keep_playing` last, which waits until the step has been shown for
+`PLAY_SECONDS` and then re-runs the page on the next step (so every chart moves together); playing stops at the
+last step. (A fragment timer in the browser was tried first: under load its timer was sometimes lost and play
+stalled mid-way.)
 """
 
 from __future__ import annotations
@@ -49,10 +50,9 @@ def shown_step(prefix: str, n_steps: int) -> int:
 
 def set_step(prefix: str, step: int, *, playing: bool = False) -> None:
     """Show `step` (from a callback or before the control is drawn); stops playing unless told otherwise."""
-    step_key, play_key, _, tick_key = _keys(prefix)
+    step_key, play_key, *_ = _keys(prefix)
     st.session_state[step_key] = int(step)
     st.session_state[play_key] = playing
-    st.session_state[tick_key] = time.monotonic() + 0.8 * PLAY_SECONDS
 
 
 def step_control(prefix: str, n_steps: int, *, disabled: bool = False,
@@ -115,14 +115,23 @@ def step_control(prefix: str, n_steps: int, *, disabled: bool = False,
     else:
         row.markdown(f"{label} **0** of **0**: set *Inner steps (S)* in the sidebar above 0 to adapt.")
 
-    if playing and not disabled:
-        @st.fragment(run_every=PLAY_SECONDS)
-        def _tick() -> None:
-            if not ss.get(play_key) or time.monotonic() < ss.get(tick_key, 0.0):
-                return  # the inline run that comes with every page run, or a stale timer
-            nxt = int(ss[step_key]) + 1
-            set_step(prefix, min(nxt, n_steps), playing=nxt < n_steps)
-            st.rerun()
-
-        _tick()
+    if disabled:
+        playing = False
+    ss[tick_key] = time.monotonic()  # when this step was drawn: `keep_playing` waits from here
     return StepView(step, n_steps, playing)
+
+
+def keep_playing(prefix: str, view: StepView) -> None:
+    """Call last on the page: while playing, wait until the shown step has been up for `PLAY_SECONDS`, then show
+    the next one (a new page run). The page is fully drawn before the wait; a click meanwhile (Pause, a slider)
+    is handled by the next run. Playing stops on the last step."""
+    if not view.playing:
+        return
+    step_key, play_key, _, tick_key = _keys(prefix)
+    ss = st.session_state
+    wait = PLAY_SECONDS - (time.monotonic() - float(ss.get(tick_key, 0.0)))
+    if wait > 0:
+        time.sleep(wait)
+    nxt = view.step + 1
+    set_step(prefix, min(nxt, view.n_steps), playing=nxt < view.n_steps)
+    st.rerun()
