@@ -302,8 +302,9 @@ with st.expander("How to read this, and where each network comes from"):
         "characters, with a fresh head.\n"
         "- FO-MAML ignores second derivatives during meta-training; at test time all methods take the same "
         "plain gradient steps.\n"
-        f"- The networks have {max(ov.WAYS)} outputs (meta-trained 5-way); with fewer ways the first N outputs are "
-        "used, which is the same classifier restricted to N classes.\n"
+        f"- This episode has {result['n_way']} ways. A network with more outputs uses its first {result['n_way']} "
+        "(the same classifier restricted to these classes); a network whose head starts at zero (the zeroing "
+        f"trick) gets a zero head of {result['n_way']} rows, so it starts at chance whatever the number of ways.\n"
         + "".join(f"- **{labels.get(m, m)}** (α = {r.inner_lr:g}, validated with {r.eval_steps} steps): "
                   f"{sources.get(m, '')}\n" for m, r in runs.items()))
 step_control.keep_playing("omni", view)  # last: while playing, the next step after a pause
