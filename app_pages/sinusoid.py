@@ -81,7 +81,7 @@ def on_clear() -> None:
 
 def on_reset() -> None:
     """Back to the page's opening state (the default task, points and settings; large fonts stay as they are)."""
-    for key in [k for k in ss if str(k).startswith(("sin_", "scene_"))]:
+    for key in [k for k in ss if str(k).startswith("sin_")]:
         del ss[key]
     ss.sin_ver = int(ss.get("sin_ver", 0)) + 1000  # fresh table, chart selection and uploader
     ss.inner_steps, ss.own_lr, ss.seed = 10, True, 0
@@ -201,7 +201,7 @@ with col_support:
             getattr(st, level)(text)
     ss.sin_msgs_shown = True
 
-# --- adapt (cached per support set and settings: the animation and table re-draw without recomputing; results of
+# --- adapt (cached per support set and settings: step changes and the table re-draw without recomputing; results of
 # weights every user shares are cached server-wide, so a class opening the same view computes it once) ------------
 px, py = sv.resolve(ss.sin_points, amp, phase)
 steps = settings.inner_steps

@@ -31,10 +31,11 @@ class StepView:
     step: int
     n_steps: int
     playing: bool
+    drawn_at: float = 0.0  # time.monotonic() when the control was drawn: `keep_playing` waits from here
 
 
-def _keys(prefix: str) -> tuple[str, str, str, str]:
-    return f"{prefix}_step", f"{prefix}_playing", f"{prefix}_step_slider", f"{prefix}_next_tick"
+def _keys(prefix: str) -> tuple[str, str, str]:
+    return f"{prefix}_step", f"{prefix}_playing", f"{prefix}_step_slider"
 
 
 def shown_step(prefix: str, n_steps: int) -> int:
@@ -61,7 +62,7 @@ def step_control(prefix: str, n_steps: int, *, disabled: bool = False,
     step: it may raise the number of steps (returning True), e.g. the Sinusoid page's S, and the control then
     shows the new step."""
     ss = st.session_state
-    step_key, play_key, slider_key, tick_key = _keys(prefix)
+    step_key, play_key, slider_key = _keys(prefix)
     ss.setdefault(play_key, False)
     step = shown_step(prefix, n_steps)
     if disabled or n_steps == 0:
@@ -115,10 +116,7 @@ def step_control(prefix: str, n_steps: int, *, disabled: bool = False,
     else:
         row.markdown(f"{label} **0** of **0**: set *Inner steps (S)* in the sidebar above 0 to adapt.")
 
-    if disabled:
-        playing = False
-    ss[tick_key] = time.monotonic()  # when this step was drawn: `keep_playing` waits from here
-    return StepView(step, n_steps, playing)
+    return StepView(step, n_steps, playing, time.monotonic())
 
 
 def keep_playing(prefix: str, view: StepView) -> None:
@@ -127,9 +125,7 @@ def keep_playing(prefix: str, view: StepView) -> None:
     is handled by the next run. Playing stops on the last step."""
     if not view.playing:
         return
-    step_key, play_key, _, tick_key = _keys(prefix)
-    ss = st.session_state
-    wait = PLAY_SECONDS - (time.monotonic() - float(ss.get(tick_key, 0.0)))
+    wait = PLAY_SECONDS - (time.monotonic() - view.drawn_at)
     if wait > 0:
         time.sleep(wait)
     nxt = view.step + 1
