@@ -373,6 +373,16 @@ def test_fit_head_keeps_the_checkpoint(assets_dir):
     assert torch.equal(ckpt.params["head.weight"], before)
 
 
+def test_a_start_at_chance_frames_no_pick(assets_dir):
+    ckpt = load_checkpoint(assets_dir / "omniglot_5w1s_fomaml.pt")  # zero head: step 0 is 1/5 for every class
+    sx = torch.rand(5, 1, 28, 28)
+    runs = ov.run_adaptation({"fomaml": ckpt}, sx, torch.arange(5), sx[:1], n_way=5, steps=2, inner_lr=0.4)
+    at_zero = ov.prediction_html(runs, list(sx), sx[0], 0, {"fomaml": "#E69F00"}, {}, 0, step=0)
+    assert "no pick yet: every class 20%" in at_zero and "5px solid" not in at_zero and "✓" not in at_zero
+    later = ov.prediction_html(runs, list(sx), sx[0], 0, {"fomaml": "#E69F00"}, {}, 0, step=2)
+    assert "no pick yet" not in later and "5px solid #E69F00" in later
+
+
 def test_fit_head_widens_only_a_head_whose_rows_are_equal():
     zero = {"head.weight": torch.zeros(5, 8), "head.bias": torch.zeros(5), "conv.weight": torch.ones(2)}
     wide = ov.fit_head(zero, 20)

@@ -342,7 +342,8 @@ def prediction_html(runs: dict[str, MethodRun], class_tiles: list[Tensor], query
                     colors: dict[str, str], labels: dict[str, str], true_label: int | None = None,
                     size: int = 72, step: int | None = None) -> str:
     """For each method, the support classes with the one it picks for the query after `step` inner steps (default:
-    its last) framed in its colour."""
+    its last) framed in its colour; none is framed while every class has the same probability (a start at
+    chance)."""
     n = len(class_tiles)
     class_png = [tile_png(t, size) for t in class_tiles]
     rows = [f'<div style="display:flex;align-items:center;gap:14px;margin-bottom:10px">'
@@ -360,8 +361,11 @@ def prediction_html(runs: dict[str, MethodRun], class_tiles: list[Tensor], query
                         f'<div style="color:#b00020">diverged at step {run.diverged_at}: its numbers overflowed, so it '
                         "picks nothing. Lower the inner learning rate α.</div></div>")
             continue
-        pick, _ = run.prediction(query_index, s)
         probs = run.probs[s, query_index]
+        tie = float(probs.max() - probs.min()) < 1e-4  # a start at chance: no class is picked yet
+        pick = -1 if tie else run.prediction(query_index, s)[0]
+        if tie:
+            head = head[:-len("</span></div>")] + f"<br>no pick yet: every class {100 / n:.0f}%</span></div>"
         cells = []
         for c in range(n):
             picked = c == pick
