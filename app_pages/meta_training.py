@@ -1,21 +1,27 @@
 """Meta-training, live: train sinusoid MAML / FO-MAML / the pretrained baseline (and a small Omniglot run) in the
 browser and watch the initialisation become good at adapting.
 
-A view only: the runs are `maml_core.meta_train` in background threads (ui/training_view.py); this page starts
-and stops them and polls their progress in a fragment that re-draws every half second while a run is going.
+A view only: a run is a `LiveRun` (ui/training_view.py: one background thread stepping every method, in lockstep by
+default) that waits its turn in the server's queue (ui/run_queue.py); this page submits and stops it and polls its
+progress in fragments that re-draw while it waits or trains: progress and loss curves every second, probe snapshots
+every few seconds (a re-drawn chart costs the browser more than the training's own core can spare on a small
+machine: measured in benchmarks/bench_live.py).
 """
 
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from maml_core import DataError, split
-from ui import common
+from ui import common, run_queue, train_worker
 from ui import training_view as tv
 
 ss = st.session_state
 SIN_ALGOS = ("maml", "fomaml", "pretrain")
 P = common.PERSIST
+
+train_worker.warm_up()  # the training processes' fork server starts now, not on the first Start
 
 with st.sidebar:
     st.header("Settings")
@@ -30,7 +36,7 @@ def current_run() -> tv.LiveRun | None:
 
 def collect(run: tv.LiveRun) -> None:
     """Once a run has ended: keep its weights in this session, usable on the Sinusoid (or Omniglot) page."""
-    if run.collected or run.running:
+    if run.collected or run.active:
         return
     for algo, (ckpt, label) in run.checkpoints().items():
         common.store_trained_run(run.problem, algo, ckpt, label)
@@ -39,7 +45,7 @@ def collect(run: tv.LiveRun) -> None:
 
 def on_start() -> None:
     run = current_run()
-    if run is not None and run.running:
+    if run is not None and run.active:
         ss.mt_notice = ("warning", "A run is already going: stop it first.")
         return
     problem = ss.get("mt_problem", "Sinusoid")
@@ -52,7 +58,8 @@ def on_start() -> None:
             configs = tv.sinusoid_configs(algos, iterations=ss.mt_iterations, meta_batch=ss.mt_meta_batch,
                                           inner_steps=ss.mt_train_steps, inner_lr=ss.mt_alpha, meta_lr=ss.mt_beta,
                                           seed=seed)
-            kwargs = dict(max_seconds=tv.SINUSOID_MAX_SECONDS, snapshot_every=ss.mt_snapshot_every)
+            kwargs = dict(max_seconds=tv.SINUSOID_MAX_SECONDS, snapshot_every=ss.mt_snapshot_every,
+                          pace=ss.get("mt_pace", "lockstep"))
             name = "sinusoid"
         else:
             algo = ss.get("mt_omni_algo", "fomaml")
@@ -65,19 +72,16 @@ def on_start() -> None:
     except (DataError, ValueError) as e:
         ss.mt_notice = ("error", f"Could not start: {e}")
         return
-    slots = tv.SERVER_SLOTS  # at most MAX_SERVER_RUNS runs at once on this server, whoever starts them
-    if not slots.acquire(blocking=False):
-        ss.mt_notice = ("warning", f"{tv.MAX_SERVER_RUNS} training runs are already using this server (other "
-                                   "users'). Runs last at most a few minutes: try again shortly.")
-        return
+    ctx = get_script_run_ctx()
     ss.mt_notice = None
-    ss.mt_run = tv.LiveRun(name, configs, slot=slots, **kwargs).start()
+    # the server's queue starts it now or when a slot frees; it ends with this browser session
+    ss.mt_run = run_queue.QUEUE.submit(tv.LiveRun(name, configs, owner=ctx.session_id if ctx else "", **kwargs))
 
 
 def on_stop() -> None:
     run = current_run()
     if run is not None:
-        run.stop()
+        run_queue.QUEUE.leave(run, "the stop button" if run.running else "you left the queue")
 
 
 # --- page -----------------------------------------------------------------------------------------------------------
@@ -88,7 +92,7 @@ st.markdown("Train MAML from scratch, here and now. Every few hundred iterations
             "learns: not an answer, but a starting point that adapts.")
 
 run = current_run()
-running = run is not None and run.running
+running = run is not None and run.active  # queued or training: the settings are locked
 if run is not None and not running:
     collect(run)
 
@@ -115,13 +119,19 @@ with st.container(border=True):
                         disabled=running, help="Tasks per meta-update (paper: 25).")
         c4.number_input("Snapshot every", 50, 5000, step=50, key="mt_snapshot_every", persist_state=P,
                         disabled=running, help="Iterations between probe-task snapshots.")
-        d1, d2, d3, _ = st.columns([1, 1, 1, 2.2])
+        d1, d2, d3, d4 = st.columns([1, 1, 1, 2.2])
         d1.number_input("Inner steps", 1, 5, step=1, key="mt_train_steps", persist_state=P, disabled=running,
                         help="Inner gradient steps during meta-training (paper: 1). Snapshots always take 10.")
         d2.number_input("Inner learning rate α", 0.0001, 0.5, step=0.005, format="%.4f", key="mt_alpha",
                         persist_state=P, disabled=running, help="Paper: 0.01.")
         d3.number_input("Meta learning rate β", 0.00001, 0.05, step=0.0005, format="%.5f", key="mt_beta",
                         persist_state=P, disabled=running, help="Adam step size for the outer update (paper: 0.001).")
+        ss.setdefault("mt_pace", "lockstep")
+        d4.radio("Pace", list(tv.PACES), key="mt_pace", persist_state=P, disabled=running, horizontal=True,
+                 format_func=lambda p: {"lockstep": "Same iterations", "wallclock": "Same time"}[p],
+                 help="Same iterations (fair, the default): the methods take turns, one update each, so at any "
+                      "moment all have had the same number of updates. Same time: each gets equal seconds, so the "
+                      "cheaper methods (the pretrained baseline, FO-MAML) do more updates than MAML.")
         can_start = True
     else:
         st.info(f"**A small run, clearly not the paper's**: 5-way 1-shot Omniglot for at most "
@@ -149,33 +159,47 @@ with st.container(border=True):
     b1, b2, b3 = st.columns([1, 1, 3], vertical_alignment="center")
     b1.button("Start training", icon=":material/play_arrow:", key="mt_start", type="primary", on_click=on_start,
               disabled=running or not can_start, width="stretch")
-    b2.button("Stop", icon=":material/stop:", key="mt_stop", on_click=on_stop, disabled=not running, width="stretch")
+    queued = run is not None and run.queued
+    b2.button("Leave the queue" if queued else "Stop", icon=":material/stop:", key="mt_stop", on_click=on_stop,
+              disabled=not running, width="stretch")
+    training, waiting = run_queue.QUEUE.counts()
+    slots = run_queue.QUEUE.slots
     b3.caption(f"Seed {seed} (sidebar). Runs stop by themselves after "
                f"{tv.SINUSOID_MAX_SECONDS / 60:.0f} min (sinusoid) or {tv.OMNIGLOT_MAX_SECONDS / 60:.0f} min "
-               f"(Omniglot); at most {tv.MAX_SERVER_RUNS} runs train at once on this server.")
+               f"(Omniglot). This server trains {slots} run{'s' if slots != 1 else ''} at a time and queues the "
+               f"rest (now: {training} training, {waiting} waiting).")
 
 notice = ss.get("mt_notice")
 if notice:
     getattr(st, notice[0])(notice[1])
 
 
-@st.fragment(run_every=0.5 if running else None)
-def live_panel(was_running: bool) -> None:
-    """Progress, curves and snapshots of the current run; re-drawn every half second while it trains."""
+@st.fragment(run_every=1.0 if running else None)
+def live_panel(was_queued: bool, was_running: bool) -> None:
+    """Progress and curves of the current run; re-drawn every second while it waits or trains."""
     run = current_run()
     if run is None:
         st.progress(0.0, text="No run yet: choose the settings above and press Start training.")
         st.plotly_chart(tv.empty_figure("The meta-loss curves appear here while a run trains.", 380),
                         key="mt_loss_chart", config=common.PLOTLY_CONFIG)
-        st.markdown("**Snapshots: the initialisation adapting to a probe task.**")
-        st.plotly_chart(tv.empty_figure("Snapshots of the initialisation adapting to a probe task appear here.",
-                                        420), key="mt_snapshot_chart", config=common.PLOTLY_CONFIG)
         return
-    if was_running and not run.running:
-        st.rerun()  # the run just ended: redraw the whole page (buttons, results) and stop polling
+    if (was_running and not run.active) or (was_queued and not run.queued):
+        st.rerun()  # the run just started or ended: redraw the whole page (buttons, results), stop polling at the end
+    if run.queued:
+        place = run_queue.QUEUE.place(run)
+        if place is not None:
+            wait = "any moment now" if place.wait_s < 1 else f"in about {common.duration(place.wait_s)}"
+            st.info(f"**Waiting for a free slot: you are number {place.position} in line.** Expected start: {wait} "
+                    f"({place.ahead} run{'s' if place.ahead != 1 else ''} ahead of yours; this server trains "
+                    f"{place.slots} at a time). Keep this tab open: your run starts by itself, and closing the "
+                    "tab gives your place up.", icon=":material/hourglass_top:")
+        st.plotly_chart(tv.empty_figure("Your run's meta-loss curves appear here once it starts.", 380),
+                        key="mt_loss_chart", config=common.PLOTLY_CONFIG)
+        return
     view = run.view()
     st.markdown(f"**{'Omniglot 5-way 1-shot (small run)' if run.problem == 'omniglot' else 'Sinusoid'}** · "
-                + ("stopping…" if run.stopping else "training…" if run.running else "finished")
+                + ("stopping…" if run.stopping else "training…" if run.running
+                   else f"not run: {run.cancelled}" if run.cancelled else "finished")
                 + f" · {run.elapsed:.0f} s of at most {run.max_seconds:.0f} s")
     for algo, p in view.items():
         last = p.losses[-1] if p.losses else float("nan")
@@ -196,18 +220,34 @@ def live_panel(was_running: bool) -> None:
                         config=common.PLOTLY_CONFIG)
     else:
         st.plotly_chart(tv.loss_figure(view, "sinusoid"), key="mt_loss_chart", config=common.PLOTLY_CONFIG)
-        st.markdown(f"**Snapshots: the initialisation adapting to a probe task.** {tv.snapshot_caption(view)}")
-        st.plotly_chart(tv.snapshot_figure(view, animate=not run.running), key="mt_snapshot_chart",
-                        config=common.PLOTLY_CONFIG)
-        st.caption(f"Probe task: A = {tv.PROBE_AMPLITUDE}, φ = {tv.PROBE_PHASE}, 10 fixed support points, never "
-                   f"used for training. Dotted: the initialisation's prediction; solid: after {tv.PROBE_STEPS} "
-                   "inner steps. The right-hand chart above is the solid curve's error at every snapshot.")
+        st.caption(tv.pace_caption(run.pace, view))
 
 
-live_panel(running)
+@st.fragment(run_every=2.5 if running else None)
+def snapshot_panel() -> None:
+    """The probe-task snapshots (a new one every few hundred iterations): re-drawn every 2.5 s while training."""
+    run = current_run()
+    if run is None:
+        st.markdown("**Snapshots: the initialisation adapting to a probe task.**")
+        st.plotly_chart(tv.empty_figure("Snapshots of the initialisation adapting to a probe task appear here.",
+                                        420), key="mt_snapshot_chart", config=common.PLOTLY_CONFIG)
+        return
+    if run.problem != "sinusoid" or run.queued:
+        return
+    view = run.view()
+    st.markdown(f"**Snapshots: the initialisation adapting to a probe task.** {tv.snapshot_caption(view)}")
+    st.plotly_chart(tv.snapshot_figure(view, animate=not run.running), key="mt_snapshot_chart",
+                    config=common.PLOTLY_CONFIG)
+    st.caption(f"Probe task: A = {tv.PROBE_AMPLITUDE}, φ = {tv.PROBE_PHASE}, 10 fixed support points, never "
+               f"used for training. Dotted: the initialisation's prediction; solid: after {tv.PROBE_STEPS} "
+               "inner steps. The right-hand chart above is the solid curve's error at every snapshot.")
+
+
+live_panel(run is not None and run.queued, running)
+snapshot_panel()
 
 run = current_run()
-if run is not None and not run.running:
+if run is not None and not run.active:
     runs = common.trained_runs(run.problem)
     mine = {a: runs[a] for a in run.results if a in runs}  # what this run produced (not an older run's)
     if mine:

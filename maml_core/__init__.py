@@ -31,7 +31,7 @@ from .models import OmniglotConvNet, SinusoidMLP, build_model, count_params, get
 from .omniglot import DataError, OmniglotData, OmniglotTasks, download, load_omniglot, split
 from .preprocess import ImageError, has_ink, preprocess_image
 from .tasks import Episode, SinusoidTasks, make_sinusoid_episode, mean_ci95, sinusoid
-from .training import StepInfo, TrainResult, meta_train
+from .training import StepInfo, Trainer, TrainResult, meta_train
 
 __all__ = [
     "adapt", "adapt_and_measure", "SupportSetError", "predict", "meta_train", "load_checkpoint", "save_checkpoint",
@@ -41,5 +41,5 @@ __all__ = [
     "Curves", "adaptation_curves", "choose_test_settings", "task_sampler", "OmniglotConvNet", "SinusoidMLP",
     "build_model", "count_params", "get_params", "DataError", "OmniglotData", "OmniglotTasks", "download",
     "load_omniglot", "split", "ImageError", "has_ink", "Episode", "SinusoidTasks", "make_sinusoid_episode",
-    "mean_ci95", "sinusoid", "StepInfo", "TrainResult",
+    "mean_ci95", "sinusoid", "StepInfo", "Trainer", "TrainResult",
 ]

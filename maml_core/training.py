@@ -72,14 +72,14 @@ def meta_train(config: TrainConfig, *, on_step: Callable[[StepInfo], Any] | None
                checkpoint_path: str | Path | None = None, checkpoint_every: int = 1000, resume: bool = False,
                max_seconds: float | None = None, log_every: int = 100, track_every: int = 10,
                device: str | torch.device = "cpu", compile: bool = False) -> TrainResult:
-    """Meta-train `config.algo` on `config.problem`.
+    """Meta-train `config.algo` on `config.problem`: a `Trainer` stepped to the end.
 
     on_step(StepInfo) is called after every iteration; returning False stops the run (the result
     holds what was learned so far). For Omniglot, `data` is the loaded archive (or its split);
     without it the data is loaded from `config.omniglot.data_dir`. `init_params` starts from given
     weights (e.g. a first-order warm-up before second-order training). With `checkpoint_path`, the
     full training state is saved there every `checkpoint_every` iterations and, with `resume`, a
-    run continues from it. `max_seconds` bounds the wall time. The query losses after every inner
+    run continues from it. `max_seconds` bounds the training time. The query losses after every inner
     step are computed on the first, every `track_every`-th and the last iteration (they cost a forward
     pass per step); other iterations report the loss after the last step only. `device` runs the
     arithmetic there (e.g. "cuda"); tasks are still sampled on the CPU with the seeded generator, and
@@ -87,76 +87,113 @@ def meta_train(config: TrainConfig, *, on_step: Callable[[StepInfo], Any] | None
     `torch.compile` (the numbers are the same; the first iteration compiles, about a minute cold):
     `compile_pays` says where that was measured to pay, which is what the CLI does by default.
     """
-    torch.manual_seed(config.seed)
-    splits = _splits(config, data)
-    g = torch.Generator().manual_seed(config.seed)
-    if config.algo == "transfer":  # a plain classifier of every training class (its head is replaced at test time)
-        n_classes = len(splits["train"]) * (4 if config.omniglot.rotations else 1)
-        model = OmniglotConvNet(n_classes, config.model.channels, config.model.norm)
-    else:
-        model = build_model(config.model)
-    params = get_params(model)
-    if init_params is not None:
-        params = _warm_start(params, init_params)
-    params = {k: v.to(device) for k, v in params.items()}
-    head = config.model.head if config.problem == "omniglot" and config.algo in ("maml", "fomaml") else "learned"
-    _project_head(params, head)
-    # torch.func differentiates MAML/FO-MAML by itself: recording a regular autograd graph as well would
-    # only cost time (~6% per iteration, measured). The baselines use plain autograd.
-    params = {k: v.requires_grad_(config.algo in ("pretrain", "transfer")) for k, v in params.items()}
-    opt = torch.optim.Adam(params.values(), lr=config.meta_lr, fused=True)  # one kernel for all tensors
-    state = TrainState()
-    resume_path = Path(checkpoint_path) if checkpoint_path else None
-    if resume and resume_path is not None and resume_path.exists():
-        state = TrainState.restore(resume_path, config, params, opt, g)
+    trainer = Trainer(config, data=data, init_params=init_params, checkpoint_path=checkpoint_path, resume=resume,
+                      log_every=log_every, track_every=track_every, device=device, compile=compile)
+    stopped = False
+    while not trainer.done:
+        info = trainer.step()
+        if on_step is not None and on_step(info) is False:
+            stopped = True
+        if checkpoint_path is not None and info.iteration % checkpoint_every == 0:
+            trainer.save()
+        if stopped or (max_seconds is not None and info.elapsed >= max_seconds):
+            break
+    return trainer.finish()
 
-    step_fn = _make_step(config, model, splits, g, torch.device(device), compile=compile)
-    val_sampler = task_sampler(config, splits["val"] if splits else None)
-    t0, last, acc = time.perf_counter(), time.perf_counter(), []
-    elapsed0, it, stopped = state.elapsed, state.iteration, False
-    for it in range(state.iteration + 1, config.iterations + 1):
-        track = it == 1 or it % track_every == 0 or it == config.iterations
-        for group in opt.param_groups:
+
+class Trainer:
+    """One meta-training run, one iteration at a time: `step()` until `done`, then `finish()`.
+
+    `meta_train` drives one to the end; the live page interleaves several, iteration for iteration
+    (lockstep) or by equal time slices, in one thread. The state that resumes a run is `TrainState`."""
+
+    def __init__(self, config: TrainConfig, *, data: OmniglotData | dict[str, OmniglotData] | None = None,
+                 init_params: Params | None = None, checkpoint_path: str | Path | None = None,
+                 resume: bool = False, log_every: int = 100, track_every: int = 10,
+                 device: str | torch.device = "cpu", compile: bool = False) -> None:
+        torch.manual_seed(config.seed)
+        self.config, self.log_every, self.track_every = config, log_every, track_every
+        self.splits = _splits(config, data)
+        self.g = torch.Generator().manual_seed(config.seed)
+        if config.algo == "transfer":  # a plain classifier of every training class (its head is replaced at test time)
+            n_classes = len(self.splits["train"]) * (4 if config.omniglot.rotations else 1)
+            self.model = OmniglotConvNet(n_classes, config.model.channels, config.model.norm)
+        else:
+            self.model = build_model(config.model)
+        params = get_params(self.model)
+        if init_params is not None:
+            params = _warm_start(params, init_params)
+        params = {k: v.to(device) for k, v in params.items()}
+        self.head = config.model.head if config.problem == "omniglot" and config.algo in ("maml", "fomaml") \
+            else "learned"
+        _project_head(params, self.head)
+        # torch.func differentiates MAML/FO-MAML by itself: recording a regular autograd graph as well would
+        # only cost time (~6% per iteration, measured). The baselines use plain autograd.
+        self.params = {k: v.requires_grad_(config.algo in ("pretrain", "transfer")) for k, v in params.items()}
+        self.opt = torch.optim.Adam(self.params.values(), lr=config.meta_lr, fused=True)  # one kernel for all
+        self.state = TrainState()
+        self.path = Path(checkpoint_path) if checkpoint_path else None
+        if resume and self.path is not None and self.path.exists():
+            self.state = TrainState.restore(self.path, config, self.params, self.opt, self.g)
+        self._step = _make_step(config, self.model, self.splits, self.g, torch.device(device), compile=compile)
+        self._val_sampler = task_sampler(config, self.splits["val"] if self.splits else None)
+        self._pending: list = []  # (meta_loss, logged) since the last history row
+
+    @property
+    def iteration(self) -> int:
+        return self.state.iteration
+
+    @property
+    def done(self) -> bool:
+        return self.state.iteration >= self.config.iterations
+
+    def step(self) -> StepInfo:
+        """One outer update (plus validation on the iterations it is due); its time counts in `elapsed`."""
+        config, state = self.config, self.state
+        t0 = time.perf_counter()
+        it = state.iteration + 1
+        track = it == 1 or it % self.track_every == 0 or it == config.iterations
+        for group in self.opt.param_groups:
             group["lr"] = meta_lr_at(config, it)
-        meta_loss, logged = step_fn(params, opt, track, it, head)
-        now = time.perf_counter()
-        ips = 1.0 / max(now - last, 1e-9)
-        last = now
-        state.elapsed = elapsed = elapsed0 + now - t0
-        state.iteration = it
-        acc.append((meta_loss, logged))
+        meta_loss, logged = self._step(self.params, self.opt, track, it, self.head)
+        ips = 1.0 / max(time.perf_counter() - t0, 1e-9)
+        self._pending.append((meta_loss, logged))
         val = None
         if config.problem == "omniglot" and (it % config.val_every == 0 or it == config.iterations):
-            score = _validate(config, model, params, val_sampler)
+            score = _validate(config, self.model, self.params, self._val_sampler)
             val = {"val_acc": score}
             if state.best_val is None or score >= state.best_val:
-                state.best_val, state.best = score, {k: v.detach().cpu().clone() for k, v in params.items()}
-        if it % log_every == 0 or it == config.iterations:
-            state.history.append(_summarise(it, acc, elapsed, val))
-            acc = []
+                state.best_val, state.best = score, {k: v.detach().cpu().clone() for k, v in self.params.items()}
+        state.iteration = it
+        state.elapsed += time.perf_counter() - t0
+        if it % self.log_every == 0 or it == config.iterations:
+            state.history.append(_summarise(it, self._pending, state.elapsed, val))
+            self._pending = []
         elif val is not None and state.history:
             state.history[-1].update(val)
-        if on_step is not None:
-            info = StepInfo(it, config.iterations, meta_loss, logged[0],
-                            logged[1] if config.problem == "omniglot" else None, ips, elapsed,
-                            params, val)
-            if on_step(info) is False:
-                stopped = True
-        if resume_path is not None and (it % checkpoint_every == 0):
-            state.save(resume_path, config, params, opt, g)
-        if stopped or (max_seconds is not None and elapsed >= max_seconds):
-            stopped = it < config.iterations
-            break
-    state.elapsed = elapsed0 + time.perf_counter() - t0
-    if acc:
-        state.history.append(_summarise(it, acc, state.elapsed, None))
-    if resume_path is not None:
-        state.save(resume_path, config, params, opt, g)
-    final = state.best if state.best is not None else {k: v.detach().clone() for k, v in params.items()}
-    final = {k: v.cpu() for k, v in final.items()}
-    if config.algo == "transfer":
-        final, model = _transfer_head(config, final)
-    return TrainResult(config, final, model, state.history, state.elapsed, it, stopped, state.best_val, splits)
+        return StepInfo(it, config.iterations, meta_loss, logged[0],
+                        logged[1] if config.problem == "omniglot" else None, ips, state.elapsed, self.params, val)
+
+    def save(self) -> None:
+        """Write the full training state to the checkpoint path (for --resume)."""
+        if self.path is not None:
+            self.state.save(self.path, self.config, self.params, self.opt, self.g)
+
+    def finish(self) -> TrainResult:
+        """The result so far (a run may finish early): the selected weights on the CPU, the history, and the
+        state saved for resuming when there is a checkpoint path."""
+        state = self.state
+        if self._pending:
+            state.history.append(_summarise(state.iteration, self._pending, state.elapsed, None))
+            self._pending = []
+        self.save()
+        final = state.best if state.best is not None else {k: v.detach().clone() for k, v in self.params.items()}
+        final = {k: v.cpu() for k, v in final.items()}
+        model = self.model
+        if self.config.algo == "transfer":
+            final, model = _transfer_head(self.config, final)
+        return TrainResult(self.config, final, model, state.history, state.elapsed, state.iteration,
+                           state.iteration < self.config.iterations, state.best_val, self.splits)
 
 
 def meta_lr_at(config: TrainConfig, iteration: int) -> float:

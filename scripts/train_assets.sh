@@ -39,7 +39,7 @@ chain_a() {
   # the 5-way first-order model's features (its head is re-initialised for 20 ways), first-order, then second-order.
   [ -f logs/omniglot_20w1s_warmup.pt ] || $T omniglot --algo fomaml --ways 20 --shots 1 --queries 1 \
     --meta-batch 16 --inner-steps 5 --inner-lr 0.1 --iterations $FO20 --val-every 200 --eval-steps 10 \
-    --init $A/omniglot_5w1s_fomaml.pt $O --out logs/omniglot_20w1s_warmup.pt
+    --eval-tasks 100 --init $A/omniglot_5w1s_fomaml.pt $O --out logs/omniglot_20w1s_warmup.pt
   [ -f $A/omniglot_20w1s_maml.pt ] || $T omniglot --algo maml --ways 20 --shots 1 --queries 1 \
     --meta-batch 16 --inner-steps 5 --inner-lr 0.1 --iterations $SO20 --val-every 50 --eval-steps 10 \
     --init logs/omniglot_20w1s_warmup.pt $O --out $A/omniglot_20w1s_maml.pt

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -117,9 +119,17 @@ def test_a_short_run_trains_and_can_be_used_on_the_sinusoid_page(app):
     assert {"MAML", "MAML (my run)"} <= set(table["method"])
 
 
+def wait_for_training(run, timeout: float = 60) -> None:
+    """Until every method has done an iteration (the first run on a server starts its process in a few seconds)."""
+    deadline = time.time() + timeout
+    while min(p.iteration for p in run.view().values()) == 0:
+        assert time.time() < deadline, "the run did not start training"
+        time.sleep(0.1)
+
+
 def test_stop_button_stops_a_run(app):
     run = start(app, iterations=20_000, algos=("fomaml",))
-    time.sleep(1.0)
+    wait_for_training(run)
     app.run()
     assert not app.button(key="mt_stop").disabled
     app.button(key="mt_stop").click().run()
@@ -144,23 +154,59 @@ def test_runs_are_bounded_in_iterations_and_time(app):
     assert p.status == "stopped" and "limit" in p.message and p.iteration < tv.SINUSOID_MAX_ITERATIONS
 
 
-def test_no_algorithm_and_busy_server_give_messages(app):
+def test_no_algorithm_gives_a_message(app):
     app.multiselect(key="mt_algos").set_value([])
     app.button(key="mt_start").click().run()
     assert any("Choose at least one algorithm" in w.value for w in app.warning)
     assert "mt_run" not in app.session_state or app.session_state["mt_run"] is None
-    # every server slot taken by other users' runs
-    taken = 0
+
+
+def test_a_busy_server_queues_the_run_shows_its_place_and_starts_it_when_a_slot_frees(app, monkeypatch):
+    from ui import run_queue
+
+    queue = run_queue.RunQueue(slots=1)
+    monkeypatch.setattr(run_queue, "QUEUE", queue)
+    other = tv.LiveRun("sinusoid", tv.sinusoid_configs(["fomaml"], iterations=20_000, meta_batch=2, inner_steps=1,
+                                                       inner_lr=0.01, meta_lr=0.001, seed=1), max_seconds=60)
+    queue.submit(other)  # another user's run holds the only slot
     try:
-        while tv.SERVER_SLOTS.acquire(blocking=False):
-            taken += 1
-        app.multiselect(key="mt_algos").set_value(["pretrain"])
-        app.button(key="mt_start").click().run()
-        assert any("already using this server" in w.value for w in app.warning)
-        assert app.session_state["mt_run"] is None if "mt_run" in app.session_state else True
+        assert other.running
+        run = start(app, iterations=50, algos=("pretrain",))
+        assert run.queued and queue.place(run).position == 1
+        infos = " ".join(i.value for i in app.info)
+        assert "you are number 1 in line" in infos and "Expected start" in infos, infos
+        assert app.button(key="mt_stop").label == "Leave the queue"
+        assert app.button(key="mt_start").disabled
+        queue.leave(other, "the stop button")  # the other user stops: ours starts by itself
+        assert other.join(30)
+        assert run.join(60)
+        app.run()
+        assert run.view()["pretrain"].status == "done"
+        assert any("Finished" in s.value for s in app.success)
     finally:
-        for _ in range(taken):
-            tv.SERVER_SLOTS.release()
+        queue.leave(other)
+        other.join(30)
+
+
+def test_leaving_the_queue_cancels_a_waiting_run(app, monkeypatch):
+    from ui import run_queue
+
+    queue = run_queue.RunQueue(slots=1)
+    monkeypatch.setattr(run_queue, "QUEUE", queue)
+    other = tv.LiveRun("sinusoid", tv.sinusoid_configs(["fomaml"], iterations=20_000, meta_batch=2, inner_steps=1,
+                                                       inner_lr=0.01, meta_lr=0.001, seed=1), max_seconds=60)
+    queue.submit(other)
+    try:
+        run = start(app, iterations=50, algos=("pretrain",))
+        assert run.queued
+        app.button(key="mt_stop").click().run()
+        assert not app.exception, app.exception
+        assert run.cancelled == "you left the queue" and queue.place(run) is None
+        assert not app.button(key="mt_start").disabled  # free to change the settings and start again
+        assert "not run: you left the queue" in " ".join(m.value for m in app.markdown)
+    finally:
+        queue.leave(other)
+        other.join(30)
 
 
 def test_exploding_meta_loss_is_clipped_for_plotting():
@@ -213,3 +259,126 @@ def test_loss_curves_are_smoothed_over_a_faint_raw_line_with_a_style_per_method(
     for r, smooth_line in zip(raw, shown):  # the bold line is the trend: far less jagged than the raw one
         jag = lambda ys: float(np.abs(np.diff(np.log(np.asarray(ys)))).mean())  # noqa: E731
         assert jag(smooth_line.y) < 0.5 * jag(r.y)
+
+
+def test_lockstep_interleaving_trains_exactly_what_each_method_trains_alone():
+    """One thread takes turns between the methods; each keeps its own generator and optimiser, so the weights
+    equal separate runs (a shared random stream or optimiser would make them differ)."""
+    configs = tv.sinusoid_configs(["maml", "fomaml", "pretrain"], iterations=30, meta_batch=4, inner_steps=1,
+                                  inner_lr=0.01, meta_lr=0.001, seed=3)
+    run = tv.LiveRun("sinusoid", configs, max_seconds=60, snapshot_every=10).start()
+    assert run.join(60)
+    for algo, config in configs.items():
+        alone = meta_train(config, init_params=tv.initial_params(config))
+        for k, v in alone.params.items():
+            assert torch.equal(run.results[algo].params[k], v), (algo, k)
+        assert [s.iteration for s in run.view()[algo].snapshots] == [0, 10, 20, 30]
+
+
+def test_lockstep_keeps_every_method_on_the_same_iteration_and_wallclock_does_not():
+    configs = tv.sinusoid_configs(["maml", "pretrain"], iterations=20_000, meta_batch=25, inner_steps=1,
+                                  inner_lr=0.01, meta_lr=0.001, seed=0)
+    spreads = {}
+    for pace in ("lockstep", "wallclock"):
+        run = tv.LiveRun("sinusoid", configs, max_seconds=3, snapshot_every=10**6, pace=pace).start()
+        wait_for_training(run)
+        seen = []
+        while run.running:
+            its = [p.iteration for p in run.view().values()]
+            seen.append(max(its) - min(its))
+            time.sleep(0.05)
+        assert run.join(30)
+        final = {a: p.iteration for a, p in run.view().items()}
+        spreads[pace] = (max(seen), final)
+    assert spreads["lockstep"][0] <= 1  # at most one turn apart while it runs
+    lock = spreads["lockstep"][1]
+    assert lock["maml"] == lock["pretrain"] > 0
+    wall = spreads["wallclock"][1]
+    assert wall["pretrain"] > 1.5 * wall["maml"] > 0  # same seconds: the cheap baseline does more updates
+
+
+def test_the_queue_estimates_each_place_from_the_runs_ahead():
+    from ui import run_queue
+
+    class Fake(tv.LiveRun):  # never trains; a fixed remaining time
+        def __init__(self, left: float) -> None:
+            super().__init__("sinusoid", {}, max_seconds=100)
+            self.left = left
+
+        def start(self):
+            self.started = time.time()
+            return self
+
+        def remaining_seconds(self, seconds_per_iteration):
+            return self.left
+
+    q = run_queue.RunQueue(slots=2, is_alive=lambda s: True)
+    a, b, c, d, e = Fake(30), Fake(10), Fake(50), Fake(20), Fake(5)
+    for r in (a, b, c, d, e):
+        q.submit(r)
+    assert [q.place(r).position for r in (a, b)] == [0, 0]  # two slots: a and b train
+    # c starts when b ends (10 s), d when a ends (30 s), e when the next slot frees: c ends at 60, d at 50
+    assert [(q.place(r).position, q.place(r).wait_s) for r in (c, d, e)] == [(1, 10), (2, 30), (3, 50)]
+    assert q.counts() == (2, 3)
+    q._ended(b)  # b ends: c starts
+    assert q.place(c).position == 0 and q.place(d).position == 1 and q.counts() == (2, 2)
+
+
+def test_a_run_ends_when_its_browser_session_ends():
+    from ui import run_queue
+
+    alive = {"s1": True, "s2": True}
+    q = run_queue.RunQueue(slots=1, is_alive=lambda s: alive[s], grace_s=5)
+    cfg = tv.sinusoid_configs(["fomaml"], iterations=20_000, meta_batch=2, inner_steps=1, inner_lr=0.01,
+                              meta_lr=0.001, seed=0)
+    first = q.submit(tv.LiveRun("sinusoid", cfg, max_seconds=60, owner="s1"))
+    second = q.submit(tv.LiveRun("sinusoid", cfg, max_seconds=60, owner="s2"))
+    try:
+        wait_for_training(first)
+        alive["s1"] = False
+        now = time.time()
+        q.check_sessions(now)
+        assert first.running  # a brief disconnect (a reconnecting tab) keeps the run
+        q.check_sessions(now + 6)  # gone for longer than the grace: the run ends, the next starts
+        assert first.join(30)
+        assert "your browser session ended" in first.view()["fomaml"].message
+        deadline = time.time() + 10
+        while not second.running and time.time() < deadline:
+            time.sleep(0.05)
+        assert second.running
+        alive["s2"] = False
+        q.check_sessions(now + 20)
+        q.check_sessions(now + 30)
+        assert second.join(30)
+    finally:
+        for r in (first, second):
+            q.leave(r)
+            r.join(30)
+
+
+def test_the_server_budget_follows_cores_and_memory():
+    from ui.run_queue import MAX_SLOTS, RUN_MEMORY_MB, server_budget
+
+    assert server_budget(cpus=1, memory_mb=8000) == 1  # always at least one
+    assert server_budget(cpus=2, memory_mb=8000) == 1  # one core kept for the pages
+    assert server_budget(cpus=4, memory_mb=8000) == 3
+    assert server_budget(cpus=4, memory_mb=2 * RUN_MEMORY_MB) == 2  # memory-bound
+    assert server_budget(cpus=64, memory_mb=10**6) == MAX_SLOTS
+
+
+def test_a_training_process_over_its_memory_limit_is_stopped_and_a_dead_one_is_reported():
+    cfg = tv.sinusoid_configs(["fomaml"], iterations=20_000, meta_batch=2, inner_steps=1, inner_lr=0.01,
+                              meta_lr=0.001, seed=0)
+    run = tv.LiveRun("sinusoid", cfg, max_seconds=60, memory_limit_mb=1).start()  # any process is above 1 MB
+    assert run.join(60)
+    p = run.view()["fomaml"]
+    assert p.status == "stopped" and "the memory limit per run (1 MB)" in p.message, p.message
+    assert run.peak_rss_mb > 1 and "fomaml" in run.results  # what it learned is kept
+
+    run = tv.LiveRun("sinusoid", cfg, max_seconds=60).start()
+    wait_for_training(run)
+    os.kill(run.pid, signal.SIGKILL)  # the process dies (out of memory on a host, say)
+    assert run.join(30)
+    p = run.view()["fomaml"]
+    assert p.status == "error" and "the training process ended unexpectedly" in p.message, p.message
+    assert p.iteration > 0 and p.losses  # what was shown so far stays on the page

@@ -168,6 +168,15 @@ def font_size() -> int:
     return 20 if st.session_state.get("large_fonts") else 13
 
 
+def duration(seconds: float) -> str:
+    """A wait as people say it: "40 s", "3 min", "1 min 20 s"."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    m, s = divmod(s, 60)
+    return f"{m} min" + (f" {s} s" if s and m < 10 else "")
+
+
 def chart_layout(height: int, **overrides: Any) -> dict[str, Any]:
     """Plotly layout every chart shares: a fixed height (no layout jumps while a run updates), the
     projector-aware font, a white background, and the legend above the plot."""

@@ -1,9 +1,10 @@
-"""Live meta-training for the Meta-training page: `maml_core.meta_train` runs in background threads (one per
-algorithm) while the page polls a thread-safe progress record; and the figures that show it.
+"""Live meta-training for the Meta-training page: a `LiveRun` steps one `maml_core.Trainer` per method in one
+background thread (in lockstep by default) while the page polls a thread-safe progress record; and the figures
+that show it.
 
-Bounded on purpose (a shared server): iterations and wall time are capped per run, and at most
-`MAX_SERVER_RUNS` runs train at once on a server (`server_slots`). Threads never call Streamlit; the page reads
-`LiveRun.view()` and turns finished results into checkpoints in the user's session.
+Bounded on purpose (a shared server): iterations and wall time are capped per run, and `ui/run_queue.py` decides
+how many runs train at once (a budget sized to the machine) and queues the rest. Threads never call Streamlit;
+the page reads `LiveRun.view()` and turns finished results into checkpoints in the user's session.
 """
 
 from __future__ import annotations
@@ -16,48 +17,42 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-import torch
 from plotly.subplots import make_subplots
-from torch import Tensor
 
 from maml_core import (
     Checkpoint,
     TrainConfig,
     TrainResult,
-    adapt_and_measure,
     build_model,
     default_config,
-    get_params,
-    meta_train,
     sinusoid,
 )
 from maml_core.checkpoints import Metrics
-from maml_core.training import StepInfo
 
+from . import train_worker
 from .common import METHOD_COLORS, METHOD_LABELS, chart_layout, style_axes
+from .train_worker import (  # noqa: F401  (re-exported: the page and tests read the probe from here)
+    PACES,
+    PROBE_AMPLITUDE,
+    PROBE_GRID,
+    PROBE_PHASE,
+    PROBE_STEPS,
+    PROBE_X,
+    Snapshot,
+    initial_params,
+    probe_snapshot,
+)
 
 SINUSOID_MAX_ITERATIONS = 20_000
 SINUSOID_MAX_SECONDS = 180.0
 OMNIGLOT_MAX_ITERATIONS = 500
 OMNIGLOT_MAX_SECONDS = 120.0
 OMNIGLOT_VAL_TASKS = 50
-MAX_SERVER_RUNS = 2
-# The fixed probe task every snapshot adapts to (the same for every algorithm and every run).
-PROBE_AMPLITUDE, PROBE_PHASE, PROBE_STEPS = 3.5, 1.0, 10
-PROBE_X = torch.tensor(np.sort(np.random.default_rng(7).uniform(-5, 5, 10)), dtype=torch.float32).reshape(-1, 1)
-PROBE_GRID = torch.linspace(-5, 5, 81).reshape(-1, 1)
+# A training process's resident memory above this stops its run (measured peaks: see MEMORY_LIMIT_MB in the README);
+# KILL_GRACE_S after its time limit or a stop request, a process that has not ended is killed.
+MEMORY_LIMIT_MB = 1500
+KILL_GRACE_S = 20.0
 CHART_POINTS = 300  # curves are averaged into at most this many points (a 20,000-iteration run stays light)
-
-
-@dataclass
-class Snapshot:
-    """The current initialisation adapting to the probe task at one iteration."""
-
-    iteration: int
-    before: list[float]  # prediction on PROBE_GRID at inner step 0
-    after: list[float]  # after PROBE_STEPS steps
-    mse_before: float
-    mse_after: float
 
 
 @dataclass
@@ -81,11 +76,6 @@ class Progress:
         return self.status in ("done", "stopped", "error")
 
 
-# Shared by every session of this server process (module state, like st.cache_resource): a run takes a slot when
-# it starts and gives it back when its last thread ends.
-SERVER_SLOTS = threading.BoundedSemaphore(MAX_SERVER_RUNS)
-
-
 def sinusoid_configs(algos: list[str], *, iterations: int, meta_batch: int, inner_steps: int, inner_lr: float,
                      meta_lr: float, seed: int) -> dict[str, TrainConfig]:
     """The paper's sinusoid settings with the user's overrides, clamped to the server's bounds."""
@@ -103,58 +93,72 @@ def omniglot_config(algo: str, *, iterations: int, meta_batch: int, seed: int, d
                           val_every=iterations, val_tasks=OMNIGLOT_VAL_TASKS, data_dir=str(data_dir))
 
 
-def initial_params(config: TrainConfig) -> dict[str, Tensor]:
-    """Seeded initial weights built outside the threads, so concurrent runs are reproducible."""
-    with torch.random.fork_rng():
-        torch.manual_seed(config.seed)
-        return get_params(build_model(config.model))
-
-
-def probe_snapshot(model: torch.nn.Module, params: dict[str, Tensor], inner_lr: float, iteration: int) -> Snapshot:
-    """Adapt `params` (detached copies) to the probe task and record the fit before and after."""
-    p = {k: v.detach().clone() for k, v in params.items()}
-    sy = sinusoid(PROBE_X, PROBE_AMPLITUDE, PROBE_PHASE)
-    truth = sinusoid(PROBE_GRID, PROBE_AMPLITUDE, PROBE_PHASE)
-    with torch.no_grad():
-        m = adapt_and_measure(model, p, PROBE_X, sy, PROBE_GRID, truth, steps=PROBE_STEPS, inner_lr=inner_lr,
-                              all_steps=True, support_loss=False, outputs=True)
-    before, after = m["query_out"][0], m["query_out"][-1]
-    clip = lambda y: [round(float(v), 3) if math.isfinite(v) else None for v in y.clamp(-50, 50)[:, 0]]  # noqa: E731
-    return Snapshot(iteration, clip(before), clip(after), float(m["query_loss"][0]), float(m["query_loss"][-1]))
-
 
 class LiveRun:
-    """Meta-train several algorithms concurrently (one thread each) under one stop flag and one deadline."""
+    """Meta-train several algorithms in a child process (ui/train_worker.py: interleaved, in lockstep by default)
+    while a listener thread here turns its messages into each method's `Progress`.
+
+    A run is created queued; `RunQueue` (ui/run_queue.py) starts it when the server has room. `owner` is the
+    browser session that started it (the queue stops the run when that session ends). The listener watches the
+    child: past its time limit (plus a grace) or its memory limit it is stopped, and killed if it does not stop.
+    Nothing here calls Streamlit: the page reads `view()` and turns finished results into checkpoints."""
 
     def __init__(self, problem: str, configs: dict[str, TrainConfig], *, max_seconds: float,
-                 snapshot_every: int = 250, data: Any = None, slot: threading.Semaphore | None = None) -> None:
+                 snapshot_every: int = 250, data: Any = None, pace: str = "lockstep", owner: str = "",
+                 memory_limit_mb: float = MEMORY_LIMIT_MB) -> None:
+        if pace not in PACES:
+            raise ValueError(f"pace must be one of {', '.join(PACES)}, not {pace!r}")
         self.problem = problem
         self.configs = configs
         self.max_seconds = max_seconds
         self.snapshot_every = max(1, int(snapshot_every))
         self.data = data
+        self.pace = pace
+        self.owner = owner
+        self.memory_limit_mb = memory_limit_mb
         self.id = f"{problem}-{time.time_ns()}"
-        self.started = time.time()
+        self.submitted = time.time()
+        self.started: float | None = None  # when it left the queue
+        self.ended: float | None = None
+        self.cancelled = ""  # why it never started (left the queue, session ended)
+        self.peak_rss_mb = 0.0  # the training process's resident memory, its peak as sampled
+        self.pid: int | None = None  # the training process, once started
         self.results: dict[str, TrainResult] = {}
         self.progress = {a: Progress(a, c.iterations) for a, c in configs.items()}
         self.collected = False  # the page has turned the results into checkpoints
-        self._slot = slot
+        self.on_end: list = []  # callbacks run in the listener thread when the run ends (the queue's bookkeeping)
         self._stop = threading.Event()
+        self._why_stop = ""
         self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._train, args=(a,), name=f"maml-train-{a}", daemon=True)
-                         for a in configs]
-        self._supervisor = threading.Thread(target=self._supervise, name="maml-train-supervisor", daemon=True)
+        self._child_stop = None  # the child's stop flag (a multiprocessing Event), once it exists
+        self._began: dict[str, float] = {}  # when each method began training (for its iterations per second)
+        self._thread = threading.Thread(target=self._listen, name=f"maml-train-{self.id}", daemon=True)
 
     # --- control ---------------------------------------------------------------------------------------------
     def start(self) -> LiveRun:
+        """Begin training now (the queue calls this; tests may call it directly). Returns at once: the listener
+        thread starts the process (the first one on a server waits a few seconds for the fork server)."""
         self.started = time.time()
-        for t in self._threads:
-            t.start()
-        self._supervisor.start()
+        self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, why: str = "the stop button") -> None:
+        self._why_stop = self._why_stop or why
         self._stop.set()
+        if self._child_stop is not None:
+            self._child_stop.set()
+
+    def cancel(self, why: str) -> None:
+        """Mark a queued run as never started (the queue calls this when it leaves the queue)."""
+        self.cancelled = why
+        self._stop.set()
+        with self._lock:
+            for p in self.progress.values():
+                p.status, p.message = "stopped", why
+
+    @property
+    def queued(self) -> bool:
+        return self.started is None and not self.cancelled
 
     @property
     def stopping(self) -> bool:
@@ -162,11 +166,18 @@ class LiveRun:
 
     @property
     def running(self) -> bool:
-        return self._supervisor.is_alive() or any(t.is_alive() for t in self._threads)
+        return self._thread.is_alive()
+
+    @property
+    def active(self) -> bool:
+        """Queued or training: the page keeps polling."""
+        return self.queued or self.running
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the run to end (tests; the page never blocks). True if it ended."""
-        self._supervisor.join(timeout)
+        if self.started is None:
+            return bool(self.cancelled)
+        self._thread.join(timeout)
         return not self.running
 
     def view(self) -> dict[str, Progress]:
@@ -177,73 +188,131 @@ class LiveRun:
 
     @property
     def elapsed(self) -> float:
-        return max((p.elapsed for p in self.progress.values()), default=0.0)
+        """Wall seconds since the run left the queue (0 while queued)."""
+        if self.started is None:
+            return 0.0
+        return (self.ended or time.time()) - self.started
 
-    # --- threads ---------------------------------------------------------------------------------------------
-    def _supervise(self) -> None:
+    def remaining_seconds(self, seconds_per_iteration: dict[str, float]) -> float:
+        """An estimate of the seconds this run still needs: its measured pace while it trains, else the
+        server's measured seconds per iteration for its methods; never more than its time limit."""
+        if self.ended is not None or self.cancelled:
+            return 0.0
+        left = self.max_seconds - self.elapsed
+        with self._lock:
+            todo = [(a, p.iterations - p.iteration, p.elapsed / p.iteration if p.iteration else None)
+                    for a, p in self.progress.items()]
+        if self.started is not None and all(spi is not None for _, _, spi in todo):
+            need = sum(n * spi for _, n, spi in todo)
+        elif all(a in seconds_per_iteration for a, _, _ in todo):
+            need = sum(n * seconds_per_iteration[a] for a, n, _ in todo)
+        else:
+            need = left
+        return max(0.0, min(left, need))
+
+    # --- the listener thread --------------------------------------------------------------------------------
+    def _listen(self) -> None:
+        reason, exit_note = "", ""
+        proc = None
         try:
-            for t in self._threads:
-                t.join()
+            ctx = train_worker.context()
+            receive, send = ctx.Pipe(duplex=False)
+            self._child_stop = ctx.Event()
+            if self._stop.is_set():
+                self._child_stop.set()
+            proc = ctx.Process(target=train_worker.run_in_child, name=f"maml-train-{self.id}", daemon=True,
+                               args=(send, self._child_stop, self.problem, self.configs, self.max_seconds,
+                                     self.snapshot_every, self.pace, self.data))
+            proc.start()
+            self.pid = proc.pid
+            send.close()  # the child holds the writing end: reading gives EOF if it dies
+            self.data = None  # the child has its copy
+            while True:
+                if receive.poll(0.25):
+                    try:
+                        message = receive.recv()
+                    except EOFError:
+                        break
+                    if message[0] == "end":
+                        reason = message[1]
+                        break
+                    self._handle(message)
+                    continue
+                if not proc.is_alive():
+                    break
+                self.peak_rss_mb = max(self.peak_rss_mb, _rss_mb(proc.pid))
+                if self.peak_rss_mb > self.memory_limit_mb and not self._stop.is_set():
+                    self.stop(f"the memory limit per run ({self.memory_limit_mb:.0f} MB)")
+                if self.elapsed > self.max_seconds + KILL_GRACE_S or \
+                        (self._stop.is_set() and self.elapsed > self._stopped_at() + KILL_GRACE_S):
+                    proc.kill()
+                    exit_note = "it did not stop in time"
+                    break
+        except Exception as e:  # noqa: BLE001 - e.g. no process could be started: shown on the page
+            exit_note = f"{type(e).__name__}: {e}"
         finally:
-            if self._slot is not None:
-                self._slot.release()
+            if proc is not None:
+                proc.join(5)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(5)
+            self._finish(reason, exit_note or (f"exit code {proc.exitcode}" if proc is not None else ""))
+            self.ended = time.time()
+            for callback in self.on_end:
+                callback(self)
 
-    def _train(self, algo: str) -> None:
-        config = self.configs[algo]
-        prog = self.progress[algo]
-        deadline = self.started + self.max_seconds
-        rate = {"t": time.perf_counter(), "it": 0}
-        model = build_model(config.model)
-        try:
-            init = initial_params(config)
-            with self._lock:
-                prog.status = "running"
-            if self.problem == "sinusoid":
-                snap = probe_snapshot(model, init, config.inner_lr, 0)
-                with self._lock:
-                    prog.snapshots.append(snap)
+    def _stopped_at(self) -> float:
+        if not hasattr(self, "_stop_elapsed"):
+            self._stop_elapsed = self.elapsed
+        return self._stop_elapsed
 
-            def on_step(info: StepInfo) -> bool:
-                now = time.perf_counter()
-                snap = None
-                if self.problem == "sinusoid" and (info.iteration % self.snapshot_every == 0
-                                                   or info.iteration == info.iterations):
-                    snap = probe_snapshot(model, info.params, config.inner_lr, info.iteration)
-                with self._lock:
-                    prog.iteration = info.iteration
-                    prog.elapsed = info.elapsed
-                    prog.losses.append(float(info.meta_loss))
-                    if info.accuracies:
-                        prog.accs.append(float(info.accuracies[-1]))
-                    if info.val and "val_acc" in info.val:
-                        prog.val.append((info.iteration, float(info.val["val_acc"])))
-                    if snap is not None:
-                        prog.snapshots.append(snap)
-                    if now - rate["t"] >= 0.5:  # iterations per second over the last half second or more
-                        prog.its_per_sec = (info.iteration - rate["it"]) / (now - rate["t"])
-                        rate.update(t=now, it=info.iteration)
-                    elif prog.its_per_sec == 0.0 and info.iteration > 1:
-                        prog.its_per_sec = info.its_per_sec
-                return not self._stop.is_set() and time.time() < deadline
+    def _handle(self, message: tuple) -> None:
+        kind, algo = message[0], message[1]
+        with self._lock:
+            p = self.progress[algo]
+            if kind == "status":
+                p.status, p.message = message[2], message[3]
+                if p.status == "running":
+                    self._began[algo] = time.time()
+            elif kind == "progress":
+                u = message[2]
+                p.iteration, p.elapsed = u.iteration, u.elapsed
+                p.losses += u.losses
+                p.accs += u.accs
+                p.val += u.val
+                p.snapshots += u.snapshots
+                p.its_per_sec = u.iteration / max(time.time() - self._began.get(algo, self.started), 1e-9)
+            elif kind == "result":
+                r = message[2]
+                config = self.configs[algo]
+                self.results[algo] = TrainResult(config, train_worker.from_bytes(r["params"]),
+                                                 build_model(config.model), r["history"], r["seconds"],
+                                                 r["iterations_done"], r["iterations_done"] < config.iterations,
+                                                 r["best_val"])
 
-            result = meta_train(config, on_step=on_step, data=self.data, init_params=init,
-                                max_seconds=self.max_seconds, log_every=max(1, config.iterations // 20))
-            with self._lock:
-                self.results[algo] = result
-                done = result.iterations_done >= config.iterations
-                prog.status = "done" if done else "stopped"
+    def _finish(self, reason: str, exit_note: str) -> None:
+        """Each method's final status, in words the page shows."""
+        why = {"limit": f"the {self.max_seconds / 60:.0f}-minute limit per run"}.get(reason) or \
+            self._why_stop or "the stop button"
+        with self._lock:
+            for algo, p in self.progress.items():
+                if p.status == "error":
+                    continue
+                r = self.results.get(algo)
+                if r is None:
+                    p.status = "error"
+                    p.message = ("the training process ended unexpectedly"
+                                 + (f" ({exit_note})" if exit_note else "")
+                                 + (f"; {reason[len('error: '):]}" if reason.startswith("error: ") else ""))
+                    continue
+                done = r.iterations_done >= r.config.iterations
+                p.status = "done" if done else "stopped"
+                p.iteration = r.iterations_done
                 if not done:
-                    why = ("the stop button" if self._stop.is_set() else
-                           f"the {self.max_seconds / 60:.0f}-minute limit per run")
-                    prog.message = f"stopped by {why} at iteration {result.iterations_done:,}"
-                if result.best_val is not None and not prog.val:
-                    prog.val.append((result.iterations_done, float(result.best_val)))
-                prog.its_per_sec = result.iterations_done / max(result.seconds, 1e-9)
-                prog.elapsed = result.seconds
-        except Exception as e:  # noqa: BLE001 - reported on the page (no traceback for users)
-            with self._lock:
-                prog.status = "error"
-                prog.message = f"{type(e).__name__}: {e}"
+                    p.message = f"stopped by {why} at iteration {r.iterations_done:,}"
+                if r.best_val is not None and not p.val:
+                    p.val.append((r.iterations_done, float(r.best_val)))
+
 
     # --- results ---------------------------------------------------------------------------------------------
     def checkpoints(self) -> dict[str, tuple[Checkpoint, str]]:
@@ -263,6 +332,18 @@ class LiveRun:
                      f"{r.seconds:.0f} s (α = {c.inner_lr:g}, β = {c.meta_lr:g}, meta-batch {c.meta_batch})")
             out[algo] = (ckpt, label)
         return out
+
+
+def _rss_mb(pid: int) -> float:
+    """A process's resident memory (Linux /proc; 0 where that cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 # --- figures ------------------------------------------------------------------------------------------------------
@@ -371,6 +452,18 @@ def accuracy_figure(view: dict[str, Progress], height: int = 380) -> go.Figure:
     fig.update_layout(xaxis=dict(title="iteration", gridcolor="#eee", rangemode="tozero", fixedrange=True),
                       yaxis=dict(title="accuracy (%)", range=[0, 100], gridcolor="#eee", fixedrange=True))
     return style_axes(fig)
+
+
+def pace_caption(pace: str, view: dict[str, Progress]) -> str:
+    """What the x axis means for this run's pace, in the run's own numbers."""
+    if len(view) < 2:
+        return ""
+    if pace == "lockstep":
+        return ("Same iterations (lockstep): the methods take turns, one update each, so at every point on the x "
+                "axis all of them have had the same number of updates.")
+    reached = ", ".join(f"{METHOD_LABELS.get(a, a)} {p.iteration:,}" for a, p in view.items())
+    return (f"Same time: each method gets equal seconds, so the cheaper ones do more updates (iterations so far: "
+            f"{reached}). Compare where the lines end, not only their height.")
 
 
 def snapshot_caption(view: dict[str, Progress]) -> str:

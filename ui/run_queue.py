@@ -1,0 +1,189 @@
+"""The server's training queue: how many Meta-training runs train at once (a budget sized to the machine), who
+waits, in what place, and roughly until when; and a watch that ends a run whose browser session has ended.
+
+One queue per server process (module state, shared by every session like `st.cache_resource`). A run is
+submitted queued (`LiveRun` in ui/training_view.py); it starts at once when a slot is free, else when the runs
+ahead of it end. Runs are first come, first served, each capped in iterations and seconds, so every waiting user
+eventually trains and the expected start is the sum of the remaining times ahead (measured, not guessed: the
+seconds per iteration of each method on this server, from the runs it has trained).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .training_view import LiveRun
+
+# A run's measured memory is small (a sinusoid run ~20 MB, a small Omniglot run ~150 MB of activations and
+# weights); the budget keeps RUN_MEMORY_MB of available memory per concurrent run.
+RUN_MEMORY_MB = 300
+MAX_SLOTS = 4
+SESSION_GRACE_S = 15.0  # a session gone this long (tab closed, not a brief reconnect) ends its run
+WATCH_EVERY_S = 2.0
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def available_memory_mb() -> float | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def server_budget(cpus: int | None = None, memory_mb: float | None = None) -> int:
+    """Runs that train at once: one per core beyond the one kept for page updates (so the other pages stay
+    responsive), at least one, no more than memory allows, at most MAX_SLOTS (a run is one Python thread: past a
+    few, Python's interpreter lock, not the cores, limits a single server process)."""
+    cpus = cpu_count() if cpus is None else cpus
+    memory_mb = available_memory_mb() if memory_mb is None else memory_mb
+    slots = max(1, cpus - 1)
+    if memory_mb is not None:
+        slots = min(slots, max(1, int(memory_mb // RUN_MEMORY_MB)))
+    return min(slots, MAX_SLOTS)
+
+
+def session_is_alive(session_id: str) -> bool:
+    """Whether the browser session that owns a run is still connected (always True outside a real server, e.g.
+    in AppTest, where there is no runtime to ask)."""
+    if not session_id:
+        return True
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():
+        return True
+    return Runtime.instance().is_active_session(session_id)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a run stands: `position` 0 = training now, k = k-th in line; `wait_s` = expected seconds until it
+    starts (0 when training); `ahead` = runs training or waiting before it; `slots` = runs training at once."""
+
+    position: int
+    wait_s: float
+    ahead: int
+    slots: int
+
+
+class RunQueue:
+    """First come, first served, `slots` runs at a time."""
+
+    def __init__(self, slots: int | None = None, is_alive: Callable[[str], bool] = session_is_alive,
+                 grace_s: float = SESSION_GRACE_S) -> None:
+        self.slots = server_budget() if slots is None else max(1, int(slots))
+        self._is_alive = is_alive
+        self._grace = grace_s
+        self._lock = threading.RLock()
+        self._active: list[LiveRun] = []
+        self._waiting: deque[LiveRun] = deque()
+        self._gone_since: dict[str, float] = {}  # owner session -> when it was first seen gone
+        self._pace: dict[str, float] = {}  # "problem/algo" -> seconds per iteration measured on this server
+        self._watch: threading.Thread | None = None
+
+    # --- users -----------------------------------------------------------------------------------------------
+    def submit(self, run: LiveRun) -> LiveRun:
+        """Queue `run`; it starts at once if a slot is free."""
+        with self._lock:
+            run.on_end.append(self._ended)
+            self._waiting.append(run)
+            self._fill()
+            self._ensure_watch()
+        return run
+
+    def leave(self, run: LiveRun, why: str = "you left the queue") -> None:
+        """Stop a training run, or take a waiting one out of the line."""
+        with self._lock:
+            if run in self._waiting:
+                self._waiting.remove(run)
+                run.cancel(why)
+                return
+        run.stop(why)
+
+    def place(self, run: LiveRun) -> Place | None:
+        """Where `run` stands (None once it has ended or left)."""
+        with self._lock:
+            if run in self._active:
+                return Place(0, 0.0, 0, self.slots)
+            if run not in self._waiting:
+                return None
+            free_at = sorted(r.remaining_seconds(self._paces(r)) for r in self._active)
+            free_at += [0.0] * (self.slots - len(free_at))
+            for k, r in enumerate(self._waiting):  # who starts when, in order, as slots free up
+                free_at.sort()
+                start = free_at[0]
+                if r is run:
+                    return Place(k + 1, start, len(self._active) + k, self.slots)
+                free_at[0] = start + r.remaining_seconds(self._paces(r))
+        return None
+
+    def counts(self) -> tuple[int, int]:
+        """(training, waiting) now."""
+        with self._lock:
+            return len(self._active), len(self._waiting)
+
+    # --- bookkeeping ---------------------------------------------------------------------------------------------
+    def _paces(self, run: LiveRun) -> dict[str, float]:
+        return {a: self._pace[f"{run.problem}/{a}"] for a in run.configs if f"{run.problem}/{a}" in self._pace}
+
+    def _fill(self) -> None:
+        while self._waiting and len(self._active) < self.slots:
+            run = self._waiting.popleft()
+            self._active.append(run)
+            run.start()
+
+    def _ended(self, run: LiveRun) -> None:
+        """Called by a run's thread as it ends: learn the pace, free the slot, start the next."""
+        for algo, p in run.view().items():
+            if p.iteration >= 20 and p.elapsed > 0:
+                key = f"{run.problem}/{algo}"
+                spi = p.elapsed / p.iteration
+                self._pace[key] = spi if key not in self._pace else 0.5 * (self._pace[key] + spi)
+        with self._lock:
+            if run in self._active:
+                self._active.remove(run)
+            self._fill()
+
+    def _ensure_watch(self) -> None:
+        if self._watch is None or not self._watch.is_alive():
+            self._watch = threading.Thread(target=self._watch_sessions, name="maml-train-queue-watch", daemon=True)
+            self._watch.start()
+
+    def _watch_sessions(self) -> None:
+        """End the runs (and leave the places in line) of sessions that have gone for longer than the grace."""
+        while True:
+            time.sleep(WATCH_EVERY_S)
+            self.check_sessions()
+            with self._lock:
+                if not self._active and not self._waiting:
+                    self._watch = None
+                    return
+
+    def check_sessions(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self._lock:
+            runs = list(self._active) + list(self._waiting)
+        for run in runs:
+            if self._is_alive(run.owner):
+                self._gone_since.pop(run.owner, None)
+                continue
+            since = self._gone_since.setdefault(run.owner, now)
+            if now - since >= self._grace:
+                self.leave(run, "your browser session ended")
+
+
+QUEUE = RunQueue()

@@ -1,0 +1,228 @@
+"""The Meta-training page's training process: what runs outside the Streamlit server (no Streamlit here).
+
+Why a process and not a thread: in the server's process a training thread shares Python's interpreter lock with
+every page update. A meta-step is a few hundred small tensor operations, each of which gives the lock up and must
+win it back, so whenever a page is drawing the training thread waits (measured on this 2-core machine: 4 sinusoid
+iterations per second in a server thread against about 40 in a process of its own). A child process trains at
+the engine's speed on its own core and sends its progress to the page a few times a second.
+
+`run_in_child` steps one `maml_core.Trainer` per method, interleaved: in lockstep (one iteration of each in
+turn, so at any moment all methods have had the same number of updates and the probe snapshots fall on the same
+iterations) or by equal time slices (`pace="wallclock"`). Messages to the parent (a one-way pipe):
+("status", algo, status, message), ("progress", algo, Update), ("result", algo, dict), ("end", reason).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import multiprocessing
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from maml_core import TrainConfig, Trainer, adapt_and_measure, build_model, get_params, sinusoid
+
+# The fixed probe task every snapshot adapts to (the same for every algorithm and every run).
+PROBE_AMPLITUDE, PROBE_PHASE, PROBE_STEPS = 3.5, 1.0, 10
+PROBE_X = torch.tensor(np.sort(np.random.default_rng(7).uniform(-5, 5, 10)), dtype=torch.float32).reshape(-1, 1)
+PROBE_GRID = torch.linspace(-5, 5, 81).reshape(-1, 1)
+PACES = ("lockstep", "wallclock")
+WALLCLOCK_SLICE = 0.05  # seconds each method trains before the next one's turn (pace "wallclock")
+FLUSH_EVERY = 0.2  # seconds between progress messages
+
+
+@dataclass
+class Snapshot:
+    """The current initialisation adapting to the probe task at one iteration."""
+
+    iteration: int
+    before: list[float]  # prediction on PROBE_GRID at inner step 0
+    after: list[float]  # after PROBE_STEPS steps
+    mse_before: float
+    mse_after: float
+
+
+@dataclass
+class Update:
+    """One method's progress since the last message."""
+
+    iteration: int = 0
+    elapsed: float = 0.0  # this method's own training seconds
+    losses: list[float] = field(default_factory=list)
+    accs: list[float] = field(default_factory=list)
+    val: list[tuple[int, float]] = field(default_factory=list)
+    snapshots: list[Snapshot] = field(default_factory=list)
+
+
+_SEED_LOCK = threading.Lock()  # seeding touches torch's global generator: one at a time
+
+
+def initial_params(config: TrainConfig) -> dict[str, Tensor]:
+    """Seeded initial weights (reproducible however many runs start at once)."""
+    with _SEED_LOCK, torch.random.fork_rng():
+        torch.manual_seed(config.seed)
+        return get_params(build_model(config.model))
+
+
+def probe_snapshot(model: torch.nn.Module, params: dict[str, Tensor], inner_lr: float, iteration: int) -> Snapshot:
+    """Adapt `params` (detached copies) to the probe task and record the fit before and after."""
+    p = {k: v.detach().clone() for k, v in params.items()}
+    sy = sinusoid(PROBE_X, PROBE_AMPLITUDE, PROBE_PHASE)
+    truth = sinusoid(PROBE_GRID, PROBE_AMPLITUDE, PROBE_PHASE)
+    with torch.no_grad():
+        m = adapt_and_measure(model, p, PROBE_X, sy, PROBE_GRID, truth, steps=PROBE_STEPS, inner_lr=inner_lr,
+                              all_steps=True, support_loss=False, outputs=True)
+    before, after = m["query_out"][0], m["query_out"][-1]
+    clip = lambda y: [round(float(v), 3) if math.isfinite(v) else None for v in y.clamp(-50, 50)[:, 0]]  # noqa: E731
+    return Snapshot(iteration, clip(before), clip(after), float(m["query_loss"][0]), float(m["query_loss"][-1]))
+
+
+def train_together(problem: str, configs: dict[str, TrainConfig], *, send, should_stop, max_seconds: float,
+                   snapshot_every: int, pace: str = "lockstep", data: Any = None) -> None:
+    """Train every config to its end (or until `should_stop()` or `max_seconds`), interleaved by `pace`, and
+    report through `send(message)` (the messages above)."""
+    if pace not in PACES:
+        raise ValueError(f"pace must be one of {', '.join(PACES)}, not {pace!r}")
+    started = time.time()
+    trainers: dict[str, Trainer] = {}
+    models: dict[str, torch.nn.Module] = {}
+    pending = {a: Update() for a in configs}
+    failed: set[str] = set()
+    last_flush = [time.perf_counter()]
+
+    def flush(force: bool = False) -> None:
+        if not force and time.perf_counter() - last_flush[0] < FLUSH_EVERY:
+            return
+        for algo, u in pending.items():
+            if u.losses or u.snapshots or u.val:
+                send(("progress", algo, u))
+                pending[algo] = Update(u.iteration, u.elapsed)
+        last_flush[0] = time.perf_counter()
+
+    def fail(algo: str, e: Exception) -> None:
+        failed.add(algo)
+        send(("status", algo, "error", f"{type(e).__name__}: {e}"))
+
+    def snapshot(algo: str, params, iteration: int) -> None:
+        pending[algo].snapshots.append(probe_snapshot(models[algo], params, configs[algo].inner_lr, iteration))
+
+    reason = ""
+    try:
+        for algo, config in configs.items():
+            try:
+                init = initial_params(config)
+                with _SEED_LOCK:  # Trainer seeds torch's global generator too
+                    trainers[algo] = Trainer(config, data=data, init_params=init,
+                                             log_every=max(1, config.iterations // 20))
+                models[algo] = build_model(config.model)
+                if problem == "sinusoid":
+                    snapshot(algo, trainers[algo].params, 0)
+                send(("status", algo, "running", ""))
+            except Exception as e:  # noqa: BLE001 - reported on the page (no traceback for users)
+                fail(algo, e)
+        flush(force=True)
+        while True:
+            live = [a for a, t in trainers.items() if not t.done and a not in failed]
+            if not live:
+                break
+            if should_stop():
+                reason = "stop"
+                break
+            if time.time() - started >= max_seconds:
+                reason = "limit"
+                break
+            for algo in live:
+                until = time.perf_counter() + (WALLCLOCK_SLICE if pace == "wallclock" else 0.0)
+                while True:
+                    try:
+                        info = trainers[algo].step()
+                    except Exception as e:  # noqa: BLE001
+                        fail(algo, e)
+                        break
+                    u = pending[algo]
+                    if problem == "sinusoid" and (info.iteration % snapshot_every == 0
+                                                  or info.iteration == info.iterations):
+                        snapshot(algo, info.params, info.iteration)
+                    u.iteration, u.elapsed = info.iteration, info.elapsed
+                    u.losses.append(float(info.meta_loss))
+                    if info.accuracies:
+                        u.accs.append(float(info.accuracies[-1]))
+                    if info.val and "val_acc" in info.val:
+                        u.val.append((info.iteration, float(info.val["val_acc"])))
+                    if trainers[algo].done or time.perf_counter() >= until:
+                        break
+            flush()
+    finally:
+        flush(force=True)
+        for algo, trainer in trainers.items():
+            if algo in failed:
+                continue
+            try:
+                r = trainer.finish()
+            except Exception as e:  # noqa: BLE001
+                fail(algo, e)
+                continue
+            send(("result", algo, {"params": to_bytes(r.params), "history": r.history, "seconds": r.seconds,
+                                   "iterations_done": r.iterations_done, "best_val": r.best_val}))
+        send(("end", reason))
+
+
+def to_bytes(params: dict[str, Tensor]) -> bytes:
+    """Weights as plain bytes for the pipe (a tensor sent as itself would be shared through a file descriptor
+    that vanishes when this process ends, before the parent has read it)."""
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in params.items()}, buf)
+    return buf.getvalue()
+
+
+def from_bytes(blob: bytes) -> dict[str, Tensor]:
+    return torch.load(io.BytesIO(blob), weights_only=True)
+
+
+def run_in_child(conn, stop_event, problem: str, configs: dict[str, TrainConfig], max_seconds: float,
+                 snapshot_every: int, pace: str, data: Any) -> None:
+    """The child process's entry point: one intra-op thread (one core), messages through `conn`."""
+    torch.set_num_threads(1)
+    try:
+        train_together(problem, configs, send=conn.send, should_stop=stop_event.is_set, max_seconds=max_seconds,
+                       snapshot_every=snapshot_every, pace=pace, data=data)
+    except Exception as e:  # noqa: BLE001 - the parent shows it
+        conn.send(("end", f"error: {type(e).__name__}: {e}"))
+    finally:
+        conn.close()
+
+
+_CONTEXT = None
+
+
+def context():
+    """multiprocessing's "forkserver": a small server process, started once (it imports torch and this module
+    once, a few seconds), forks each training process from itself in milliseconds; safe in a threaded server,
+    unlike a plain fork."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["__main__", "ui.train_worker"])  # each imported once
+        _CONTEXT = ctx
+    return _CONTEXT
+
+
+_WARMING: threading.Thread | None = None
+
+
+def warm_up() -> None:
+    """Start the fork server in the background (a few seconds, once per server process) as soon as someone opens
+    the Meta-training page, so that pressing Start trains at once."""
+    global _WARMING
+    if _WARMING is None:
+        from multiprocessing import forkserver
+
+        context()
+        _WARMING = threading.Thread(target=forkserver.ensure_running, name="maml-forkserver-warm-up", daemon=True)
+        _WARMING.start()
