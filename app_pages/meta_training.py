@@ -49,6 +49,7 @@ def on_start() -> None:
         ss.mt_notice = ("warning", "A run is already going: stop it first.")
         return
     problem = ss.get("mt_problem", "Sinusoid")
+    seed = int(ss.get("seed", 0))  # the session's value: a callback runs before the page, whose `seed` is stale
     try:
         if problem == "Sinusoid":
             algos = [a for a in SIN_ALGOS if a in ss.get("mt_algos", [])]
@@ -236,8 +237,10 @@ def snapshot_panel() -> None:
         return
     view = run.view()
     st.markdown(f"**Snapshots: the initialisation adapting to a probe task.** {tv.snapshot_caption(view)}")
-    st.plotly_chart(tv.snapshot_figure(view, animate=not run.running), key="mt_snapshot_chart",
-                    config=common.PLOTLY_CONFIG)
+    drawn = (run.id, run.running, common.font_size(), tuple(len(p.snapshots) for p in view.values()))
+    if ss.get("mt_snapshot_drawn", (None,))[0] != drawn:  # built again only when a snapshot arrived
+        ss.mt_snapshot_drawn = (drawn, tv.snapshot_figure(view, animate=not run.running))
+    st.plotly_chart(ss.mt_snapshot_drawn[1], key="mt_snapshot_chart", config=common.PLOTLY_CONFIG)
     st.caption(f"Probe task: A = {tv.PROBE_AMPLITUDE}, φ = {tv.PROBE_PHASE}, 10 fixed support points, never "
                f"used for training. Dotted: the initialisation's prediction; solid: after {tv.PROBE_STEPS} "
                "inner steps. The right-hand chart above is the solid curve's error at every snapshot.")

@@ -309,7 +309,7 @@ def test_the_queue_estimates_each_place_from_the_runs_ahead():
             self.started = time.time()
             return self
 
-        def remaining_seconds(self, seconds_per_iteration):
+        def remaining_seconds(self, seconds_per_iteration, overhead_s=0.0):
             return self.left
 
     q = run_queue.RunQueue(slots=2, is_alive=lambda s: True)
@@ -382,3 +382,36 @@ def test_a_training_process_over_its_memory_limit_is_stopped_and_a_dead_one_is_r
     p = run.view()["fomaml"]
     assert p.status == "error" and "the training process ended unexpectedly" in p.message, p.message
     assert p.iteration > 0 and p.losses  # what was shown so far stays on the page
+
+
+def test_start_uses_the_seed_set_in_the_same_run(app):
+    """Callbacks run before the page: the seed must come from the session, not the last run's variable."""
+    app.number_input(key="seed").set_value(4242)
+    run = start(app, iterations=30, algos=("pretrain",))
+    assert run.configs["pretrain"].seed == 4242
+    assert run.join(60)
+
+
+def test_a_fresh_server_estimates_the_wait_from_the_run_training_now():
+    from ui import run_queue
+
+    q = run_queue.RunQueue(slots=1, is_alive=lambda s: True)
+    cfg = lambda n: tv.sinusoid_configs(["maml", "pretrain"], iterations=n, meta_batch=25, inner_steps=1,  # noqa: E731
+                                        inner_lr=0.01, meta_lr=0.001, seed=0)
+    first = q.submit(tv.LiveRun("sinusoid", cfg(20_000), max_seconds=120))
+    second = q.submit(tv.LiveRun("sinusoid", cfg(400), max_seconds=120))
+    third = q.submit(tv.LiveRun("sinusoid", cfg(400), max_seconds=120))
+    try:
+        wait_for_training(first)
+        time.sleep(1.0)
+        pace = first.live_pace()
+        assert set(pace) == {"maml", "pretrain"}
+        # the first run's own pace says when it ends; the second's 400 lockstep iterations at that pace after it
+        wait2, wait3 = q.place(second).wait_s, q.place(third).wait_s
+        assert wait2 == pytest.approx(first.remaining_seconds({}), rel=0.2)
+        assert wait3 - wait2 == pytest.approx(400 * sum(pace.values()), rel=0.5)
+        assert wait3 < 120 + 120  # not the time limits: a fresh server's estimate is no longer the worst case
+    finally:
+        for r in (third, second, first):
+            q.leave(r)
+            r.join(60)

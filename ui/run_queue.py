@@ -93,6 +93,7 @@ class RunQueue:
         self._waiting: deque[LiveRun] = deque()
         self._gone_since: dict[str, float] = {}  # owner session -> when it was first seen gone
         self._pace: dict[str, float] = {}  # "problem/algo" -> seconds per iteration measured on this server
+        self._overhead = 0.0  # seconds a run holds its slot beyond its training steps (process start-up, the end)
         self._watch: threading.Thread | None = None
 
     # --- users -----------------------------------------------------------------------------------------------
@@ -121,14 +122,14 @@ class RunQueue:
                 return Place(0, 0.0, 0, self.slots)
             if run not in self._waiting:
                 return None
-            free_at = sorted(r.remaining_seconds(self._paces(r)) for r in self._active)
+            free_at = sorted(r.remaining_seconds(self._paces(r), self._overhead) for r in self._active)
             free_at += [0.0] * (self.slots - len(free_at))
             for k, r in enumerate(self._waiting):  # who starts when, in order, as slots free up
                 free_at.sort()
                 start = free_at[0]
                 if r is run:
                     return Place(k + 1, start, len(self._active) + k, self.slots)
-                free_at[0] = start + r.remaining_seconds(self._paces(r))
+                free_at[0] = start + r.remaining_seconds(self._paces(r), self._overhead)
         return None
 
     def counts(self) -> tuple[int, int]:
@@ -138,7 +139,14 @@ class RunQueue:
 
     # --- bookkeeping ---------------------------------------------------------------------------------------------
     def _paces(self, run: LiveRun) -> dict[str, float]:
-        return {a: self._pace[f"{run.problem}/{a}"] for a in run.configs if f"{run.problem}/{a}" in self._pace}
+        """Seconds per iteration for `run`'s methods: measured over the runs this server finished, else (a fresh
+        server) the pace of a run training now."""
+        pace = {a: self._pace[f"{run.problem}/{a}"] for a in run.configs if f"{run.problem}/{a}" in self._pace}
+        for other in self._active:
+            if other.problem == run.problem:
+                for a, spi in other.live_pace().items():
+                    pace.setdefault(a, spi)
+        return pace
 
     def _fill(self) -> None:
         while self._waiting and len(self._active) < self.slots:
@@ -148,11 +156,15 @@ class RunQueue:
 
     def _ended(self, run: LiveRun) -> None:
         """Called by a run's thread as it ends: learn the pace, free the slot, start the next."""
-        for algo, p in run.view().items():
+        view = run.view()
+        for algo, p in view.items():
             if p.iteration >= 20 and p.elapsed > 0:
                 key = f"{run.problem}/{algo}"
                 spi = p.elapsed / p.iteration
                 self._pace[key] = spi if key not in self._pace else 0.5 * (self._pace[key] + spi)
+        if run.started is not None and any(p.iteration for p in view.values()):
+            extra = max(0.0, run.elapsed - sum(p.elapsed for p in view.values()))
+            self._overhead = extra if not self._overhead else 0.5 * (self._overhead + extra)
         with self._lock:
             if run in self._active:
                 self._active.remove(run)

@@ -193,9 +193,11 @@ class LiveRun:
             return 0.0
         return (self.ended or time.time()) - self.started
 
-    def remaining_seconds(self, seconds_per_iteration: dict[str, float]) -> float:
-        """An estimate of the seconds this run still needs: its measured pace while it trains, else the
-        server's measured seconds per iteration for its methods; never more than its time limit."""
+    def remaining_seconds(self, seconds_per_iteration: dict[str, float], overhead_s: float = 0.0) -> float:
+        """An estimate of the seconds this run still holds its slot: once every method has trained, its own
+        measured pace; before that, `seconds_per_iteration` per method (what the server has measured) plus
+        `overhead_s` (a run's start-up and end, also measured) less what has passed; never more than its time
+        limit (all of it when nothing is known)."""
         if self.ended is not None or self.cancelled:
             return 0.0
         left = self.max_seconds - self.elapsed
@@ -205,10 +207,15 @@ class LiveRun:
         if self.started is not None and all(spi is not None for _, _, spi in todo):
             need = sum(n * spi for _, n, spi in todo)
         elif all(a in seconds_per_iteration for a, _, _ in todo):
-            need = sum(n * seconds_per_iteration[a] for a, n, _ in todo)
+            need = sum(n * seconds_per_iteration[a] for a, n, _ in todo) + max(0.0, overhead_s - self.elapsed)
         else:
             need = left
         return max(0.0, min(left, need))
+
+    def live_pace(self) -> dict[str, float]:
+        """Seconds per iteration of each method that has trained so far in this run."""
+        with self._lock:
+            return {a: p.elapsed / p.iteration for a, p in self.progress.items() if p.iteration > 0}
 
     # --- the listener thread --------------------------------------------------------------------------------
     def _listen(self) -> None:
