@@ -100,7 +100,11 @@ if run is not None and not running:
 ss.setdefault("mt_problem", "Sinusoid")
 problem = st.radio("Problem", ["Sinusoid", "Omniglot (small run)"], key="mt_problem", persist_state=P,
                    disabled=running, horizontal=True)
-with st.container(border=True):
+# While a run waits or trains its settings are locked: folded away, so that the progress and the live curves sit
+# under the Stop button on a 1080p projector.
+settings = (st.expander("Settings of this run (locked while it waits or trains)", expanded=False) if running
+            else st.container(border=True))
+with settings:
     if problem == "Sinusoid":
         ss.setdefault("mt_algos", list(SIN_ALGOS))
         ss.setdefault("mt_iterations", 2000)
@@ -157,18 +161,18 @@ with st.container(border=True):
                        "(`images_background.zip` and `images_evaluation.zip`, or `images_background_small1/2.zip`), "
                        "or fetch them with `python -m maml_core download --data-dir DIR`. The sinusoid run works "
                        "without it.", icon=":material/folder_off:")
-    b1, b2, b3 = st.columns([1, 1, 3], vertical_alignment="center")
-    b1.button("Start training", icon=":material/play_arrow:", key="mt_start", type="primary", on_click=on_start,
-              disabled=running or not can_start, width="stretch")
-    queued = run is not None and run.queued
-    b2.button("Leave the queue" if queued else "Stop", icon=":material/stop:", key="mt_stop", on_click=on_stop,
-              disabled=not running, width="stretch")
-    training, waiting = run_queue.QUEUE.counts()
-    slots = run_queue.QUEUE.slots
-    b3.caption(f"Seed {seed} (sidebar). Runs stop by themselves after "
-               f"{tv.SINUSOID_MAX_SECONDS / 60:.0f} min (sinusoid) or {tv.OMNIGLOT_MAX_SECONDS / 60:.0f} min "
-               f"(Omniglot). This server trains {slots} run{'s' if slots != 1 else ''} at a time and queues the "
-               f"rest (now: {training} training, {waiting} waiting).")
+b1, b2, b3 = st.columns([1, 1, 3], vertical_alignment="center")
+b1.button("Start training", icon=":material/play_arrow:", key="mt_start", type="primary", on_click=on_start,
+          disabled=running or not can_start, width="stretch")
+queued = run is not None and run.queued
+b2.button("Leave the queue" if queued else "Stop", icon=":material/stop:", key="mt_stop", on_click=on_stop,
+          disabled=not running, width="stretch")
+training, waiting = run_queue.QUEUE.counts()
+slots = run_queue.QUEUE.slots
+b3.caption(f"Seed {seed} (sidebar). Runs stop by themselves after "
+           f"{tv.SINUSOID_MAX_SECONDS / 60:.0f} min (sinusoid) or {tv.OMNIGLOT_MAX_SECONDS / 60:.0f} min "
+           f"(Omniglot). This server trains {slots} run{'s' if slots != 1 else ''} at a time and queues the "
+           f"rest (now: {training} training, {waiting} waiting).")
 
 notice = ss.get("mt_notice")
 if notice:

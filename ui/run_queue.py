@@ -23,6 +23,11 @@ from .training_view import LiveRun
 # weights); the budget keeps RUN_MEMORY_MB of available memory per concurrent run.
 RUN_MEMORY_MB = 300
 MAX_SLOTS = 4
+# Before this server has measured anything: seconds per iteration at meta-batch 25 (scaled by the run's meta-batch),
+# as the CLI trained them on a 2-core machine with one other process busy (benchmarks/bench_live.py), and a run's
+# start-up and end. Replaced by measurements as soon as a run trains.
+PRIOR_PACE = {"sinusoid/maml": 0.0085, "sinusoid/fomaml": 0.0065, "sinusoid/pretrain": 0.0013}
+PRIOR_OVERHEAD_S = 3.0
 SESSION_GRACE_S = 15.0  # a session gone this long (tab closed, not a brief reconnect) ends its run
 WATCH_EVERY_S = 2.0
 
@@ -93,7 +98,8 @@ class RunQueue:
         self._waiting: deque[LiveRun] = deque()
         self._gone_since: dict[str, float] = {}  # owner session -> when it was first seen gone
         self._pace: dict[str, float] = {}  # "problem/algo" -> seconds per iteration measured on this server
-        self._overhead = 0.0  # seconds a run holds its slot beyond its training steps (process start-up, the end)
+        self._overhead = PRIOR_OVERHEAD_S  # seconds a run holds its slot beyond its training steps (start-up, end)
+        self._measured_overhead = False
         self._watch: threading.Thread | None = None
 
     # --- users -----------------------------------------------------------------------------------------------
@@ -145,7 +151,11 @@ class RunQueue:
         for other in self._active:
             if other.problem == run.problem:
                 for a, spi in other.live_pace().items():
-                    pace.setdefault(a, spi)
+                    if a in run.configs:
+                        pace.setdefault(a, spi * run.configs[a].meta_batch / other.configs[a].meta_batch)
+        for a, config in run.configs.items():
+            if f"{run.problem}/{a}" in PRIOR_PACE:
+                pace.setdefault(a, PRIOR_PACE[f"{run.problem}/{a}"] * config.meta_batch / 25)
         return pace
 
     def _fill(self) -> None:
@@ -164,7 +174,8 @@ class RunQueue:
                 self._pace[key] = spi if key not in self._pace else 0.5 * (self._pace[key] + spi)
         if run.started is not None and any(p.iteration for p in view.values()):
             extra = max(0.0, run.elapsed - sum(p.elapsed for p in view.values()))
-            self._overhead = extra if not self._overhead else 0.5 * (self._overhead + extra)
+            self._overhead = extra if not self._measured_overhead else 0.5 * (self._overhead + extra)
+            self._measured_overhead = True
         with self._lock:
             if run in self._active:
                 self._active.remove(run)

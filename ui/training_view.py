@@ -53,6 +53,7 @@ OMNIGLOT_VAL_TASKS = 50
 MEMORY_LIMIT_MB = 1500
 KILL_GRACE_S = 20.0
 CHART_POINTS = 300  # curves are averaged into at most this many points (a 20,000-iteration run stays light)
+LOG_TICKS = [m * 10.0 ** e for e in range(-3, 5) for m in (1, 2, 5)]  # 0.001, 0.002, 0.005, ... 50000
 
 
 @dataclass
@@ -436,8 +437,9 @@ def loss_figure(view: dict[str, Progress], problem: str, height: int = 380) -> g
                           row=1, col=2)
     _legend_on_top(fig, height)
     # sinusoid losses span decades (log scale); Omniglot's cross-entropy moves within 1-3 (linear reads better)
-    fig.update_yaxes(type="log" if sinus else "linear", dtick="D2" if sinus else None, gridcolor="#eee",
-                     fixedrange=True)
+    fig.update_yaxes(type="log" if sinus else "linear", gridcolor="#eee", fixedrange=True)
+    if sinus:  # every tick a whole number ("0.5", not Plotly's bare "5" for 0.5 on a log axis)
+        fig.update_yaxes(tickvals=LOG_TICKS, ticktext=[f"{v:g}" for v in LOG_TICKS])
     fig.update_xaxes(title_text="iteration", gridcolor="#eee", rangemode="tozero", fixedrange=True)
     return style_axes(fig)
 
