@@ -4,6 +4,8 @@ and the runs a user trained on the Meta-training page (so other pages can use th
 from __future__ import annotations
 
 import os
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,7 +155,43 @@ def run_app() -> None:
     st.navigation has run once in the server, so a shared deep link opened on a freshly started server
     would run that page alone, with file names in the sidebar and a narrow layout.)"""
     st.set_page_config(page_title="MAML, visible", page_icon="🧠", layout="wide")
-    st.navigation([st.Page(f, title=t, icon=i, default=d) for f, t, i, d in PAGES]).run()
+    page = st.navigation([st.Page(f, title=t, icon=i, default=d) for f, t, i, d in PAGES])
+    with page_turn():
+        page.run()
+
+
+# One page script at a time in this server process. A page run is Python-bound (figures, tensors, protobufs), so
+# runs of several sessions share one interpreter lock and make no progress in parallel: run together, 30 students'
+# changes all finish near the end; one after another, the first are served at once and the median halves
+# (benchmarks/bench_class.py). Waits that are not work (the step control's play timer) give the turn up.
+_PAGE_TURN = threading.Lock()
+_HOLDS_TURN = threading.local()
+
+
+@contextmanager
+def page_turn():
+    _PAGE_TURN.acquire()
+    _HOLDS_TURN.value = True
+    try:
+        yield
+    finally:
+        _HOLDS_TURN.value = False
+        _PAGE_TURN.release()
+
+
+@contextmanager
+def turn_given_up():
+    """Let other sessions' pages run meanwhile (around a sleep), if this thread holds the page turn."""
+    held = getattr(_HOLDS_TURN, "value", False)
+    if held:
+        _HOLDS_TURN.value = False
+        _PAGE_TURN.release()
+    try:
+        yield
+    finally:
+        if held:
+            _PAGE_TURN.acquire()
+            _HOLDS_TURN.value = True
 
 
 def apply_theme(large_fonts: bool) -> None:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from . import common
+
 # Button width at the 16-px root font: icon, label and key hint fit (width="content" cut "Back" to "B…").
 BUTTON_PX = 132
 PLAY_SECONDS = 0.9  # one inner step per tick: slow enough to read, fast enough for a class's attention
@@ -127,7 +129,8 @@ def keep_playing(prefix: str, view: StepView) -> None:
         return
     wait = PLAY_SECONDS - (time.monotonic() - view.drawn_at)
     if wait > 0:
-        time.sleep(wait)
+        with common.turn_given_up():  # other sessions' pages run while this one waits
+            time.sleep(wait)
     nxt = view.step + 1
     set_step(prefix, min(nxt, view.n_steps), playing=nxt < view.n_steps)
     st.rerun()
