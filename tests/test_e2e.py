@@ -374,6 +374,10 @@ def test_phone_canvas_takes_strokes_that_start_at_its_top(server, browser):
     try:
         open_page(page, server, "omniglot")
         assert page.evaluate("matchMedia('(hover: none)').matches")
+        # the canvases are components drawn after the page (each in a shadow root): wait for them on a busy machine
+        page.wait_for_function("""() => [...document.querySelectorAll('*')].some(h => h.shadowRoot &&
+            h.shadowRoot.querySelector('.dc-toolbar') && h.shadowRoot.querySelector('canvas.upper-canvas'))""",
+                               timeout=60_000)
         hosts = page.evaluate("""() => [...document.querySelectorAll('*')].filter(h => h.shadowRoot &&
             h.shadowRoot.querySelector('.dc-toolbar')).map(h => {
               const r = h.shadowRoot.querySelector('canvas.upper-canvas').getBoundingClientRect();
