@@ -1,7 +1,7 @@
 """Meta-training, live: train sinusoid MAML / FO-MAML / the pretrained baseline (and a small Omniglot run) in the
 browser and watch the initialisation become good at adapting.
 
-A view only: a run is a `LiveRun` (ui/training_view.py: one background thread stepping every method, in lockstep by
+A view only: a run is a `LiveRun` (ui/training_view.py: a child process stepping every method, in lockstep by
 default) that waits its turn in the server's queue (ui/run_queue.py); this page submits and stops it and polls its
 progress in fragments that re-draw while it waits or trains: progress and loss curves every second, probe snapshots
 every few seconds (a re-drawn chart costs the browser more than the training's own core can spare on a small

@@ -1,10 +1,11 @@
-"""Live meta-training for the Meta-training page: a `LiveRun` steps one `maml_core.Trainer` per method in one
-background thread (in lockstep by default) while the page polls a thread-safe progress record; and the figures
-that show it.
+"""Live meta-training for the Meta-training page: a `LiveRun` trains every method in a child process
+(ui/train_worker.py: one `maml_core.Trainer` per method, in lockstep by default) while a listener thread here turns
+its messages into a thread-safe progress record; and the figures that show it.
 
-Bounded on purpose (a shared server): iterations and wall time are capped per run, and `ui/run_queue.py` decides
-how many runs train at once (a budget sized to the machine) and queues the rest. Threads never call Streamlit;
-the page reads `LiveRun.view()` and turns finished results into checkpoints in the user's session.
+Bounded on purpose (a shared server): iterations, wall time and the process's memory are capped per run, and
+`ui/run_queue.py` decides how many runs train at once (a budget sized to the machine) and queues the rest. Nothing
+here calls Streamlit: the page reads `LiveRun.view()` and turns finished results into checkpoints in the user's
+session.
 """
 
 from __future__ import annotations
