@@ -17,6 +17,9 @@ from .tasks import Episode, SinusoidTasks, mean_ci95
 Params = dict[str, Tensor]
 EVAL_SEED = 1234  # test tasks; validation uses EVAL_SEED + 1 (never the same tasks)
 SINUSOID_EVAL_QUERIES = 100
+# A sinusoid task whose query MSE exceeds this has diverged (plain SGD overshooting), not merely fitted badly:
+# predicting zero everywhere scores at most A_max^2 / 2 = 12.5 on the paper's tasks.
+DIVERGED_MSE = 100.0
 OMNIGLOT_EVAL_QUERIES = 5  # per class; more queries per task narrow the interval, not the mean
 
 

@@ -27,7 +27,7 @@ from maml_core import (  # noqa: E402
     split,
     task_sampler,
 )
-from maml_core.evaluation import EVAL_SEED  # noqa: E402
+from maml_core.evaluation import DIVERGED_MSE, EVAL_SEED  # noqa: E402
 
 ASSETS = ROOT / "assets"
 PAPER_SIN = {("maml", 5): (0.67, 0.38, 0.35), ("pretrain", 5): (2.41, 2.23, 2.19)}
@@ -82,8 +82,8 @@ def sinusoid_table(tasks: int) -> list[str]:
         lines += [f"\n### {k}-shot (trained with K=10), query MSE after 1 / 5 / 10 steps, inner lr 0.01, "
                   f"{tasks} tasks\n",
                   "Mean ± 95% CI (the paper's statistic), then the median, and how many tasks diverged "
-                  "(query MSE above 100 at that step: plain SGD at α = 0.01 overshoots on some tasks whose few "
-                  "support points are bunched together).\n",
+                  f"(query MSE above {DIVERGED_MSE:g} at that step: plain SGD at α = 0.01 overshoots on some "
+                  "tasks whose few support points are bunched together).\n",
                   "| method | 1 step | 5 steps | 10 steps | median (1 / 5 / 10) | diverged (1 / 5 / 10) "
                   "| paper mean (1 / 5 / 10) | command |", "|---|---|---|---|---|---|---|---|"]
         for algo in ("maml", "fomaml", "pretrain"):
@@ -95,7 +95,7 @@ def sinusoid_table(tasks: int) -> list[str]:
             q = per_task_query_mse(ck, k, tasks, 10, 0.01)
             m, ci = mean_ci95(q)
             med = q.median(0).values
-            bad = (~(q < 100)).sum(0)
+            bad = (~(q < DIVERGED_MSE)).sum(0)
             paper = PAPER_SIN.get((algo, k))
             paper_s = " / ".join(f"{p:.2f}" for p in paper) if paper else "—"
             cmd = f"`python -m maml_core evaluate assets/sinusoid_{algo}.pt --shots {k} --steps 10 --inner-lr 0.01`"

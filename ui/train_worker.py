@@ -208,7 +208,9 @@ def context():
     global _CONTEXT
     if _CONTEXT is None:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["__main__", "ui.train_worker"])  # each imported once
+        # Each imported once, in the fork server. torch._dynamo: the first optimizer a process builds imports it
+        # (about 2 s, measured: more than half of a run's start-up when each training process paid it).
+        ctx.set_forkserver_preload(["__main__", "ui.train_worker", "torch._dynamo"])
         _CONTEXT = ctx
     return _CONTEXT
 
