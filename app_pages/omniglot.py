@@ -1,13 +1,18 @@
 """Omniglot few-shot: invent (or sample) N characters, give K examples each, and watch MAML, FO-MAML
-and transfer learning adapt to them step by step. A view: the logic lives in ui/omniglot_view.py."""
+and transfer learning adapt to them step by step. A view: the logic lives in ui/omniglot_view.py, the input
+widgets in ui/omniglot_inputs.py."""
 
 import streamlit as st
 import torch
 
+from maml_core import DataError, OmniglotTaskConfig
 from ui import common, scene, step_control
+from ui import omniglot_inputs as oi
 from ui import omniglot_view as ov
+from ui.page_state import OmniglotState
 
-ss = st.session_state
+ss = st.session_state  # widget values (ui/page_state.OMNIGLOT_WIDGETS) and the shared sidebar's
+state = OmniglotState.of(ss)  # everything else this page keeps for this user
 st.title("Omniglot few-shot")
 st.markdown(
     "MAML meta-learned a starting point from which **a few gradient steps on a handful of examples** give a "
@@ -19,14 +24,13 @@ st.markdown(
 # A shared link's episode and settings, before any widget (and before the networks: the ways choose them).
 ALL_METHODS = tuple(common.OMNIGLOT_CHECKPOINTS)
 SCENE = ov.scene_params("methods_" + "_".join(ALL_METHODS), ALL_METHODS)
-restored = scene.restore("omniglot", SCENE)
+restored = scene.restore(SCENE, state)
 
 # --- the trained networks: shipped, or the user's own run from the Meta-training page ---------------------
-mine = common.trained_runs("omniglot")
 checkpoints, sources, problems = {}, {}, []
 ways_now = int(ss.get("omni_ways", 5))  # (the control is drawn below; its value is known from the last run)
 for method in common.OMNIGLOT_CHECKPOINTS:
-    start = common.starting_weights("omniglot", method, ss.get(f"omni_src_{method}", "shipped"), ways=ways_now)
+    start = common.chosen_weights("omniglot", method, ways=ways_now)[0]  # (no "both" on this page)
     if start.checkpoint is None:
         problems.append(f"**{common.METHOD_LABELS.get(method, method)}**: {start.error}")
     else:
@@ -34,13 +38,7 @@ for method in common.OMNIGLOT_CHECKPOINTS:
 available = tuple(checkpoints)
 settings = common.sidebar_settings(available or tuple(common.OMNIGLOT_CHECKPOINTS),
                                    default_lr=next(iter(checkpoints.values())).inner_lr if checkpoints else 0.4)
-if mine:
-    with st.sidebar:
-        st.header("Weights")
-        for method, run in mine.items():
-            st.radio(f"{common.METHOD_LABELS.get(method, method)} starts from", ["shipped", "mine"],
-                     key=f"omni_src_{method}", horizontal=True, persist_state=common.PERSIST, help=run["label"],
-                     format_func=lambda s: "shipped checkpoint" if s == "shipped" else "my trained run")
+common.weights_picker("omniglot")
 # One fixed block for the theme and the notices: whatever they show, the canvases below keep their place in
 # the page (an element appearing above them would remount them, and a remounted canvas comes back blank).
 with st.container():
@@ -100,7 +98,7 @@ if source == "draw" and n_way > ov.DRAW_WAYS_MAX:
     scene.publish(SCENE)
     st.stop()
 if source == "draw":
-    st_canvas, canvas_problem = ov.get_canvas()
+    st_canvas, canvas_problem = oi.get_canvas()
     if canvas_problem:
         st.warning("The drawing canvas could not load here, so every input is an upload for now "
                    f"({canvas_problem}).", icon=":material/warning:")
@@ -116,15 +114,15 @@ if source == "draw":
         with cols[c]:
             st.markdown(f"**{ov.CLASS_NAMES[c]}**")
             for k in range(k_shot):
-                inputs[ov.slot_id(c, k)] = ov.input_slot(ov.slot_id(c, k), size, st_canvas)
+                inputs[ov.slot_id(c, k)] = oi.input_slot(state, ov.slot_id(c, k), size, st_canvas)
 else:
-    split_config = next(iter(checkpoints.values())).config.omniglot if checkpoints else ov.OmniglotTaskConfig()
-    test, data_problem = ov.test_split(common.DATA_DIR, split_config)
+    split_config = next(iter(checkpoints.values())).config.omniglot if checkpoints else OmniglotTaskConfig()
+    test, data_problem = oi.test_split(common.DATA_DIR, split_config)
     if test is None:
         st.info(data_problem, icon=":material/info:")
         if st.button("Download Omniglot (about 16 MB)", icon=":material/download:", key="omni_download"):
             with st.spinner(f"Downloading the official Omniglot archives into {common.DATA_DIR}…"):
-                failure = ov.download_data(common.DATA_DIR)
+                failure = oi.download_data(common.DATA_DIR)
             if failure:
                 st.error(failure + " You can also draw your own characters (choose “Draw or upload” above).",
                          icon=":material/error:")
@@ -132,10 +130,10 @@ else:
                 st.rerun()
         st.caption("Drawing your own characters always works: choose “Draw or upload” above.")
     else:
-        number = ss.setdefault("omni_episode", 0)
+        number = state.episode
         try:
             episode, names = ov.sample_episode(test, n_way, k_shot, settings.seed, number)
-        except ov.DataError as e:
+        except DataError as e:
             st.error(f"Could not sample an episode: {e}", icon=":material/error:")
             st.stop()
         left, right = st.columns([4, 1], vertical_alignment="center")
@@ -143,7 +141,7 @@ else:
                      f"(never seen in meta-training): {k_shot} example{'s' if k_shot > 1 else ''} of each of {n_way}, "
                      f"shown as the network sees them (28 x 28).")
         if right.button("New episode", icon=":material/casino:", key="omni_new_episode", width="stretch"):
-            ss["omni_episode"] = number + 1
+            state.episode = number + 1
             st.rerun()
         if n_way <= GRID:
             cols = st.columns(GRID, gap="small")
@@ -175,15 +173,15 @@ if source == "draw":
     qcol, acol = st.columns([1, 4], gap="small")
     with qcol:
         st.markdown("**Query**")
-        inputs[ov.QUERY_SLOT] = ov.input_slot(ov.QUERY_SLOT, size, st_canvas)
+        inputs[ov.QUERY_SLOT] = oi.input_slot(state, ov.QUERY_SLOT, size, st_canvas)
     with acol:
         st.markdown("Draw **another example of one of your characters** here: which class will each method say it "
                     "is?")
         pressed = st.button("Adapt", type="primary", icon=":material/play_arrow:", key="omni_adapt",
                             disabled=not checkpoints)
         st.caption(plan)
-        st.button("Clear all drawings and uploads", icon=":material/delete:", on_click=ov.clear_inputs,
-                  key="omni_clear", type="tertiary")
+        st.button("Clear all drawings and uploads", icon=":material/delete:", on_click=oi.clear_inputs,
+                  args=(state,), key="omni_clear", type="tertiary")
         messages = st.container()
     missing = [s for s, v in inputs.items() if v.x is None]
     if not missing:
@@ -206,7 +204,7 @@ support_y = torch.arange(n_way).repeat_interleave(k_shot) if support_x is not No
 ready = support_x is not None and bool(chosen)
 inputs_fp = ov.fingerprint(source, n_way, k_shot, support_x, query_x) if support_x is not None else None
 settings_fp = ov.fingerprint(settings.inner_steps, settings.inner_lr, tuple((m, sources[m]) for m in chosen))
-result = ss.get("omni_result")
+result = state.result
 with messages:
     if pressed and not chosen and checkpoints:
         st.warning("No method is selected: pick at least one under “Methods” in the sidebar.",
@@ -222,15 +220,14 @@ with messages:
         st.warning(" ".join(lines) + " Draw a character on each canvas (or upload a picture), then press Adapt "
                    "again.", icon=":material/edit:")
 # Recompute on the button, or by itself when only the sidebar settings changed since the last run.
-auto = result is not None and result["inputs_fp"] == inputs_fp and result["settings_fp"] != settings_fp
+auto = result is not None and result.inputs_fp == inputs_fp and result.settings_fp != settings_fp
 if ready and (pressed or auto):
     runs = ov.run_adaptation(chosen, support_x, support_y, query_x, query_y, n_way=n_way,
                              steps=settings.inner_steps, inner_lr=settings.inner_lr)
-    result = dict(inputs_fp=inputs_fp, settings_fp=settings_fp, runs=runs, n_way=n_way, k_shot=k_shot,
-                  source=source, support_x=support_x, query_x=query_x, query_y=query_y,
-                  class_tiles=class_tiles, query_labels=query_labels)
-    ss["omni_result"] = result
-    step_control.set_step("omni", max((r.steps for r in runs.values()), default=0))  # new results: the last step
+    result = state.result = ov.EpisodeResult(
+        inputs_fp=inputs_fp, settings_fp=settings_fp, runs=runs, n_way=n_way, k_shot=k_shot, source=source,
+        support_x=support_x, query_x=query_x, query_y=query_y, class_tiles=class_tiles, query_labels=query_labels)
+    state.shown.show(max((r.steps for r in runs.values()), default=0))  # new results: the last step
 
 # --- 3. what happened ---------------------------------------------------------------------------------
 st.subheader("3. What happened")
@@ -244,9 +241,9 @@ if result is None:
         st.info("Press **Adapt** to adapt every method to this episode.", icon=":material/touch_app:")
     st.stop()
 
-if result["inputs_fp"] != inputs_fp:
+if result.inputs_fp != inputs_fp:
     st.caption(":material/history: These results are for the previous inputs: press **Adapt** to update them.")
-runs = result["runs"]
+runs = result.runs
 if not runs:
     st.stop()
 font = common.font_size()
@@ -258,38 +255,38 @@ for m, run in runs.items():
 colors, labels = common.METHOD_COLORS, common.METHOD_LABELS
 
 st.markdown("**What the network sees** (each input after preprocessing, 28 x 28, ink = 1)")
-sx, k = result["support_x"], result["k_shot"]
+sx, k = result.support_x, result.k_shot
 tiles = [(sx[i], f"{ov.CLASS_NAMES[i // k]}") for i in range(len(sx))]
-if result["source"] == "draw":
-    tiles.append((result["query_x"][0], "query"))
+if result.source == "draw":
+    tiles.append((result.query_x[0], "query"))
 st.markdown(ov.tiles_html(tiles, common.scaled(56)), unsafe_allow_html=True)
 
 query_index, true_label = 0, None
-if result["query_y"] is not None:
-    labels_q = result["query_labels"]
+if result.query_y is not None:
+    labels_q = result.query_labels
     if not 0 <= int(ss.get("omni_query_index", 0)) < len(labels_q):  # a smaller episode than last time
         ss["omni_query_index"] = 0
     query_index = st.select_slider("Query to inspect", options=list(range(len(labels_q))),
                                    format_func=lambda i: labels_q[i], key="omni_query_index")
     query_index = min(int(query_index), len(labels_q) - 1)
-    true_label = int(result["query_y"][query_index])
+    true_label = int(result.query_y[query_index])
 
-view = step_control.step_control("omni", max(r.steps for r in runs.values()))
+view = step_control.step_control("omni", state.shown, max(r.steps for r in runs.values()))
 step = view.step
-st.plotly_chart(ov.probability_figure(runs, query_index, result["n_way"], colors, labels, font, true_label, step),
+st.plotly_chart(ov.probability_figure(runs, query_index, result.n_way, colors, labels, font, true_label, step),
                 width="stretch", config=common.PLOTLY_CONFIG, key="omni_prob_chart")
 st.markdown(f"**Prediction {'before any inner step' if step == 0 else f'after inner step {step}'}** (the class "
             "each method picks for the query, framed in its colour)")
-st.markdown(ov.prediction_html(runs, result["class_tiles"], result["query_x"][query_index], query_index, colors,
+st.markdown(ov.prediction_html(runs, result.class_tiles, result.query_x[query_index], query_index, colors,
                                labels, true_label, size=common.scaled(72), step=step), unsafe_allow_html=True)
-curves = st.columns(2 if result["query_y"] is not None else 1)
+curves = st.columns(2 if result.query_y is not None else 1)
 curves[0].plotly_chart(ov.curve_figure(runs, "support_loss", colors, labels, font, step), width="stretch",
                        config=common.PLOTLY_CONFIG, key="omni_loss_chart")
-if result["query_y"] is not None:
+if result.query_y is not None:
     curves[1].plotly_chart(ov.curve_figure(runs, "query_acc", colors, labels, font, step), width="stretch",
                            config=common.PLOTLY_CONFIG, key="omni_acc_chart")
     finals = ", ".join(f"{labels.get(m, m)} {100 * float(r.query_acc[-1]):.0f}%" for m, r in runs.items())
-    st.caption(f"Accuracy on the {len(result['query_y'])} query drawings after the last step: {finals}. "
+    st.caption(f"Accuracy on the {len(result.query_y)} query drawings after the last step: {finals}. "
                "Hollow circles mark the number of steps each network was validated with.")
 else:
     st.caption("Hollow circles mark the number of steps each network was validated with on held-out characters.")
@@ -302,9 +299,9 @@ with st.expander("How to read this, and where each network comes from"):
         "characters, with a fresh head.\n"
         "- FO-MAML ignores second derivatives during meta-training; at test time all methods take the same "
         "plain gradient steps.\n"
-        f"- This episode has {result['n_way']} ways. A network with more outputs uses its first {result['n_way']} "
+        f"- This episode has {result.n_way} ways. A network with more outputs uses its first {result.n_way} "
         "(the same classifier restricted to these classes); a network whose head starts at zero (the zeroing "
-        f"trick) gets a zero head of {result['n_way']} rows, so it starts at chance whatever the number of ways.\n"
+        f"trick) gets a zero head of {result.n_way} rows, so it starts at chance whatever the number of ways.\n"
         + "".join(f"- **{labels.get(m, m)}** (α = {r.inner_lr:g}, validated with {r.eval_steps} steps): "
                   f"{sources.get(m, '')}\n" for m, r in runs.items()))
-step_control.keep_playing("omni", view)  # last: while playing, the next step after a pause
+step_control.keep_playing(state.shown, view)  # last: while playing, the next step after a pause

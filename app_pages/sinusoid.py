@@ -14,14 +14,16 @@ import torch
 from maml_core import ModelConfig, build_model, get_params
 from ui import common, scene, step_control
 from ui import sinusoid_view as sv
+from ui.page_state import SINUSOID_PREFIX, SinusoidState
 
 T0 = time.perf_counter()
-ss = st.session_state
+ss = st.session_state  # widget values (ui/page_state.SINUSOID_WIDGETS) and the shared sidebar's
+state = SinusoidState.of(ss)  # everything else this page keeps for this user
 METHODS = ("maml", "fomaml", "pretrain", "random")
 
 METHODS_KEY = "methods_" + "_".join(METHODS)  # the shared sidebar's key for this page's method list
 SCENE = sv.scene_params(METHODS_KEY, METHODS)
-restored = scene.restore("sinusoid", SCENE)  # a shared link's task, points and settings, before any widget
+restored = scene.restore(SCENE, state)  # a shared link's task, points and settings, before any widget
 settings = common.sidebar_settings(METHODS)
 common.apply_theme(settings.large_fonts)
 
@@ -40,29 +42,26 @@ def random_init(seed: int) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
 ss.setdefault("sin_amp", 3.0)
 ss.setdefault("sin_phase", 0.5)
 ss.setdefault("sin_k", 5)
-ss.setdefault("sin_draws", 0)
-ss.setdefault("sin_msgs", [])
-ss.setdefault("sin_ver", 0)  # bumped whenever points change: resets the table, the chart selection, the uploader
-if "sin_points" not in ss:
-    ss.sin_points = sv.sample_points(ss.sin_k, np.random.default_rng([settings.seed, 0]))
+if state.points is None:
+    state.points = sv.sample_points(ss.sin_k, np.random.default_rng([settings.seed, 0]))
 
 
 def _rng() -> np.random.Generator:
-    ss.sin_draws += 1
-    return np.random.default_rng([int(ss.get("seed", 0)), ss.sin_draws])
+    state.draws += 1
+    return np.random.default_rng([int(ss.get("seed", 0)), state.draws])
 
 
 def set_points(points: list[sv.Point], msgs: list[tuple[str, str]] | None = None) -> None:
-    ss.sin_points = list(points)[: sv.MAX_POINTS]
+    state.points = list(points)[: sv.MAX_POINTS]
     say(msgs or [])
 
 
 def say(msgs: list[tuple[str, str]]) -> None:
     """Messages about the last change to the points: confirmations as a toast (once), problems inline until the
     next change. Bumping the version resets the table, the chart's click selection and the uploader."""
-    ss.sin_msgs = msgs
-    ss.sin_msgs_shown = False
-    ss.sin_ver += 1
+    state.messages = msgs
+    state.messages_shown = False
+    state.version += 1
 
 
 def on_new_task() -> None:
@@ -81,12 +80,13 @@ def on_clear() -> None:
 
 def on_reset() -> None:
     """Back to the page's opening state (the default task, points and settings; large fonts stay as they are)."""
-    for key in [k for k in ss if str(k).startswith("sin_")]:
+    for key in [k for k in ss if str(k).startswith(SINUSOID_PREFIX)]:  # every widget of this page
         del ss[key]
-    ss.sin_ver = int(ss.get("sin_ver", 0)) + 1000  # fresh table, chart selection and uploader
+    # A fresh state: new widget versions (a fresh table, chart selection and uploader); the link's scene is not
+    # applied again.
+    ss[SinusoidState.KEY] = SinusoidState(version=SinusoidState.of(ss).version + 1000, scene_restored=True)
     ss.inner_steps, ss.own_lr, ss.seed = 10, True, 0
     ss[METHODS_KEY] = list(METHODS)
-    ss.scene_restored_sinusoid = True  # the link's scene is not applied again
 
 
 def extend_steps() -> bool:
@@ -95,21 +95,12 @@ def extend_steps() -> bool:
     if s >= 20:
         return False
     ss.inner_steps = s + 1
-    ss.sin_last_steps = s + 1
+    state.last_steps = s + 1
     return True
 
 
 # --- which weights each method starts from ------------------------------------------------------------------------
-runs = common.trained_runs("sinusoid")
-if runs:
-    with st.sidebar:
-        st.header("Weights")
-        for algo, run in sorted(runs.items(), key=lambda kv: METHODS.index(kv[0])):
-            st.radio(f"{common.METHOD_LABELS[algo]} starts from", ["shipped", "mine", "both"], key=f"sin_src_{algo}",
-                     horizontal=True, persist_state=common.PERSIST,
-                     format_func=lambda s: {"shipped": "shipped checkpoint", "mine": "my trained run",
-                                            "both": "both, side by side"}[s],
-                     help=run["label"] + ". 'Both' draws your run dash-dotted beside the shipped weights.")
+common.weights_picker("sinusoid", METHODS, both=True)
 
 with st.sidebar:
     ss.setdefault("sin_present", False)
@@ -130,10 +121,8 @@ for key in settings.methods:
         models.append(sv.MethodModel(key, model, params, lr, f"random initialisation, seed {settings.seed}",
                                      f"random:{settings.seed}"))
         continue
-    choice = ss.get(f"sin_src_{key}", "shipped")
-    picks = [(key, "shipped"), (key + sv.MINE, "mine")] if choice == "both" else [(key, choice)]
-    for name, pick in picks:
-        start = common.starting_weights("sinusoid", key, pick)
+    for n, start in enumerate(common.chosen_weights("sinusoid", key)):
+        name = key + sv.MINE if n else key  # "both": the user's run beside the shipped weights, dash-dotted
         ckpt = start.checkpoint
         if ckpt is None:
             missing.append(f"**{common.METHOD_LABELS[key]}**: {start.error}")
@@ -153,7 +142,7 @@ if missing:
                + "\n- ".join(missing) + "\n\nTrain your own on the **Meta-training, live** page to use instead.")
 
 setup = (st.expander(f"1 · The task (A = {ss.sin_amp:g}, φ = {ss.sin_phase:g}) and 2 · the support set "
-                     f"({len(ss.sin_points)} points)", icon=":material/tune:") if present else st.container())
+                     f"({len(state.points)} points)", icon=":material/tune:") if present else st.container())
 col_task, col_support = setup.columns([1, 1.4], gap="large")
 with col_task:
     st.subheader("1 · The task")
@@ -168,7 +157,7 @@ with col_task:
               width="stretch",
               help="A random A and φ as in the paper, and K fresh support points on it.")
 amp, phase = float(ss.sin_amp), float(ss.sin_phase)
-outside = sv.outside_training(amp, phase, [p.x for p in ss.sin_points])
+outside = sv.outside_training(amp, phase, [p.x for p in state.points])
 if outside:
     with col_task:
         st.warning(outside, icon=":material/explore_off:")
@@ -182,7 +171,7 @@ with col_support:
               help="K new points with x uniform in [-5, 5], on the true curve.")
     c3.button("Clear points", key="sin_clear", on_click=on_clear, width="stretch")
     upload = st.file_uploader("Upload a CSV of x,y (replaces the points)", type=["csv", "txt"],
-                              key=f"sin_upload_{ss.sin_ver}",
+                              key=state.upload_key,
                               help=f"A header line `x,y`, then one point per line; x in [-7.5, 7.5] (the networks "
                                    "were trained on [-5, 5]), at most "
                                    f"{sv.MAX_POINTS} points.")
@@ -194,20 +183,20 @@ with col_support:
         except sv.PointsError as e:
             say([("error", str(e))])
         st.rerun()
-    for level, text in ss.sin_msgs:
-        if level in ("success", "info") and not ss.get("sin_msgs_shown"):
+    for level, text in state.messages:
+        if level in ("success", "info") and not state.messages_shown:
             st.toast(text)  # confirmations float: the charts below do not jump when one appears
         elif level in ("warning", "error"):
             getattr(st, level)(text)
-    ss.sin_msgs_shown = True
+    state.messages_shown = True
 
 # --- adapt (cached per support set and settings: step changes and the table re-draw without recomputing; results of
 # weights every user shares are cached server-wide, so a class opening the same view computes it once) ------------
-px, py = sv.resolve(ss.sin_points, amp, phase)
+px, py = sv.resolve(state.points, amp, phase)
 steps = settings.inner_steps
-if ss.get("sin_last_steps") != steps:  # a new S shows its last step; "next" walks on from there
-    ss.sin_last_steps = steps
-    step_control.set_step("sin", steps)
+if state.last_steps != steps:  # a new S shows its last step; "next" walks on from there
+    state.last_steps = steps
+    state.shown.show(steps)
 t_compute = time.perf_counter()
 if all(m.weights_id for m in models):
     fingerprint = tuple((m.key, m.inner_lr, m.weights_id) for m in models)
@@ -216,7 +205,7 @@ if all(m.weights_id for m in models):
 else:  # weights only this user has (their own run): cached in their session
     cache_key = (tuple(np.round(px, 6)), tuple(np.round(py, 6)), amp, phase, steps,
                  tuple((m.key, m.inner_lr, m.source, id(m.params)) for m in models))
-    cache = ss.setdefault("sin_cache", {})
+    cache = state.cache
     if cache_key not in cache:
         if len(cache) > 16:
             cache.clear()
@@ -225,42 +214,41 @@ else:  # weights only this user has (their own run): cached in their session
 t_compute = time.perf_counter() - t_compute
 
 st.subheader("3 · Watch them adapt")
-n_points = len(ss.sin_points)
-view = step_control.step_control("sin", steps, disabled=n_points == 0 or not results,
+n_points = len(state.points)
+view = step_control.step_control("sin", state.shown, steps, disabled=n_points == 0 or not results,
                                  extend=extend_steps)
 view_step = view.step
 if present:  # chart and loss side by side under the step control: one 1920 x 1080 screen
     col_plot, col_side = st.columns([1.6, 1], gap="medium")
     col_loss = col_side.container()
     col_num = col_side.container()
-    col_table = st.expander(f"Support points ({len(ss.sin_points)}): edit, add, delete, download",
+    col_table = st.expander(f"Support points ({len(state.points)}): edit, add, delete, download",
                             icon=":material/table:")
 else:
     col_plot, col_table = st.columns([2.3, 1], gap="medium")
 with col_plot:
     fig = sv.prediction_figure(results, px, py, amp, phase, view_step)
-    plot_key = f"sin_plot_{ss.sin_ver}"
-    event = st.plotly_chart(fig, key=plot_key, on_select="rerun", selection_mode="points",
+    event = st.plotly_chart(fig, key=state.plot_key, on_select="rerun", selection_mode="points",
                             config=common.PLOTLY_CONFIG, width="stretch")
     action = sv.selection_action(event)
     if action is not None:
         kind, x, y = action
-        if kind == "add" and len(ss.sin_points) >= sv.MAX_POINTS:
+        if kind == "add" and len(state.points) >= sv.MAX_POINTS:
             say([("warning", f"The support set is full ({sv.MAX_POINTS} points): remove some first.")])
         elif kind == "add":
-            set_points([*ss.sin_points, sv.Point(x, y)], [("success", f"Added a point at ({x:.2f}, {y:.2f}).")])
+            set_points([*state.points, sv.Point(x, y)], [("success", f"Added a point at ({x:.2f}, {y:.2f}).")])
         else:
-            set_points(sv.remove_nearest(ss.sin_points, x, y, amp, phase),
+            set_points(sv.remove_nearest(state.points, x, y, amp, phase),
                        [("info", f"Removed the point at ({x:.2f}, {y:.2f}).")])
         st.rerun()
     st.caption("**Click anywhere on the chart to add a support point; click an orange point to remove it.** "
                "The step control above moves every chart and the numbers (keys: ← → step, space play/pause).")
 
 with col_table:
-    st.markdown(f"**Support points ({len(ss.sin_points)})**")
-    editor_key = f"sin_editor_{ss.sin_ver}"
+    st.markdown(f"**Support points ({len(state.points)})**")
+    editor_key = state.editor_key
     st.data_editor(
-        sv.editor_frame(ss.sin_points, amp, phase), key=editor_key, num_rows="dynamic", hide_index=True,
+        sv.editor_frame(state.points, amp, phase), key=editor_key, num_rows="dynamic", hide_index=True,
         height=400, width="stretch",
         column_config={
             "x": st.column_config.NumberColumn("x", min_value=sv.X_VIEW[0], max_value=sv.X_VIEW[1], step=0.01,
@@ -272,16 +260,16 @@ with col_table:
         })
     delta = ss.get(editor_key)
     if delta and any(delta.get(k) for k in ("edited_rows", "added_rows", "deleted_rows")):
-        new_points, msgs, pending = sv.apply_editor_delta(ss.sin_points, delta, amp, phase)
+        new_points, msgs, pending = sv.apply_editor_delta(state.points, delta, amp, phase)
         if pending:
             st.caption("Fill in x and y of the new row to add it (or tick *on curve* to put it on the true curve).")
         else:
             set_points(new_points, [("warning", m) for m in msgs])
             st.rerun()
     st.caption("Edit cells for exact values; add rows at the bottom; select rows and press Delete to remove them.")
-    st.download_button("Download points as CSV", sv.editor_frame(ss.sin_points, amp, phase)[["x", "y"]]
+    st.download_button("Download points as CSV", sv.editor_frame(state.points, amp, phase)[["x", "y"]]
                        .to_csv(index=False).encode(), file_name="support_points.csv", mime="text/csv",
-                       key="sin_download", width="stretch", disabled=not ss.sin_points)
+                       key="sin_download", width="stretch", disabled=not state.points)
 
 for msg in sv.divergence_warnings(results):
     st.warning(msg, icon=":material/warning:")
@@ -314,4 +302,4 @@ with st.expander("Where each method's weights come from"):
 st.caption(f"Adaptation {t_compute * 1e3:.0f} ms (cached per support set and settings) · "
            f"page {(time.perf_counter() - T0) * 1e3:.0f} ms on the server.")
 scene.publish(SCENE)
-step_control.keep_playing("sin", view)  # last: while playing, the next step after a pause
+step_control.keep_playing(state.shown, view)  # last: while playing, the next step after a pause

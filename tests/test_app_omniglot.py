@@ -1,7 +1,7 @@
 """The Omniglot few-shot page, headless (Streamlit AppTest), and the functions it calls.
 
-Drawings are injected the way the canvas stores them (session_state["omni_draw_<slot>"], an RGBA
-array or PNG bytes); uploads go through the real file_uploader widget. Quick tiny checkpoints are
+Drawings are injected the way the canvas stores them (in the page's state object, `OmniglotState.drawings[slot]`,
+an RGBA array or PNG bytes); uploads go through the real file_uploader widget. Quick tiny checkpoints are
 trained here, so nothing depends on the shipped assets/.
 """
 
@@ -25,7 +25,9 @@ if str(ROOT) not in sys.path:
 
 from maml_core import OmniglotData, default_config, load_checkpoint, meta_train, save_checkpoint  # noqa: E402
 from maml_core.checkpoints import Headline, Metrics  # noqa: E402
+from ui import omniglot_inputs as oi  # noqa: E402
 from ui import omniglot_view as ov  # noqa: E402
+from ui.page_state import OmniglotState  # noqa: E402
 
 PAGE = str(ROOT / "app_pages" / "omniglot.py")
 SLOTS_5W1S = [ov.slot_id(c, 0) for c in range(5)] + [ov.QUERY_SLOT]
@@ -77,7 +79,7 @@ def page(assets_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(common, "ASSETS", assets_dir)
     monkeypatch.setattr(common, "DATA_DIR", tmp_path / "no-data")
     common.load_shipped.clear()
-    ov._test_split.clear()
+    oi._test_split.clear()
     common.load_omniglot_cached.clear()
     at = AppTest.from_file(PAGE, default_timeout=60)
     yield at
@@ -123,9 +125,14 @@ def png_header_only(width: int, height: int) -> bytes:
         chunk(b"IEND", b"")
 
 
+def state(at) -> OmniglotState:
+    """The page's state object in the AppTest's session."""
+    return OmniglotState.of(at.session_state)
+
+
 def fill(at, slots=SLOTS_5W1S, query_shape: int = 1):
     for i, slot in enumerate(slots):
-        at.session_state[ov.draw_key(slot)] = drawing(query_shape if slot == ov.QUERY_SLOT else i)
+        state(at).drawings[slot] = drawing(query_shape if slot == ov.QUERY_SLOT else i)
 
 
 def texts(at) -> str:
@@ -164,8 +171,8 @@ def test_drawings_adapt_and_show_results(page):
     assert "6 of 6 inputs ready" in at.info[0].value
     at.button(key="omni_adapt").click().run()
     no_traceback(at)
-    result = at.session_state["omni_result"]
-    runs = result["runs"]
+    result = state(at).result
+    runs = result.runs
     assert set(runs) == {"maml", "fomaml", "transfer"}
     for run in runs.values():
         assert run.probs.shape == (11, 1, 5)  # steps 0..10, one query, 5 classes
@@ -176,7 +183,7 @@ def test_drawings_adapt_and_show_results(page):
     assert "What the network sees" in body and "framed in its colour" in body
     assert "after 10 steps" in body  # the prediction table, one row per method
     # one step control moves the bars, the picks and the marker on the loss chart together
-    assert at.session_state["omni_step"] == 10 and at.slider(key="omni_step_slider").value == 10
+    assert state(at).shown.step == 10 and at.slider(key="omni_step_slider").value == 10
     at.button(key="omni_first").click().run()
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert "before any inner step" in spec["layout"]["title"]["text"]
@@ -199,7 +206,7 @@ def test_sidebar_change_readapts_without_button(page):
     at.button(key="omni_adapt").click().run()
     at.sidebar.slider(key="inner_steps").set_value(4).run()
     no_traceback(at)
-    assert at.session_state["omni_result"]["runs"]["maml"].probs.shape[0] == 5
+    assert state(at).result.runs["maml"].probs.shape[0] == 5
 
 
 def test_fewer_ways_use_the_first_outputs(page):
@@ -209,7 +216,7 @@ def test_fewer_ways_use_the_first_outputs(page):
     at.run()
     at.button(key="omni_adapt").click().run()
     no_traceback(at)
-    assert at.session_state["omni_result"]["runs"]["fomaml"].probs.shape == (11, 1, 3)
+    assert state(at).result.runs["fomaml"].probs.shape == (11, 1, 3)
 
 
 def test_inputs_survive_changing_the_episode_shape(page):
@@ -234,8 +241,8 @@ def test_upload_replaces_the_canvas(page):
     assert "letter.png" in texts(at)
     at.button(key="omni_adapt").click().run()
     no_traceback(at)
-    assert "omni_result" in at.session_state
-    x = at.session_state["omni_result"]["support_x"][0]
+    assert state(at).result is not None
+    x = state(at).result.support_x[0]
     assert torch.equal(x, ov.to_network_input(Image.fromarray(drawing(3)), "test"))  # the upload, not drawing 0
 
 
@@ -262,28 +269,28 @@ def test_bad_upload_gives_a_message_and_keeps_the_rest(page, name, data, message
     assert len(errors) == 1 and message in errors[0], errors
     # The user's drawings are intact (class 2 falls back to its drawing) and the page still adapts.
     for i, slot in enumerate(SLOTS_5W1S[:-1]):
-        assert np.array_equal(at.session_state[ov.draw_key(slot)], drawing(i))
+        assert np.array_equal(state(at).drawings[slot], drawing(i))
     at.button(key="omni_adapt").click().run()
     no_traceback(at)
-    assert at.session_state["omni_result"]["runs"]
+    assert state(at).result.runs
 
 
 def test_empty_canvas_is_named_on_adapt(page):
     at = page.run()
     fill(at)
-    at.session_state[ov.draw_key("c2k0")] = blank()
+    state(at).drawings["c2k0"] = blank()
     at.run()
     assert "blank: draw a character" in texts(at)
     at.button(key="omni_adapt").click().run()
     no_traceback(at)
     warning = " ".join(w.value for w in at.warning)
     assert "The canvas is empty (nothing drawn) for Class 3 · example 1" in warning
-    assert "omni_result" not in at.session_state
+    assert state(at).result is None
     # Drawing it afterwards (PNG bytes, as the canvas sends them) makes the episode complete.
-    at.session_state[ov.draw_key("c2k0")] = png_bytes(drawing(2))
+    state(at).drawings["c2k0"] = png_bytes(drawing(2))
     at.run()
     at.button(key="omni_adapt").click().run()
-    assert "omni_result" in at.session_state
+    assert state(at).result is not None
 
 
 def test_dataset_mode_without_data_says_how_to_enable_it(page):
@@ -300,9 +307,9 @@ def test_dataset_mode_without_data_says_how_to_enable_it(page):
 
 def test_download_failure_is_a_clear_message(page, monkeypatch):
     def offline(data_dir, *args, **kwargs):
-        raise ov.DataError("could not download https://example/images_background.zip: no internet. Check the "
+        raise oi.DataError("could not download https://example/images_background.zip: no internet. Check the "
                            f"internet connection, or put it into {data_dir} by hand.")
-    monkeypatch.setattr(ov, "download", offline)
+    monkeypatch.setattr(oi, "download", offline)
     at = page.run()
     at.segmented_control(key="omni_source").set_value("dataset").run()
     at.button(key="omni_download").click().run()
@@ -320,17 +327,17 @@ def test_dataset_episode_accuracy_per_step(page, monkeypatch, real_data_dir):
     no_traceback(at)
     at.button(key="omni_adapt").click().run()
     no_traceback(at)
-    result = at.session_state["omni_result"]
-    assert result["query_y"].shape == (5 * ov.DATASET_QUERIES,)
-    assert result["runs"]["maml"].query_acc.shape == (11,)
+    result = state(at).result
+    assert result.query_y.shape == (5 * ov.DATASET_QUERIES,)
+    assert result.runs["maml"].query_acc.shape == (11,)
     assert len(at.get("plotly_chart")) == 3  # probabilities, support loss, query accuracy
     at.select_slider(key="omni_query_index").set_value(3).run()
     no_traceback(at)
-    first = at.session_state["omni_result"]["support_x"].clone()
+    first = state(at).result.support_x.clone()
     at.button(key="omni_new_episode").click().run()
     no_traceback(at)
     at.button(key="omni_adapt").click().run()
-    assert not torch.equal(first, at.session_state["omni_result"]["support_x"])
+    assert not torch.equal(first, state(at).result.support_x)
 
 
 def test_page_works_without_the_canvas(page, monkeypatch):
@@ -358,7 +365,7 @@ def test_clear_all_empties_inputs(page):
     at.run()
     at.button(key="omni_clear").click().run()
     no_traceback(at)
-    assert ov.draw_key("c0k0") not in at.session_state
+    assert "c0k0" not in state(at).drawings and state(at).result is None
     assert "0 of 6 inputs ready" in at.info[0].value
 
 
@@ -454,10 +461,10 @@ def test_my_trained_run_can_replace_the_shipped_weights(page, assets_dir):
     fill(at)
     at.run()
     at.button(key="omni_adapt").click().run()
-    shipped = at.session_state["omni_result"]["runs"]["fomaml"].probs
+    shipped = state(at).result.runs["fomaml"].probs
     at.sidebar.radio(key="omni_src_fomaml").set_value("mine").run()  # re-adapts by itself: the weights changed
     no_traceback(at)
-    assert not torch.allclose(at.session_state["omni_result"]["runs"]["fomaml"].probs, shipped)
+    assert not torch.allclose(state(at).result.runs["fomaml"].probs, shipped)
     assert "my 100-iteration run" in texts(at)
 
 

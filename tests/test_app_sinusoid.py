@@ -1,7 +1,8 @@
 """The Sinusoid page, headless (Streamlit AppTest), and the functions it calls (ui/sinusoid_view.py).
 
 Clicks on the chart and table edits are injected the way the browser stores them (the plotly selection and the
-data editor's edit state in session_state); uploads go through the real file_uploader widget. Quick checkpoints
+data editor's edit state under their widget keys in session_state); the page's own values are read from its state
+object (`SinusoidState`, ui/page_state.py); uploads go through the real file_uploader widget. Quick checkpoints
 are trained here, so nothing depends on the shipped assets/.
 """
 
@@ -23,6 +24,7 @@ if str(ROOT) not in sys.path:
 from maml_core import adapt, default_config, load_checkpoint, meta_train, predict, save_checkpoint  # noqa: E402
 from maml_core.checkpoints import Metrics  # noqa: E402
 from ui import sinusoid_view as sv  # noqa: E402
+from ui.page_state import SinusoidState  # noqa: E402
 
 APP = str(ROOT / "app.py")
 PAGE = "app_pages/sinusoid.py"
@@ -61,8 +63,13 @@ def app(sinusoid_assets, monkeypatch):
     return at
 
 
+def state(at) -> SinusoidState:
+    """The page's state object in the AppTest's session."""
+    return SinusoidState.of(at.session_state)
+
+
 def points(at) -> list[sv.Point]:
-    return list(at.session_state["sin_points"])
+    return list(state(at).points)
 
 
 def numbers(at):
@@ -77,7 +84,7 @@ def texts(at, kind: str) -> list[str]:
 
 
 def upload(at, content: bytes, name: str = "points.csv"):
-    at.file_uploader(key=f"sin_upload_{at.session_state['sin_ver']}").upload(name, content, "text/csv").run()
+    at.file_uploader(key=state(at).upload_key).upload(name, content, "text/csv").run()
     assert not at.exception, at.exception
     return at
 
@@ -210,30 +217,30 @@ def _maml_curve(app) -> list:
 
 def test_one_step_control_drives_slider_chart_and_table(app):
     app.sidebar.slider(key="inner_steps").set_value(2).run()
-    assert app.session_state["sin_step"] == 2 and app.slider(key="sin_step_slider").value == 2  # a new S: its end
+    assert state(app).shown.step == 2 and app.slider(key="sin_step_slider").value == 2  # a new S: its end
     at_end = _maml_curve(app)
     app.button(key="sin_first").click().run()
-    assert app.session_state["sin_step"] == 0 and app.slider(key="sin_step_slider").value == 0
+    assert state(app).shown.step == 0 and app.slider(key="sin_step_slider").value == 0
     assert any("step 0 → step 0" in m.value for m in app.markdown)
     at_start = _maml_curve(app)
     assert at_start != at_end
     app.button(key="sin_next").click().run()
     app.button(key="sin_next").click().run()
-    assert app.session_state["sin_step"] == 2 and app.slider(key="sin_step_slider").value == 2
+    assert state(app).shown.step == 2 and app.slider(key="sin_step_slider").value == 2
     assert _maml_curve(app) == at_end and any("step 0 → step 2" in m.value for m in app.markdown)
     app.button(key="sin_next").click().run()  # on the last step, "next" adds one more inner step
-    assert app.session_state["inner_steps"] == 3 and app.session_state["sin_step"] == 3
+    assert app.session_state["inner_steps"] == 3 and state(app).shown.step == 3
     app.button(key="sin_prev").click().run()
-    assert app.session_state["sin_step"] == 2
+    assert state(app).shown.step == 2
     app.slider(key="sin_step_slider").set_value(0).run()  # the slider moves the same step
-    assert app.session_state["sin_step"] == 0 and _maml_curve(app) == at_start
+    assert state(app).shown.step == 0 and _maml_curve(app) == at_start
     assert app.button(key="sin_first").disabled and app.button(key="sin_prev").disabled
     app.button(key="sin_play").click().run()  # (AppTest follows the page's own reruns: it plays to the end)
-    assert app.session_state["sin_step"] == 3 and not app.session_state["sin_playing"]
+    assert state(app).shown.step == 3 and not state(app).shown.playing
     assert app.button(key="sin_play").label == "Play" and _maml_curve(app) != at_start
     app.sidebar.slider(key="inner_steps").set_value(20).run()
     app.button(key="sin_next").click().run()  # S is at its maximum: "next" stops there
-    assert app.session_state["inner_steps"] == 20 and app.session_state["sin_step"] == 20 and not app.exception
+    assert app.session_state["inner_steps"] == 20 and state(app).shown.step == 20 and not app.exception
 
 
 def test_play_shows_each_step_for_its_time_and_stops_at_the_end():
@@ -243,9 +250,11 @@ def test_play_shows_each_step_for_its_time_and_stops_at_the_end():
         import streamlit as st
 
         from ui import step_control as sc
-        view = sc.step_control("sin", 3)
+        from ui.page_state import SinusoidState
+        shown = SinusoidState.of(st.session_state).shown
+        view = sc.step_control("sin", shown, 3)
         st.session_state.setdefault("shown", []).append(view.step)
-        sc.keep_playing("sin", view)
+        sc.keep_playing(shown, view)
 
     at = AppTest.from_function(page, default_timeout=30)
     at.run()
@@ -255,7 +264,7 @@ def test_play_shows_each_step_for_its_time_and_stops_at_the_end():
     at.button(key="sin_play").click().run()
     elapsed = time.perf_counter() - t
     assert at.session_state["shown"] == [0, 1, 2, 3]  # every step drawn once, in order
-    assert at.session_state["sin_step"] == 3 and not at.session_state["sin_playing"]
+    assert state(at).shown.step == 3 and not state(at).shown.playing
     assert elapsed >= 3 * 0.9 * step_control_seconds() and not at.exception
 
 
@@ -289,23 +298,20 @@ def test_no_method_selected_is_an_empty_state_not_an_error(app):
 
 def test_click_on_the_chart_adds_and_removes_points(app):
     before = points(app)
-    ver = app.session_state["sin_ver"]
-    app.session_state[f"sin_plot_{ver}"] = {"selection": {"points": [{"curve_number": sv.GRID_TRACE, "x": 1.25,
-                                                                      "y": -2.5}]}}
+    app.session_state[state(app).plot_key] = {"selection": {"points": [{"curve_number": sv.GRID_TRACE, "x": 1.25,
+                                                                        "y": -2.5}]}}
     app.run()
     assert points(app) == [*before, sv.Point(1.25, -2.5)]
     assert "Added a point at (1.25, -2.50)." in [t.value for t in app.toast]
-    ver = app.session_state["sin_ver"]
-    app.session_state[f"sin_plot_{ver}"] = {"selection": {"points": [{"curve_number": sv.SUPPORT_TRACE, "x": 1.25,
-                                                                      "y": -2.5}]}}
+    app.session_state[state(app).plot_key] = {"selection": {"points": [{"curve_number": sv.SUPPORT_TRACE,
+                                                                        "x": 1.25, "y": -2.5}]}}
     app.run()
     assert points(app) == before
 
 
 def test_table_edits_apply_and_bad_edits_are_refused(app):
-    ver = app.session_state["sin_ver"]
-    app.session_state[f"sin_editor_{ver}"] = {"edited_rows": {0: {"y": 1.5}, 1: {"x": 12.0}},
-                                              "added_rows": [{"x": -4.0, "y": 0.25}], "deleted_rows": []}
+    app.session_state[state(app).editor_key] = {"edited_rows": {0: {"y": 1.5}, 1: {"x": 12.0}},
+                                                "added_rows": [{"x": -4.0, "y": 0.25}], "deleted_rows": []}
     app.run()
     pts = points(app)
     assert pts[0].y == 1.5 and pts[-1] == sv.Point(-4.0, 0.25) and len(pts) == 6
@@ -358,8 +364,7 @@ def test_exploding_learning_rate_warns_and_still_plots(app):
 
 def test_points_and_settings_survive_a_page_switch(app):
     app.button(key="sin_clear").click().run()
-    ver = app.session_state["sin_ver"]
-    app.session_state[f"sin_plot_{ver}"] = {"selection": {"points": [{"curve_number": 0, "x": 0.5, "y": 1.0}]}}
+    app.session_state[state(app).plot_key] = {"selection": {"points": [{"curve_number": 0, "x": 0.5, "y": 1.0}]}}
     app.run()
     app.sidebar.slider(key="inner_steps").set_value(4).run()
     app.slider(key="sin_amp").set_value(1.5).run()

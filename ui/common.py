@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,6 +287,39 @@ def starting_weights(problem: str, method: str, choice: str = "shipped", ways: i
     if run is not None:
         return StartingWeights(run["checkpoint"], run["label"] + " (shipped weights unavailable)")
     return StartingWeights(None, "", error=error)
+
+
+# The sidebar radio "<method> starts from" has the key <prefix><method> (the Meta-training page's "Use my trained
+# model(s)" button sets the same keys).
+SOURCE_KEYS = {"sinusoid": "sin_src_", "omniglot": "omni_src_"}
+SOURCE_CHOICES = {"shipped": "shipped checkpoint", "mine": "my trained run", "both": "both, side by side"}
+
+
+def weights_picker(problem: str, order: Sequence[str] | None = None, *, both: bool = False) -> None:
+    """The sidebar's "Weights" section, for a user who trained runs on the Meta-training page: for each method they
+    trained (in `order`, default the order they were trained), a radio for what it starts from: the shipped
+    checkpoint, their run, or (`both`) the two side by side. Draws nothing for a user without runs; the pages read
+    the choice with `chosen_weights`."""
+    runs = trained_runs(problem)
+    if not runs:
+        return
+    items = list(runs.items()) if order is None else sorted(runs.items(), key=lambda kv: order.index(kv[0]))
+    options = ["shipped", "mine", "both"] if both else ["shipped", "mine"]
+    with st.sidebar:
+        st.header("Weights")
+        for method, run in items:
+            st.radio(f"{METHOD_LABELS.get(method, method)} starts from", options, key=SOURCE_KEYS[problem] + method,
+                     horizontal=True, persist_state=PERSIST, format_func=SOURCE_CHOICES.get,
+                     help=run["label"] + (". 'Both' draws your run dash-dotted beside the shipped weights."
+                                          if both else ""))
+
+
+def chosen_weights(problem: str, method: str, ways: int = 5) -> list[StartingWeights]:
+    """The weights `method` starts from, as this user chose in `weights_picker` (the shipped checkpoint when they
+    have not chosen): one `starting_weights`, or for "both" two, the shipped weights first and then their run."""
+    choice = st.session_state.get(SOURCE_KEYS[problem] + method, "shipped")
+    picks = ["shipped", "mine"] if choice == "both" else [choice]
+    return [starting_weights(problem, method, pick, ways) for pick in picks]
 
 
 def store_trained_run(problem: str, algo: str, checkpoint: Checkpoint, label: str) -> None:

@@ -1,5 +1,6 @@
 """The Omniglot few-shot page's logic and pieces: safe image input, adapting every method on one
-episode, and the figures. `app_pages/omniglot.py` lays them out; tests and benchmarks call the same
+episode, and the figures. `app_pages/omniglot.py` lays them out, with the widgets that feed it in
+ui/omniglot_inputs.py (no Streamlit here, as in the other views); tests and benchmarks call the same
 functions (`run_adaptation` is what the page runs when you press "Adapt").
 
 Shapes: one input is (1, 28, 28) float, ink = 1 (the output of `maml_core.preprocess_image`);
@@ -10,36 +11,29 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import io
 import math
 import warnings
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
-import streamlit as st
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from maml_core import (
     Checkpoint,
-    DataError,
     Episode,
     OmniglotData,
-    OmniglotTaskConfig,
     OmniglotTasks,
     adapt_and_measure,
     build_model,
-    download,
     has_ink,
     preprocess_image,
-    split,
 )
-from maml_core.omniglot import find_archives
 from ui import common, scene
+from ui.page_state import OmniglotState
 
 # N: the 5-way checkpoints serve 2-5 ways (their head's first N outputs); 20 ways uses the 20-way MAML checkpoint,
 # and a network whose head starts at zero (the zeroing trick) for any N (see `fit_head`).
@@ -226,6 +220,25 @@ class MethodRun:
         return int(p.argmax()), float(p.max())
 
 
+@dataclass
+class EpisodeResult:
+    """What "Adapt" produced, kept by the page (`OmniglotState.result`) until the inputs change or are cleared:
+    every method's run and the episode it ran on. support_x (N*K, 1, 28, 28); query_x (M, 1, 28, 28); query_y (M,)
+    for a dataset episode, None for a drawn query; class_tiles: one support input per class."""
+
+    inputs_fp: str  # fingerprint of the inputs (`fingerprint`): results of other inputs say so
+    settings_fp: str  # fingerprint of the sidebar settings and weights: a change re-adapts by itself
+    runs: dict[str, MethodRun]
+    n_way: int
+    k_shot: int
+    source: str  # "draw" or "dataset"
+    support_x: Tensor
+    query_x: Tensor
+    query_y: Tensor | None
+    class_tiles: list[Tensor]
+    query_labels: list[str]  # one per query, for the "Query to inspect" slider
+
+
 def scene_params(methods_key: str, methods: tuple[str, ...]) -> list[scene.Param]:
     """The Omniglot page's scene: ways, shots, where the examples come from, the dataset episode, then the shared
     sidebar settings (drawings stay in the browser that made them: a link to a drawn scene opens blank canvases)."""
@@ -235,8 +248,9 @@ def scene_params(methods_key: str, methods: tuple[str, ...]) -> list[scene.Param
                     lambda ss: [str(ss.get("omni_shots", 1))]),
         scene.Param("src", "examples from", scene.one("omni_source", scene.choice(["draw", "dataset"])),
                     lambda ss: [str(ss.get("omni_source", "draw"))]),
-        scene.Param("ep", "episode", lambda v: {"omni_episode": scene.number(1, 10**6, integer=True)(v[-1]) - 1},
-                    lambda ss: [str(ss.get("omni_episode", 0) + 1)] if ss.get("omni_source") == "dataset" else None),
+        scene.Param("ep", "episode", lambda v: {"episode": scene.number(1, 10**6, integer=True)(v[-1]) - 1},
+                    lambda ss: [str(OmniglotState.of(ss).episode + 1)] if ss.get("omni_source") == "dataset" else None,
+                    page_state=True),
         *scene.settings_params(methods_key, methods),
     ]
 
@@ -507,13 +521,10 @@ def load_upload(name: str, data: bytes, what: str, preview_size: int) -> tuple[T
 
 
 # ---------------------------------------------------------------------------------------------
-# Streamlit pieces. Session-state keys a test may set: `omni_draw_<slot>` holds a slot's drawing
-# (PNG bytes as the canvas sends them, or an RGBA uint8 array), slot = "c<class>k<example>" or "q".
+# Input slots: one drawing or upload each (ui/omniglot_inputs.py draws them), slot = "c<class>k<example>" or "q"
 # ---------------------------------------------------------------------------------------------
 
 QUERY_SLOT = "q"
-INK = "#000000"
-PAPER = "#ffffff"
 
 
 def slot_id(c: int, k: int) -> str:
@@ -527,87 +538,10 @@ def slot_name(slot: str) -> str:
     return f"{CLASS_NAMES[int(c)]} · example {int(k) + 1}"
 
 
-def draw_key(slot: str) -> str:
-    return f"omni_draw_{slot}"
+ALL_SLOTS = tuple(slot_id(c, k) for c in range(max(WAYS)) for k in range(max(SHOTS))) + (QUERY_SLOT,)
 
 
-# streamlit-drawable-canvas 0.13 keeps its toolbar, transparent, over the top ~20% of the canvas until the mouse
-# hovers it: on a touch screen nothing hovers, so a stroke that starts there leaves no ink. These rules (added inside
-# the component's shadow root, next to its own stylesheet) let strokes through the hidden toolbar, and on a touch
-# screen keep the toolbar visible above the canvas instead of over it.
-CANVAS_HTML = """<style>
-.dc-root>.dc-toolbar{pointer-events:none}
-.dc-root:hover>.dc-toolbar,.dc-root>.dc-toolbar:focus-within,.dc-root>.dc-toolbar[data-pinned=true]{pointer-events:auto}
-@media (hover:none){.dc-root{margin-top:3.1rem}
-.dc-root>.dc-toolbar{opacity:1!important;top:-3rem!important;pointer-events:auto!important}}
-</style><div class="canvas-root"></div>"""
-
-
-def get_canvas():
-    """(st_canvas, None), or (None, why) when the drawing component cannot load here. The import
-    registers a Components-v2 element, which needs a running Streamlit server (or AppTest); it is registered
-    again under its own name with `CANVAS_HTML` (the same script and stylesheet)."""
-    try:
-        import streamlit_drawable_canvas as sdc
-
-        if getattr(sdc, "_maml_toolbar_fix", None) is None:
-            sdc.out = st.components.v2.component("streamlit-drawable-canvas.streamlit_drawable_canvas",
-                                                 js="index-*.js", css="index-*.css", html=CANVAS_HTML,
-                                                 isolate_styles=True)
-            sdc._maml_toolbar_fix = True
-    except Exception as e:  # ImportError, StreamlitAPIException: the page must keep working without it
-        return None, f"{type(e).__name__}: {e}"
-    return sdc.st_canvas, None
-
-
-@dataclass
-class SlotInput:
-    """What one slot holds: the network input (None when empty) and a short description."""
-
-    slot: str
-    x: Tensor | None
-    source: str  # "drawing", "upload" or "" (empty)
-    note: str  # e.g. the file name, or why the slot is empty
-
-
-def _process_drawing(slot: str) -> SlotInput:
-    """The slot's stored drawing -> network input, memoised on the drawing's content."""
-    ss = st.session_state
-    value = ss.get(draw_key(slot))
-    if value is None:
-        return SlotInput(slot, None, "", "empty")
-    memo = ss.setdefault("omni_memo_draw", {})
-    fp = fingerprint(value if isinstance(value, (bytes, bytearray, np.ndarray)) else repr(value))
-    hit = memo.get(slot)
-    if hit is None or hit[0] != fp:
-        try:
-            x = to_network_input(image_from_drawing(value), f"The drawing for {slot_name(slot)}")
-            hit = (fp, x, "")
-        except InputError:
-            hit = (fp, None, "blank")
-        except Exception as e:  # never a traceback for a strange drawing
-            hit = (fp, None, f"unreadable ({type(e).__name__})")
-        memo[slot] = hit
-    _, x, note = hit
-    return SlotInput(slot, x, "drawing" if x is not None else "", note)
-
-
-def _process_upload(slot: str, file, what: str, size: int) -> tuple[Tensor | None, bytes | None, str | None]:
-    """(x, preview, error) for the slot's uploaded file, memoised on the upload's id."""
-    memo = st.session_state.setdefault("omni_memo_upload", {})
-    fid = getattr(file, "file_id", None) or fingerprint(file.getvalue())
-    hit = memo.get(slot)
-    if hit is None or hit[0] != fid:
-        try:
-            x, preview = load_upload(file.name, file.getvalue(), what, size)
-            hit = (fid, x, preview, None)
-        except InputError as e:
-            hit = (fid, None, None, str(e))
-        memo[slot] = hit
-    return hit[1], hit[2], hit[3]
-
-
-def _status_html(x: Tensor | None, text: str, size: int = 42) -> str:
+def status_html(x: Tensor | None, text: str, size: int = 42) -> str:
     """A fixed-height line under each input: the 28x28 network input (or a dashed box) and a note."""
     if x is None:
         pic = (f'<div style="width:{size}px;height:{size}px;border:1px dashed #bbb;border-radius:4px;'
@@ -618,131 +552,9 @@ def _status_html(x: Tensor | None, text: str, size: int = 42) -> str:
             f'<div style="font-size:0.8em;color:#555;line-height:1.2">{text}</div></div>')
 
 
-def input_slot(slot: str, size: int, st_canvas) -> SlotInput:
-    """One input: a drawing canvas (or, with an upload, the uploaded picture in its place), a line
-    showing what the network sees, and an "Upload" popover. A bad upload shows its error here and
-    the slot keeps using the drawing."""
-    ss = st.session_state
-    what = slot_name(slot)
-    upgen = ss.get(f"omni_upgen_{slot}", 0)
-    cvgen = ss.get(f"omni_cvgen_{slot}", 0)
-    area, status = st.container(), st.container()
-    if st_canvas is not None:
-        holder = st.popover("Upload", icon=":material/upload:", help=f"Use a picture instead of drawing ({what})")
-    else:
-        holder = st.container()
-    with holder:
-        file = st.file_uploader(f"Picture for {what}", key=f"omni_up_{slot}_{upgen}", max_upload_size=MAX_UPLOAD_MB,
-                                help=f"PNG, JPEG, GIF, BMP or WebP, up to {MAX_UPLOAD_MB} MB and "
-                                     f"{MAX_PIXELS // 1_000_000} megapixels; one character, any colours.",
-                                label_visibility="collapsed" if st_canvas is not None else "visible")
-    up_x = up_preview = up_error = None
-    if file is not None:
-        up_x, up_preview, up_error = _process_upload(slot, file, what, size)
-
-    with area:
-        if up_x is not None:
-            st.image(up_preview, width=size)
-        elif st_canvas is not None:
-            ckey = f"omni_cv_{slot}_{cvgen}"
-            if ckey not in ss:  # (re)mounted, e.g. after visiting another page: redraw the last drawing
-                ss[f"omni_init_{slot}"] = ss.get(f"omni_json_{slot}")
-            try:
-                result = st_canvas(stroke_width=max(6, size // 16), stroke_color=INK, background_color=PAPER,
-                                   height=size, width=size, drawing_mode="freedraw", return_image_data=True,
-                                   initial_drawing=ss.get(f"omni_init_{slot}"), key=ckey)
-                png = result.image_bytes
-            except Exception as e:  # a component failure must not take the page down: uploads still work
-                st.caption(f"The canvas could not be shown ({type(e).__name__}): use Upload.")
-                png = None
-            if png is not None and png != ss.get(draw_key(slot)):
-                ss[draw_key(slot)] = png
-                ss[f"omni_json_{slot}"] = result.json_data
-
-    drawn = _process_drawing(slot)
-    with status:
-        if up_x is not None:
-            st.markdown(_status_html(up_x, f"uploaded<br>{html.escape(file.name[:24])}"), unsafe_allow_html=True)
-            st.button("Draw instead", key=f"omni_undo_up_{slot}_{upgen}", type="tertiary",
-                      icon=":material/draw:", on_click=_drop_upload, args=(slot,))
-            note = texture_warning(up_x)
-            if note:
-                st.warning(note, icon=":material/texture:")
-            return SlotInput(slot, up_x, "upload", file.name)
-        if drawn.x is not None:
-            text = "network input"
-        elif drawn.note == "blank":
-            text = "blank: draw a character"
-        elif st_canvas is None:
-            text = "upload a picture"
-        else:
-            text = "draw here"
-        st.markdown(_status_html(drawn.x, text), unsafe_allow_html=True)
-        if up_error:
-            st.error(up_error, icon=":material/error:")
-    return drawn
-
-
-def _drop_upload(slot: str) -> None:
-    ss = st.session_state
-    ss[f"omni_upgen_{slot}"] = ss.get(f"omni_upgen_{slot}", 0) + 1
-    ss.get("omni_memo_upload", {}).pop(slot, None)
-
-
-def clear_inputs() -> None:
-    """Empty every drawing and upload (the canvases remount blank)."""
-    ss = st.session_state
-    for key in [k for k in ss if isinstance(k, str) and k.startswith(("omni_draw_", "omni_json_", "omni_init_"))]:
-        del ss[key]
-    for key in [k for k in ss if isinstance(k, str) and k.startswith(("omni_cvgen_", "omni_upgen_"))]:
-        ss[key] = ss[key] + 1
-    for slot in [slot_id(c, k) for c in range(max(WAYS)) for k in range(max(SHOTS))] + [QUERY_SLOT]:
-        ss.setdefault(f"omni_cvgen_{slot}", 1)
-        ss.setdefault(f"omni_upgen_{slot}", 1)
-    ss.pop("omni_memo_draw", None)
-    ss.pop("omni_memo_upload", None)
-    ss.pop("omni_result", None)
-
-
 # ---------------------------------------------------------------------------------------------
-# Omniglot data (optional): the test split of the checkpoints' own split, sampled into episodes
+# Omniglot data (optional): episodes of the held-out characters (ui/omniglot_inputs.test_split loads them)
 # ---------------------------------------------------------------------------------------------
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _test_split(data_dir: str, stamp: tuple, split_how: tuple) -> OmniglotData:
-    """The held-out characters (never seen in meta-training) of the checkpoints' own split. The archive
-    is decoded once per server (`common.load_omniglot_cached`, shared with the other pages)."""
-    data = common.load_omniglot_cached(data_dir)
-    kind, fractions, seed = split_how
-    return split(data, OmniglotTaskConfig(split=kind, split_fractions=fractions, split_seed=seed))["test"]
-
-
-def test_split(data_dir: Path, task_config: OmniglotTaskConfig) -> tuple[OmniglotData | None, str | None]:
-    """(test characters, None) or (None, what is missing and how to get it)."""
-    archives = find_archives(data_dir)
-    if not archives:
-        return None, (f"No Omniglot archive in `{data_dir}`. Set the environment variable `MAML_DATA_DIR` to a "
-                      "folder holding `images_background.zip` and `images_evaluation.zip` (or "
-                      "`images_background_small1/2.zip`) and restart the app, or download the official archives "
-                      "(about 16 MB) with the button below.")
-    stamp = tuple((a.name, a.stat().st_size) for a in archives)
-    how = (task_config.split, tuple(task_config.split_fractions), task_config.split_seed)
-    try:
-        return _test_split(str(data_dir), stamp, how), None
-    except DataError as e:
-        return None, f"The Omniglot data could not be read: {e}"
-
-
-def download_data(data_dir: Path) -> str | None:
-    """Fetch the official archives; None on success, else the error message."""
-    try:
-        download(data_dir)
-    except (DataError, OSError) as e:
-        return f"Download failed: {e}"
-    common.load_omniglot_cached.clear()
-    _test_split.clear()
-    return None
-
 
 def sample_episode(test: OmniglotData, n_way: int, k_shot: int, seed: int, number: int) -> tuple[Episode, list[str]]:
     """Episode `number` for this seed (the same seed and number always give the same characters) and

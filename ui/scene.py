@@ -5,8 +5,9 @@ A lecturer prepares demos as links and a student shares what they found: every r
 any widget is drawn. A value the page cannot use (not a number, out of range, an unknown method) is left out
 with a message that says which and what was used instead; the rest of the link still applies.
 
-Each page describes its scene as a list of `Param`s: the name in the URL, how to read it into session-state
-values (raising `ValueError` with the reason), and how to write it from the session.
+Each page describes its scene as a list of `Param`s: the name in the URL, how to read it into widget values in
+the session or into fields of the page's state object (ui/page_state.py) (raising `ValueError` with the reason),
+and how to write it from the session.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from typing import Any
 
 import streamlit as st
 
+from .page_state import PageState
+
 
 @dataclass(frozen=True)
 class Param:
     name: str  # in the URL
     what: str  # in messages ("amplitude A")
-    read: Callable[[list[str]], dict[str, Any]]  # URL values -> session-state values; ValueError says why not
+    read: Callable[[list[str]], dict[str, Any]]  # URL values -> values by key; ValueError says why not
     write: Callable[[Any], list[str] | None]  # session state -> URL values (None: leave it out)
+    page_state: bool = False  # `read`'s keys are fields of the page's state object (else widget keys)
 
 
 @dataclass(frozen=True)
@@ -42,20 +46,25 @@ class Restored:
             st.warning(problems_message(self.problems), icon=":material/link_off:")
 
 
-def restore(page: str, params: Sequence[Param]) -> Restored:
-    """Once per session and page: copy the link's scene into the session (call before the page's widgets)."""
+def restore(params: Sequence[Param], state: PageState) -> Restored:
+    """Once per session and page (`state.scene_restored` records it): copy the link's scene into the widget keys
+    and the page's `state` (call before the page's widgets)."""
     ss = st.session_state
-    flag = f"scene_restored_{page}"
-    if ss.get(flag):
+    if state.scene_restored:
         return Restored([], [])
-    ss[flag] = True
+    state.scene_restored = True
     applied, problems = [], []
     for p in params:
         values = st.query_params.get_all(p.name)
         if not values:
             continue
         try:
-            ss.update(p.read(values))
+            values_by_key = p.read(values)
+            if p.page_state:
+                for name, value in values_by_key.items():
+                    setattr(state, name, value)
+            else:
+                ss.update(values_by_key)
             applied.append(p.what)
         except ValueError as e:
             shown = ", ".join(values)

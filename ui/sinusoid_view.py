@@ -25,6 +25,7 @@ from maml_core import adapt_and_measure, predict, sinusoid
 
 from . import scene
 from .common import METHOD_COLORS, METHOD_LABELS, chart_layout, font_size, style_axes
+from .page_state import SinusoidState
 
 X_RANGE = (-5.0, 5.0)  # the paper's input range: the networks never saw x outside it
 # The paper's tasks (every shipped network was meta-trained on these), and the wider range the page offers to show
@@ -420,18 +421,19 @@ def _read_points(values: list[str]) -> dict[str, Any]:
                 raise ValueError(f"has a point “{v}” whose {coord} {e} (write x_y, or x_c for a point on the true "
                                  "curve)") from None
         pts.append(Point(float(x_text), None if y_text == "c" else float(y_text)))
-    return {"sin_points": pts}
+    return {"points": pts}
 
 
 def _write_points(ss: Any) -> list[str]:
-    return [f"{scene.fmt(p.x)}_{'c' if p.y is None else scene.fmt(p.y)}" for p in ss.get("sin_points", [])] or ["none"]
+    points = SinusoidState.of(ss).points or []
+    return [f"{scene.fmt(p.x)}_{'c' if p.y is None else scene.fmt(p.y)}" for p in points] or ["none"]
 
 
 def scene_params(methods_key: str, methods: Sequence[str]) -> list[scene.Param]:
     """The Sinusoid page's scene: task, points and K, then the shared sidebar settings."""
 
     def read_points(values: list[str]) -> dict[str, Any]:
-        return {"sin_points": []} if values == ["none"] else _read_points(values)
+        return {"points": []} if values == ["none"] else _read_points(values)
 
     return [
         scene.Param("A", "amplitude A", scene.one("sin_amp", scene.number(AMPLITUDE[0], AMPLITUDE_MAX)),
@@ -440,7 +442,7 @@ def scene_params(methods_key: str, methods: Sequence[str]) -> list[scene.Param]:
                     lambda ss: [scene.fmt(ss.get("sin_phase", 0.5), 2)]),
         scene.Param("K", "K", scene.one("sin_k", scene.number(1, 50, integer=True)),
                     lambda ss: [str(ss.get("sin_k", 5))]),
-        scene.Param("p", "the support points", read_points, _write_points),
+        scene.Param("p", "the support points", read_points, _write_points, page_state=True),
         scene.Param("present", "presenter layout", scene.one("sin_present", scene.flag),
                     lambda ss: ["1"] if ss.get("sin_present") else None),
         *scene.settings_params(methods_key, methods),

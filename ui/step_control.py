@@ -1,9 +1,9 @@
 """The one control for "which inner step is shown", shared by the Sinusoid and Omniglot pages.
 
 A slider and four buttons (back to step 0, previous, play / pause, next) that always agree, because they all
-read and write one number in the session, `<prefix>_step`; every chart, table and sentence on the page is drawn
-for that step. Keyboard (Streamlit's button shortcuts): Left / Right = previous / next step, Space = play / pause,
-Home = step 0.
+read and write one number, the page state's `ShownStep` (ui/page_state.py); every chart, table and sentence on the
+page is drawn for that step. Its widget keys start with the page's prefix (`<prefix>_next`, `<prefix>_step_slider`).
+Keyboard (Streamlit's button shortcuts): Left / Right = previous / next step, Space = play / pause, Home = step 0.
 
 Play runs on the server: the page calls `keep_playing` last, which waits until the step has been shown for
 `PLAY_SECONDS` and then re-runs the page on the next step (so every chart moves together); playing stops at the
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from . import common
+from .page_state import ShownStep
 
 # Button width at the 16-px root font: icon, label and key hint fit (width="content" cut "Back" to "B…").
 BUTTON_PX = 132
@@ -36,63 +37,52 @@ class StepView:
     drawn_at: float = 0.0  # time.monotonic() when the control was drawn: `keep_playing` waits from here
 
 
-def _keys(prefix: str) -> tuple[str, str, str]:
-    return f"{prefix}_step", f"{prefix}_playing", f"{prefix}_step_slider"
-
-
-def shown_step(prefix: str, n_steps: int) -> int:
+def shown_step(shown: ShownStep, n_steps: int) -> int:
     """The step the page shows, clamped to 0..n_steps (a smaller S than last time shows its last step)."""
-    step_key, *_ = _keys(prefix)
-    ss = st.session_state
-    step = int(ss.get(step_key, n_steps))
+    step = n_steps if shown.step is None else int(shown.step)
     if not 0 <= step <= n_steps:
         step = n_steps
-        ss[step_key] = step
+        shown.step = step
     return step
 
 
-def set_step(prefix: str, step: int, *, playing: bool = False) -> None:
-    """Show `step` (from a callback or before the control is drawn); stops playing unless told otherwise."""
-    step_key, play_key, *_ = _keys(prefix)
-    st.session_state[step_key] = int(step)
-    st.session_state[play_key] = playing
-
-
-def step_control(prefix: str, n_steps: int, *, disabled: bool = False,
+def step_control(prefix: str, shown: ShownStep, n_steps: int, *, disabled: bool = False,
                  extend: Callable[[], bool] | None = None, label: str = "Inner step") -> StepView:
-    """Draw the control and return what to show. `extend`, if given, is called when "next" is pressed on the last
-    step: it may raise the number of steps (returning True), e.g. the Sinusoid page's S, and the control then
-    shows the new step."""
+    """Draw the control for the page's `shown` step (widget keys start with `prefix`) and return what to show.
+    `extend`, if given, is called when "next" is pressed on the last step: it may raise the number of steps
+    (returning True), e.g. the Sinusoid page's S, and the control then shows the new step."""
     ss = st.session_state
-    step_key, play_key, slider_key = _keys(prefix)
-    ss.setdefault(play_key, False)
-    step = shown_step(prefix, n_steps)
+    slider_key = f"{prefix}_step_slider"
+    step = shown_step(shown, n_steps)
     if disabled or n_steps == 0:
-        ss[play_key] = False
+        shown.playing = False
+
+    def now() -> int:  # (in a callback: the step as the last run left it)
+        return n_steps if shown.step is None else int(shown.step)
 
     def on_first() -> None:
-        set_step(prefix, 0)
+        shown.show(0)
 
     def on_prev() -> None:
-        set_step(prefix, max(0, int(ss[step_key]) - 1))
+        shown.show(max(0, now() - 1))
 
     def on_next() -> None:
-        s = int(ss[step_key])
+        s = now()
         if s < n_steps:
-            set_step(prefix, s + 1)
+            shown.show(s + 1)
         elif extend is not None and extend():
-            set_step(prefix, s + 1)
+            shown.show(s + 1)
 
     def on_play() -> None:
-        if ss[play_key]:
-            set_step(prefix, int(ss[step_key]))
+        if shown.playing:
+            shown.show(now())
         else:  # from the start again when at the end
-            set_step(prefix, 0 if int(ss[step_key]) >= n_steps else int(ss[step_key]), playing=True)
+            shown.show(0 if now() >= n_steps else now(), playing=True)
 
     def on_slide() -> None:
-        set_step(prefix, int(ss[slider_key]))
+        shown.show(int(ss[slider_key]))
 
-    playing = bool(ss[play_key])
+    playing = shown.playing
     px = round(BUTTON_PX * 1.25) if ss.get("large_fonts") else BUTTON_PX  # the projector's 20-px root font
     no_more = step >= n_steps and extend is None
     # One horizontal row that wraps (on a phone the slider goes under the buttons instead of stacking all five).
@@ -121,7 +111,7 @@ def step_control(prefix: str, n_steps: int, *, disabled: bool = False,
     return StepView(step, n_steps, playing, time.monotonic())
 
 
-def keep_playing(prefix: str, view: StepView) -> None:
+def keep_playing(shown: ShownStep, view: StepView) -> None:
     """Call last on the page: while playing, wait until the shown step has been up for `PLAY_SECONDS`, then show
     the next one (a new page run). The page is fully drawn before the wait; a click meanwhile (Pause, a slider)
     is handled by the next run. Playing stops on the last step."""
@@ -132,5 +122,5 @@ def keep_playing(prefix: str, view: StepView) -> None:
         with common.turn_given_up():  # other sessions' pages run while this one waits
             time.sleep(wait)
     nxt = view.step + 1
-    set_step(prefix, min(nxt, view.n_steps), playing=nxt < view.n_steps)
+    shown.show(min(nxt, view.n_steps), playing=nxt < view.n_steps)
     st.rerun()
