@@ -14,7 +14,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from maml_core import DataError, split
-from ui import common, run_queue, train_worker
+from ui import common, figures, run_queue, train_worker
 from ui import training_view as tv
 
 ss = st.session_state
@@ -185,8 +185,8 @@ def live_panel(was_queued: bool, was_running: bool) -> None:
     run = current_run()
     if run is None:
         st.progress(0.0, text="No run yet: choose the settings above and press Start training.")
-        st.plotly_chart(tv.empty_figure("The meta-loss curves appear here while a run trains.", 380),
-                        key="mt_loss_chart", config=common.PLOTLY_CONFIG)
+        st.plotly_chart(figures.empty("The meta-loss curves appear here while a run trains.", 380),
+                        key="mt_loss_chart", config=figures.PLOTLY_CONFIG)
         return
     if (was_running and not run.active) or (was_queued and not run.queued):
         st.rerun()  # the run just started or ended: redraw the whole page (buttons, results), stop polling at the end
@@ -198,8 +198,8 @@ def live_panel(was_queued: bool, was_running: bool) -> None:
                     f"({place.ahead} run{'s' if place.ahead != 1 else ''} ahead of yours; this server trains "
                     f"{place.slots} at a time). Keep this tab open: your run starts by itself, and closing the "
                     "tab gives your place up.", icon=":material/hourglass_top:")
-        st.plotly_chart(tv.empty_figure("Your run's meta-loss curves appear here once it starts.", 380),
-                        key="mt_loss_chart", config=common.PLOTLY_CONFIG)
+        st.plotly_chart(figures.empty("Your run's meta-loss curves appear here once it starts.", 380),
+                        key="mt_loss_chart", config=figures.PLOTLY_CONFIG)
         return
     view = run.view()
     st.markdown(f"**{'Omniglot 5-way 1-shot (small run)' if run.problem == 'omniglot' else 'Sinusoid'}** · "
@@ -220,11 +220,11 @@ def live_panel(was_queued: bool, was_running: bool) -> None:
             st.warning(f"{common.METHOD_LABELS.get(algo, algo)}: the meta-loss is exploding or not a number. "
                        "The learning rates are too large: stop, lower α or β, and start again. (The chart clips it.)")
     if run.problem == "omniglot":
-        st.plotly_chart(tv.accuracy_figure(view), key="mt_acc_chart", config=common.PLOTLY_CONFIG)
+        st.plotly_chart(tv.accuracy_figure(view), key="mt_acc_chart", config=figures.PLOTLY_CONFIG)
         st.plotly_chart(tv.loss_figure(view, "omniglot", height=300), key="mt_loss_chart",
-                        config=common.PLOTLY_CONFIG)
+                        config=figures.PLOTLY_CONFIG)
     else:
-        st.plotly_chart(tv.loss_figure(view, "sinusoid"), key="mt_loss_chart", config=common.PLOTLY_CONFIG)
+        st.plotly_chart(tv.loss_figure(view, "sinusoid"), key="mt_loss_chart", config=figures.PLOTLY_CONFIG)
         st.caption(tv.pace_caption(run.pace, view))
 
 
@@ -234,8 +234,8 @@ def snapshot_panel() -> None:
     run = current_run()
     if run is None:
         st.markdown("**Snapshots: the initialisation adapting to a probe task.**")
-        st.plotly_chart(tv.empty_figure("Snapshots of the initialisation adapting to a probe task appear here.",
-                                        420), key="mt_snapshot_chart", config=common.PLOTLY_CONFIG)
+        st.plotly_chart(figures.empty("Snapshots of the initialisation adapting to a probe task appear here.",
+                                        420), key="mt_snapshot_chart", config=figures.PLOTLY_CONFIG)
         return
     if run.problem != "sinusoid" or run.queued:
         return
@@ -244,7 +244,7 @@ def snapshot_panel() -> None:
     drawn = (run.id, run.running, common.font_size(), tuple(len(p.snapshots) for p in view.values()))
     if ss.get("mt_snapshot_drawn", (None,))[0] != drawn:  # built again only when a snapshot arrived
         ss.mt_snapshot_drawn = (drawn, tv.snapshot_figure(view, animate=not run.running))
-    st.plotly_chart(ss.mt_snapshot_drawn[1], key="mt_snapshot_chart", config=common.PLOTLY_CONFIG)
+    st.plotly_chart(ss.mt_snapshot_drawn[1], key="mt_snapshot_chart", config=figures.PLOTLY_CONFIG)
     st.caption(f"Probe task: A = {tv.PROBE_AMPLITUDE}, φ = {tv.PROBE_PHASE}, 10 fixed support points, never "
                f"used for training. Dotted: the initialisation's prediction; solid: after {tv.PROBE_STEPS} "
                "inner steps. The right-hand chart above is the solid curve's error at every snapshot.")

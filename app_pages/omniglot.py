@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from maml_core import DataError, OmniglotTaskConfig
-from ui import common, scene, step_control
+from ui import common, figures, scene, step_control
 from ui import omniglot_inputs as oi
 from ui import omniglot_view as ov
 from ui.page_state import OmniglotState
@@ -246,7 +246,6 @@ if result.inputs_fp != inputs_fp:
 runs = result.runs
 if not runs:
     st.stop()
-font = common.font_size()
 for m, run in runs.items():
     if run.diverged:
         st.warning(f"{common.METHOD_LABELS.get(m, m)} diverged: with α = {run.inner_lr:g} the inner steps blow up "
@@ -273,18 +272,18 @@ if result.query_y is not None:
 
 view = step_control.step_control("omni", state.shown, max(r.steps for r in runs.values()))
 step = view.step
-st.plotly_chart(ov.probability_figure(runs, query_index, result.n_way, colors, labels, font, true_label, step),
-                width="stretch", config=common.PLOTLY_CONFIG, key="omni_prob_chart")
+st.plotly_chart(ov.probability_figure(runs, query_index, result.n_way, true_label, step),
+                width="stretch", config=figures.PLOTLY_CONFIG, key="omni_prob_chart")
 st.markdown(f"**Prediction {'before any inner step' if step == 0 else f'after inner step {step}'}** (the class "
             "each method picks for the query, framed in its colour)")
 st.markdown(ov.prediction_html(runs, result.class_tiles, result.query_x[query_index], query_index, colors,
                                labels, true_label, size=common.scaled(72), step=step), unsafe_allow_html=True)
 curves = st.columns(2 if result.query_y is not None else 1)
-curves[0].plotly_chart(ov.curve_figure(runs, "support_loss", colors, labels, font, step), width="stretch",
-                       config=common.PLOTLY_CONFIG, key="omni_loss_chart")
+curves[0].plotly_chart(ov.curve_figure(runs, "support_loss", step), width="stretch",
+                       config=figures.PLOTLY_CONFIG, key="omni_loss_chart")
 if result.query_y is not None:
-    curves[1].plotly_chart(ov.curve_figure(runs, "query_acc", colors, labels, font, step), width="stretch",
-                           config=common.PLOTLY_CONFIG, key="omni_acc_chart")
+    curves[1].plotly_chart(ov.curve_figure(runs, "query_acc", step), width="stretch",
+                           config=figures.PLOTLY_CONFIG, key="omni_acc_chart")
     finals = ", ".join(f"{labels.get(m, m)} {100 * float(r.query_acc[-1]):.0f}%" for m, r in runs.items())
     st.caption(f"Accuracy on the {len(result.query_y)} query drawings after the last step: {finals}. "
                "Hollow circles mark the number of steps each network was validated with.")

@@ -12,7 +12,7 @@ import streamlit as st
 import torch
 
 from maml_core import ModelConfig, build_model, get_params
-from ui import common, scene, step_control
+from ui import common, figures, scene, step_control
 from ui import sinusoid_view as sv
 from ui.page_state import SINUSOID_PREFIX, SinusoidState
 
@@ -229,7 +229,7 @@ else:
 with col_plot:
     fig = sv.prediction_figure(results, px, py, amp, phase, view_step)
     event = st.plotly_chart(fig, key=state.plot_key, on_select="rerun", selection_mode="points",
-                            config=common.PLOTLY_CONFIG, width="stretch")
+                            config=figures.PLOTLY_CONFIG, width="stretch")
     action = sv.selection_action(event)
     if action is not None:
         kind, x, y = action
@@ -283,7 +283,7 @@ with col_loss:
         st.info("The loss chart appears once there are support points to adapt to.")
     else:
         st.plotly_chart(sv.loss_figure(results, view_step, height=330 if present else 360), key="sin_losses",
-                        config=common.PLOTLY_CONFIG, width="stretch")
+                        config=figures.PLOTLY_CONFIG, width="stretch")
 with col_num:
     st.markdown(f"**The numbers** (step 0 → step {view_step if n_points else 0})")
     if results:

@@ -7,7 +7,7 @@ alpha = 0.01 for 10 steps. The score is the mean query MSE after 1, 5 and 10 ste
 (query MSE not finite or above DIVERGED_MSE, maml_core.evaluation, as in docs/RESULTS.md) counted at DIVERGED_MSE:
 the worst fit, not infinity. A mean over 600 test tasks can be carried by a single task that plain SGD sends off
 to infinity, and the CLI's K = 10 validation did not see it (seed 1 ranked first there and diverged on 5-shot
-test tasks); with the cap, each diverged validation task costs a checkpoint DIVERGED_MSE / VAL_TASKS (0.05).
+test tasks); with the cap, each diverged validation task costs a checkpoint DIVERGED_MSE / VAL_TASKS (0.005).
 Test figures: the
 checkpoint's recorded 600-task 5-shot curve, read only for the report.
 
@@ -36,7 +36,7 @@ from maml_core.models import build_model  # noqa: E402
 
 PAPER_5SHOT = {"maml": (0.67, 0.38, 0.35), "pretrain": (2.41, 2.23, 2.19)}
 STEPS = (1, 5, 10)
-VAL_TASKS = 2000
+VAL_TASKS = 20000
 VAL_SHOTS = 5
 
 

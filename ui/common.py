@@ -216,37 +216,9 @@ def duration(seconds: float) -> str:
     return f"{m} min" + (f" {s} s" if s and m < 10 else "")
 
 
-def chart_layout(height: int, **overrides: Any) -> dict[str, Any]:
-    """Plotly layout every chart shares: a fixed height (no layout jumps while a run updates), the
-    projector-aware font, a white background, and the legend above the plot."""
-    fs = font_size()
-    layout: dict[str, Any] = dict(
-        height=height, font=dict(size=fs), margin=dict(l=10, r=10, t=40 + fs, b=10),
-        paper_bgcolor="white", plot_bgcolor="white",
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0, font=dict(size=fs)),
-        hoverlabel=dict(font=dict(size=fs)),
-    )
-    layout.update(overrides)
-    layout["legend"] = {**layout.get("legend", {}), "font": dict(size=fs)}  # also where a chart sets its own legend
-    return layout
-
-
 def scaled(px: int) -> int:
     """A picture's size in pixels for the page's font: 1.4 x in projector mode (pictures grow with the text)."""
     return round(px * 1.4) if st.session_state.get("large_fonts") else px
-
-
-def style_axes(fig: Any) -> Any:
-    """Axis ticks and titles at the page's font size (Streamlit's chart theme would otherwise keep them small
-    in projector mode). Returns the figure."""
-    fs = font_size()
-    fig.update_xaxes(tickfont=dict(size=fs), title_font=dict(size=fs))
-    fig.update_yaxes(tickfont=dict(size=fs), title_font=dict(size=fs))
-    fig.update_annotations(font_size=fs)  # subplot titles and notes
-    return fig
-
-
-PLOTLY_CONFIG = {"displayModeBar": False, "scrollZoom": False}
 
 
 # --- runs trained in this browser session (the Meta-training page writes them, other pages read them) -----------

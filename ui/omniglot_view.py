@@ -32,7 +32,7 @@ from maml_core import (
     has_ink,
     preprocess_image,
 )
-from ui import common, scene
+from ui import common, figures, scene
 from ui.page_state import OmniglotState
 
 # N: the 5-way checkpoints serve 2-5 ways (their head's first N outputs); 20 ways uses the 20-way MAML checkpoint,
@@ -397,9 +397,8 @@ def prediction_html(runs: dict[str, MethodRun], class_tiles: list[Tensor], query
     return "".join(rows)
 
 
-def probability_figure(runs: dict[str, MethodRun], query_index: int, n_way: int, colors: dict[str, str],
-                       labels: dict[str, str], font: int = 13, true_label: int | None = None,
-                       step: int | None = None) -> go.Figure:
+def probability_figure(runs: dict[str, MethodRun], query_index: int, n_way: int, true_label: int | None = None,
+                       step: int | None = None, height: int = 420) -> go.Figure:
     """Grouped bars: each method's class probabilities for one query after `step` inner steps (default: the last;
     the page's step control picks it). A method that has diverged by then has no bars."""
     names = [CLASS_NAMES[c] + (" (true)" if c == true_label else "") for c in range(n_way)]
@@ -412,26 +411,24 @@ def probability_figure(runs: dict[str, MethodRun], query_index: int, n_way: int,
         if run.diverged and s >= run.diverged_at:
             p = np.full_like(p, np.nan)
         bars.append(go.Bar(x=names, y=[v if np.isfinite(v) else None for v in p.tolist()],
-                           name=labels.get(name, name), marker_color=colors.get(name),
+                           name=common.METHOD_LABELS.get(name, name), marker_color=common.METHOD_COLORS.get(name),
                            text=[f"{100 * v:.0f}%" if np.isfinite(v) else "" for v in p.tolist()],
                            textposition="outside", cliponaxis=False))
     when = "before any inner step (step 0)" if step == 0 else f"after inner step {step}"
-    fig = go.Figure(data=bars)
-    fig.update_layout(**common.chart_layout(
-        420, barmode="group",
+    return figures.figure(
+        bars, height, barmode="group",
         title=dict(text=f"Class probabilities for the query, {when}", x=0, y=0.98, yanchor="top"),
-        yaxis=dict(range=[0, 1.15], tickformat=".0%", title="probability", gridcolor="#eee"),
+        yaxis=dict(range=[0, 1.15], tickformat=".0%", title="probability", gridcolor=figures.GRID),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
-        margin=dict(l=10, r=10, t=70 + font, b=10)))
-    return common.style_axes(fig)
+        margin=dict(l=10, r=10, t=70 + common.font_size(), b=10))
 
 
-def curve_figure(runs: dict[str, MethodRun], which: str, colors: dict[str, str], labels: dict[str, str],
-                 font: int = 13, step: int | None = None) -> go.Figure:
+def curve_figure(runs: dict[str, MethodRun], which: str, step: int | None = None, height: int = 380) -> go.Figure:
     """Support loss (which='support_loss') or query accuracy (which='query_acc') after each inner step,
     one line per method; a hollow marker shows the number of steps each checkpoint was validated with, and a
     dashed vertical line the step the page shows."""
-    fig = go.Figure()
+    colors, labels = common.METHOD_COLORS, common.METHOD_LABELS
+    traces = []
     lowest = LOSS_CAP
     for name, run in runs.items():
         values = getattr(run, which)
@@ -445,20 +442,21 @@ def curve_figure(runs: dict[str, MethodRun], which: str, colors: dict[str, str],
             ys = [v if np.isfinite(v) else None for v in raw]  # no accuracy for a diverged step: a gap
             off = [False] * len(raw)
         lowest = min([lowest, *[y for y in ys if y is not None]])
-        fig.add_trace(go.Scatter(
+        traces.append(go.Scatter(
             x=list(range(len(ys))), y=ys, mode="lines+markers", name=labels.get(name, name),
             line=dict(color=colors.get(name), width=3),
             marker=dict(size=[12 if o else 7 for o in off], symbol=["x" if o else "circle" for o in off]),
             hovertext=[f"step {s}: diverged (off the chart)" if o else f"step {s}: {v:.3g}"
                        for s, (v, o) in enumerate(zip(raw, off))], hoverinfo="text+name"))
         if 0 <= run.eval_steps < len(ys) and ys[run.eval_steps] is not None:
-            fig.add_trace(go.Scatter(x=[run.eval_steps], y=[ys[run.eval_steps]], mode="markers", showlegend=False,
+            traces.append(go.Scatter(x=[run.eval_steps], y=[ys[run.eval_steps]], mode="markers", showlegend=False,
                                      hovertext=f"{labels.get(name, name)}: validated with {run.eval_steps} steps",
                                      hoverinfo="text",
                                      marker=dict(size=15, color="rgba(0,0,0,0)",
                                                  line=dict(color=colors.get(name), width=2))))
     steps = max(r.steps for r in runs.values())
-    xaxis = dict(title="inner step", range=[-0.4, steps + 0.4], dtick=1 if steps <= 12 else None, gridcolor="#eee")
+    xaxis = dict(title="inner step", range=[-0.4, steps + 0.4], dtick=1 if steps <= 12 else None,
+                 gridcolor=figures.GRID)
     if which == "query_acc":
         title, yaxis = "Accuracy on the episode's query set", dict(range=[0, 1.05], tickformat=".0%", title="accuracy")
     else:  # log scale: the loss falls by orders of magnitude, and the late steps matter as much as the first
@@ -468,13 +466,11 @@ def curve_figure(runs: dict[str, MethodRun], which: str, colors: dict[str, str],
         # at most about 6 labels, whatever the range (a diverged run stretches it over many decades)
         yaxis = dict(type="log", title="loss (log scale)", dtick=max(1, math.ceil(decades / 6)) if top else 1,
                      tickformat="~g", range=[math.log10(max(lowest, LOSS_FLOOR)) - 0.3, top] if top else None)
-    if step is not None and steps > 0:
-        fig.add_vline(x=step, line=dict(color="#888", width=1.5, dash="dash"))
-    fig.update_layout(**common.chart_layout(
-        380, title=dict(text=title, x=0, y=0.98, yanchor="top"), xaxis=xaxis, yaxis=dict(gridcolor="#eee", **yaxis),
-        legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0),
-        margin=dict(l=10, r=10, t=40 + font, b=10)))
-    return common.style_axes(fig)
+    return figures.figure(
+        traces, height, title=dict(text=title, x=0, y=0.98, yanchor="top"), xaxis=xaxis,
+        yaxis=dict(gridcolor=figures.GRID, **yaxis), shapes=[figures.step_line(step)] if step is not None and steps > 0
+        else [], legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0),
+        margin=dict(l=10, r=10, t=40 + common.font_size(), b=10))
 
 
 def preview_png(image: Image.Image, size: int) -> bytes:

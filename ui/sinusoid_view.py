@@ -23,8 +23,8 @@ from torch.func import vmap
 
 from maml_core import adapt_and_measure, predict, sinusoid
 
-from . import scene
-from .common import METHOD_COLORS, METHOD_LABELS, chart_layout, font_size, style_axes
+from . import figures, scene
+from .common import METHOD_COLORS, METHOD_LABELS, font_size
 from .page_state import SinusoidState
 
 X_RANGE = (-5.0, 5.0)  # the paper's input range: the networks never saw x outside it
@@ -483,26 +483,22 @@ def prediction_figure(results: dict[str, MethodResult], px: np.ndarray, py: np.n
         data.append(dict(type="scatter", x=grid_x, y=_clip_pred(r.preds[min(step, len(r.preds) - 1)]),
                          mode="lines", name=r.label, hoverinfo="skip",
                          line=method_line(r.key, 3.5 if r.key == "maml" else 2.5)))
-    layout = chart_layout(
-        height, dragmode=False, hovermode="closest", clickmode="event+select",
-        xaxis=dict(range=[X_VIEW[0] - 0.1, X_VIEW[1] + 0.1], fixedrange=True, title="x", zeroline=False,
-                   gridcolor="#eee"),
-        yaxis=dict(range=[-lim - 0.5, lim + 0.5], fixedrange=True, title="y", zeroline=False, gridcolor="#eee"),
-        margin=dict(l=10, r=10, t=70, b=10),
-    )
     # Inputs the networks never saw in training: shaded, on every chart (the lesson at the edges of [-5, 5]).
-    layout["shapes"] = [dict(type="rect", xref="x", yref="paper", x0=a, x1=b, y0=0, y1=1, layer="below",
-                             fillcolor="rgba(0,0,0,0.06)", line=dict(width=0))
-                        for a, b in ((X_VIEW[0] - 0.1, X_RANGE[0]), (X_RANGE[1], X_VIEW[1] + 0.1))]
-    layout["annotations"] = [dict(text="x not<br>trained on", xref="x", yref="paper", x=(X_VIEW[0] + X_RANGE[0]) / 2,
-                                  y=0.01, yanchor="bottom", showarrow=False,
-                                  font=dict(color="#777", size=font_size() - 2))]
+    shapes = [dict(type="rect", xref="x", yref="paper", x0=a, x1=b, y0=0, y1=1, layer="below",
+                   fillcolor="rgba(0,0,0,0.06)", line=dict(width=0))
+              for a, b in ((X_VIEW[0] - 0.1, X_RANGE[0]), (X_RANGE[1], X_VIEW[1] + 0.1))]
+    notes = [dict(text="x not<br>trained on", xref="x", yref="paper", x=(X_VIEW[0] + X_RANGE[0]) / 2, y=0.01,
+                  yanchor="bottom", showarrow=False, font=dict(color="#777", size=font_size() - 2))]
     if outside_training(amplitude, phase, px):
-        layout["annotations"] += [dict(text="⚠ task outside the training range", xref="paper", yref="paper", x=0.01,
-                                      y=0.99, xanchor="left", yanchor="top", showarrow=False,
-                                      font=dict(color="#b00020", size=font_size() + 1),
-                                      bgcolor="rgba(255,255,255,0.8)")]
-    return style_axes(go.Figure(data=data, layout=layout, skip_invalid=True))
+        notes.append(dict(text="⚠ task outside the training range", xref="paper", yref="paper", x=0.01, y=0.99,
+                          xanchor="left", yanchor="top", showarrow=False,
+                          font=dict(color="#b00020", size=font_size() + 1), bgcolor="rgba(255,255,255,0.8)"))
+    return figures.figure(
+        data, height, dragmode=False, hovermode="closest", clickmode="event+select", shapes=shapes, annotations=notes,
+        xaxis=dict(range=[X_VIEW[0] - 0.1, X_VIEW[1] + 0.1], fixedrange=True, title="x", zeroline=False,
+                   gridcolor=figures.GRID),
+        yaxis=dict(range=[-lim - 0.5, lim + 0.5], fixedrange=True, title="y", zeroline=False, gridcolor=figures.GRID),
+        margin=dict(l=10, r=10, t=70, b=10))
 
 
 def loss_figure(results: dict[str, MethodResult], step: int, height: int = 360) -> go.Figure:
@@ -520,17 +516,14 @@ def loss_figure(results: dict[str, MethodResult], step: int, height: int = 360) 
                              line=dict(color=color, width=2, dash="dot"), marker=dict(symbol="circle-open"),
                              hovertemplate=f"{r.label}<br>step %{{x}}: support loss %{{y:.3g}}<extra></extra>"))
     n = max((len(r.query_mse) for r in results.values()), default=1) - 1
-    layout = chart_layout(height, xaxis=dict(title="inner step", range=[-0.3, max(n, 1) + 0.3], dtick=1 if n <= 10
-                                             else 2, fixedrange=True, gridcolor="#eee"),
-                          yaxis=dict(title="MSE (log scale)", type="log", dtick=1, fixedrange=True,
-                                     gridcolor="#eee"),
-                          title=dict(text="solid: query MSE · dotted: support loss", x=0, y=0.99,
-                                     font=dict(size=font_size(), color="#555")),
-                          hovermode="closest", margin=dict(l=10, r=10, t=80, b=10))
-    if n > 0:
-        layout["shapes"] = [dict(type="line", x0=step, x1=step, yref="paper", y0=0, y1=1,
-                                 line=dict(color="#bbb", width=1, dash="dash"))]
-    return style_axes(go.Figure(data=data, layout=layout, skip_invalid=True))
+    return figures.figure(
+        data, height, hovermode="closest", margin=dict(l=10, r=10, t=80, b=10),
+        shapes=[figures.step_line(step)] if n > 0 else [],
+        xaxis=dict(title="inner step", range=[-0.3, max(n, 1) + 0.3], dtick=1 if n <= 10 else 2, fixedrange=True,
+                   gridcolor=figures.GRID),
+        yaxis=dict(title="MSE (log scale)", type="log", dtick=1, fixedrange=True, gridcolor=figures.GRID),
+        title=dict(text="solid: query MSE · dotted: support loss", x=0, y=0.99,
+                   font=dict(size=font_size(), color="#555")))
 
 
 def summary_table(results: dict[str, MethodResult], step: int | None = None) -> pd.DataFrame:

@@ -30,8 +30,8 @@ from maml_core import (
 )
 from maml_core.checkpoints import Metrics
 
-from . import train_worker
-from .common import METHOD_COLORS, METHOD_LABELS, chart_layout, style_axes
+from . import figures, train_worker
+from .common import METHOD_COLORS, METHOD_LABELS
 from .train_worker import (  # noqa: F401  (re-exported: the page and tests read the probe from here)
     PACES,
     PROBE_AMPLITUDE,
@@ -399,19 +399,6 @@ def _clip(ys: list[float], cap: float = 1e4) -> list[float]:
     return [min(y, cap) if math.isfinite(y) else cap for y in ys]
 
 
-def _legend_on_top(fig: go.Figure, height: int, bottom: int = 10) -> None:
-    """The legend in the figure's top band (container coordinates), clear of the subplot titles below it."""
-    fig.update_layout(**chart_layout(height, margin=dict(l=10, r=10, t=100, b=bottom)))
-    fig.update_layout(legend=dict(yref="container", y=0.99, yanchor="top", x=0, xanchor="left"))
-
-
-def empty_figure(text: str, height: int) -> go.Figure:
-    layout = chart_layout(height, xaxis=dict(visible=False), yaxis=dict(visible=False),
-                          annotations=[dict(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                                            font=dict(color="#777"))])
-    return go.Figure(layout=layout)
-
-
 def loss_figure(view: dict[str, Progress], problem: str, height: int = 380) -> go.Figure:
     """Meta-loss per iteration for every algorithm: the bucket means faint, their moving average bold, one line
     style per method (log scale for the sinusoid); for the sinusoid, beside it the probe task's MSE after 10
@@ -436,13 +423,13 @@ def loss_figure(view: dict[str, Progress], problem: str, height: int = 380) -> g
                                      name=label, legendgroup=algo, showlegend=False,
                                      line=dict(color=color, width=2, dash=METHOD_DASH.get(algo, "solid"))),
                           row=1, col=2)
-    _legend_on_top(fig, height)
+    figures.legend_on_top(fig, height)
     # sinusoid losses span decades (log scale); Omniglot's cross-entropy moves within 1-3 (linear reads better)
-    fig.update_yaxes(type="log" if sinus else "linear", gridcolor="#eee", fixedrange=True)
+    fig.update_yaxes(type="log" if sinus else "linear", gridcolor=figures.GRID, fixedrange=True)
     if sinus:  # every tick a whole number ("0.5", not Plotly's bare "5" for 0.5 on a log axis)
         fig.update_yaxes(tickvals=LOG_TICKS, ticktext=[f"{v:g}" for v in LOG_TICKS])
-    fig.update_xaxes(title_text="iteration", gridcolor="#eee", rangemode="tozero", fixedrange=True)
-    return style_axes(fig)
+    fig.update_xaxes(title_text="iteration", gridcolor=figures.GRID, rangemode="tozero", fixedrange=True)
+    return figures.style(fig)
 
 
 def accuracy_figure(view: dict[str, Progress], height: int = 380) -> go.Figure:
@@ -458,10 +445,10 @@ def accuracy_figure(view: dict[str, Progress], height: int = 380) -> go.Figure:
                                      marker=dict(color=color, size=14, symbol="diamond"),
                                      name=f"{METHOD_LABELS.get(algo, algo)}: {OMNIGLOT_VAL_TASKS} held-out tasks"))
     fig.add_hline(y=20, line=dict(color="#999", dash="dot"), annotation_text="chance (5-way)")
-    _legend_on_top(fig, height)
-    fig.update_layout(xaxis=dict(title="iteration", gridcolor="#eee", rangemode="tozero", fixedrange=True),
-                      yaxis=dict(title="accuracy (%)", range=[0, 100], gridcolor="#eee", fixedrange=True))
-    return style_axes(fig)
+    figures.legend_on_top(fig, height)
+    fig.update_layout(xaxis=dict(title="iteration", gridcolor=figures.GRID, rangemode="tozero", fixedrange=True),
+                      yaxis=dict(title="accuracy (%)", range=[0, 100], gridcolor=figures.GRID, fixedrange=True))
+    return figures.style(fig)
 
 
 def pace_caption(pace: str, view: dict[str, Progress]) -> str:
@@ -488,7 +475,7 @@ def snapshot_figure(view: dict[str, Progress], animate: bool, height: int = 420)
     slider and a replay button, in the space kept free for them while the run trains: no layout jump)."""
     algos = [a for a, p in view.items() if p.snapshots]
     if not algos:
-        return empty_figure("Snapshots of the initialisation adapting to a probe task appear here.", height)
+        return figures.empty("Snapshots of the initialisation adapting to a probe task appear here.", height)
     grid = PROBE_GRID[:, 0].tolist()
     truth = sinusoid(PROBE_GRID, PROBE_AMPLITUDE, PROBE_PHASE)[:, 0].tolist()
     px = PROBE_X[:, 0].tolist()
@@ -509,9 +496,9 @@ def snapshot_figure(view: dict[str, Progress], animate: bool, height: int = 420)
         fig.add_trace(go.Scatter(x=grid, y=s.after, mode="lines", name=f"after {PROBE_STEPS} inner steps",
                                  showlegend=first, line=dict(color=color, width=3.5)), row=1, col=j)
         dynamic += [len(fig.data) - 2, len(fig.data) - 1]
-    _legend_on_top(fig, height, bottom=100)
-    fig.update_yaxes(range=[-6, 6], gridcolor="#eee", fixedrange=True)
-    fig.update_xaxes(range=[-5.2, 5.2], gridcolor="#eee", fixedrange=True)
+    figures.legend_on_top(fig, height, bottom=100)
+    fig.update_yaxes(range=[-6, 6], gridcolor=figures.GRID, fixedrange=True)
+    fig.update_xaxes(range=[-5.2, 5.2], gridcolor=figures.GRID, fixedrange=True)
     n = max(len(view[a].snapshots) for a in algos)
     lead = view[algos[0]].snapshots
     iters = [lead[min(i, len(lead) - 1)].iteration for i in range(n)]
@@ -539,4 +526,4 @@ def snapshot_figure(view: dict[str, Progress], animate: bool, height: int = 420)
     elif not animate:
         fig.add_annotation(text="When the run ends, a slider here replays every snapshot.", x=0, y=-0.22,
                            xref="paper", yref="paper", showarrow=False, xanchor="left", font=dict(color="#777"))
-    return style_axes(fig)
+    return figures.style(fig)
