@@ -275,7 +275,8 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
                           args.eval_tasks, EVAL_SEED, "test", train_k),
         curves={k: c.to_dict() for k, c in curves.items()}, history=result.history, best_val=result.best_val)
     info = {"command": "python -m maml_core " + " ".join(shlex.quote(a) for a in argv),
-            "training_seconds": round(result.seconds, 1), "iteration": result.iterations_done,
+            "training_seconds": round(result.seconds, 1), "compile_seconds": round(result.compile_seconds, 1),
+            "iteration": result.iterations_done,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
             "wall_seconds_total": round(time.time() - started, 1),
             "init": args.init, "data": [args.data_dir] if args.problem == "omniglot" else None,
@@ -290,7 +291,9 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 def _print_summary(out, config, metrics: Metrics, info, curves: dict[str, Curves]) -> None:
     unit = "accuracy" if metrics.headline.metric == "accuracy" else "query MSE"
     print(f"\nwrote {out}  ({config.algo}, {config.problem}, {info['iteration']} iterations, "
-          f"{info['training_seconds'] / 60:.1f} min)")
+          f"{info['training_seconds'] / 60:.1f} min"
+          + (f", of which {info['compile_seconds']:.1f} s compiling the meta-step)" if info.get("compile_seconds")
+             else ")"))
     n = metrics.eval_steps
     print(f"test-time settings chosen on validation: inner lr {metrics.inner_lr}, {n} step{'' if n == 1 else 's'}")
     for name, c in curves.items():

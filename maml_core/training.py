@@ -56,6 +56,7 @@ class TrainResult:
     stopped_early: bool = False
     best_val: float | None = None
     data: dict[str, OmniglotData] | None = None
+    compile_seconds: float = 0.0  # of `seconds`, spent in torch.compile (first calls of each compiled variant)
 
 
 def _splits(config: TrainConfig, data: OmniglotData | dict[str, OmniglotData] | None) -> dict[str, OmniglotData] | None:
@@ -192,8 +193,10 @@ class Trainer:
         model = self.model
         if self.config.algo == "transfer":
             final, model = _transfer_head(self.config, final)
+        meta_step = getattr(self._step, "meta_step", None)
         return TrainResult(self.config, final, model, state.history, state.elapsed, state.iteration,
-                           state.iteration < self.config.iterations, state.best_val, self.splits)
+                           state.iteration < self.config.iterations, state.best_val, self.splits,
+                           meta_step.compile_seconds if meta_step is not None else 0.0)
 
 
 def meta_lr_at(config: TrainConfig, iteration: int) -> float:
@@ -298,6 +301,8 @@ class MetaStep:
     def __init__(self, model: nn.Module, config: TrainConfig, compile: bool) -> None:
         self.model, self.config = model, config
         self.compiled = torch.compile(self._eager, dynamic=False) if compile else None
+        self.compile_seconds = 0.0  # the first call of each variant (order, tracking, step weights) compiles it
+        self._variants: set[tuple] = set()
 
     def _eager(self, params, sx, sy, qx, qy, first_order: bool, track: bool, weights):
         batch = Episode(sx, sy, qx, qy)
@@ -308,8 +313,14 @@ class MetaStep:
     def __call__(self, params: Params, batch: Episode, first_order: bool, track: bool, weights):
         args = (params, batch.support_x, batch.support_y, batch.query_x, batch.query_y, first_order, track, weights)
         if self.compiled is not None:
+            variant = (first_order, track, weights is None)
+            t0 = time.perf_counter()
             try:
-                return self.compiled(*args)
+                out = self.compiled(*args)
+                if variant not in self._variants:
+                    self._variants.add(variant)
+                    self.compile_seconds += time.perf_counter() - t0
+                return out
             except Exception as e:  # whatever the compiler raises, the eager step computes the same thing
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 log.warning("torch.compile could not compile the meta-step (%s: %s); continuing without it",
@@ -335,6 +346,7 @@ def _make_step(config: TrainConfig, model: nn.Module, splits, g: torch.Generator
             _apply(opt, params, grads)
             _project_head(params, head)
             return float(loss), logged.tolist()
+        step.meta_step = meta_step  # (its compile time, for the result)
         return step
 
     if config.algo == "pretrain":  # one network regressed on all tasks jointly (paper's baseline)

@@ -197,6 +197,17 @@ def curve_rows() -> list[str]:
     return rows
 
 
+def seed_sections() -> list[str]:
+    """Every seed trained for a shipped sinusoid checkpoint, and the one validation chose: the tables
+    `scripts/sinusoid_seeds.py --report docs/sinusoid_seeds_<algo>.md` wrote (with the command that wrote them)."""
+    out = []
+    for algo in ("maml", "fomaml", "pretrain"):
+        report = ROOT / "docs" / f"sinusoid_seeds_{algo}.md"
+        if report.is_file():
+            out += [f"### Seeds: {algo}", "", report.read_text().strip(), ""]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data-dir", default="../shared/omniglot")
@@ -217,6 +228,7 @@ def main() -> None:
         "## Sinusoid regression (paper Table 2 protocol)",
         *sinusoid_table(args.tasks),
         "",
+        *seed_sections(),
         "## Omniglot, held-out characters",
         "",
         "Our data: the two small official archives (8 alphabets, 242 characters, a quarter of the paper's 1,200 "

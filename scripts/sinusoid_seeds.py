@@ -79,6 +79,7 @@ def main() -> None:
                     help="an already trained checkpoint to include (e.g. the shipped one)")
     ap.add_argument("--no-train", action="store_true", help="only report the checkpoints that exist")
     ap.add_argument("--ship", type=Path, help="copy the validation choice here")
+    ap.add_argument("--report", type=Path, help="also write the table here (Markdown; docs/RESULTS.md includes it)")
     args = ap.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     paths = list(args.existing)
@@ -93,19 +94,26 @@ def main() -> None:
         sys.exit("no checkpoints to report")
     best = min(rows, key=lambda r: r[2])
     paper = PAPER_5SHOT.get(args.algo)
-    print(f"\n{args.algo}: validation = {VAL_TASKS} tasks, K = {VAL_SHOTS}, mean query MSE after 1/5/10 steps "
-          f"(a task that diverged, MSE not finite or > {DIVERGED_MSE:g}, counts as {DIVERGED_MSE:g}); "
-          "test = recorded 600-task 5-shot query MSE")
-    print("| checkpoint | seed | diverged (val) | val score | val 1 / 5 / 10 | test 1 / 5 / 10 | test / paper |")
-    print("|---|---|---|---|---|---|---|")
+    lines = [f"{args.algo}: validation = {VAL_TASKS} tasks, K = {VAL_SHOTS}, mean query MSE after 1/5/10 steps "
+             f"(a task that diverged, MSE not finite or > {DIVERGED_MSE:g}, counts as {DIVERGED_MSE:g}); "
+             "test = recorded 600-task 5-shot query MSE", "",
+             "| checkpoint | seed | diverged (val) | val score | val 1 / 5 / 10 | test 1 / 5 / 10 | test / paper |",
+             "|---|---|---|---|---|---|---|"]
     for p, diverged, score, v, t in rows:
         seed = load_checkpoint(p).config.seed
         ratio = " / ".join(f"{a / b:.2f}" for a, b in zip(t, paper)) if paper else "—"
         mark = " **(chosen)**" if p == best[0] else ""
-        print(f"| `{p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}`{mark} | {seed} | {diverged} | "
-              f"{score:.3f} | {' / '.join(f'{x:.3f}' for x in v)} | {' / '.join(f'{x:.3f}' for x in t)} | {ratio} |")
+        lines.append(f"| `{p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}`{mark} | {seed} | {diverged} | "
+                     f"{score:.3f} | {' / '.join(f'{x:.3f}' for x in v)} | {' / '.join(f'{x:.3f}' for x in t)} | "
+                     f"{ratio} |")
     if paper:
-        print(f"paper Table 2 (5-shot): {' / '.join(map(str, paper))}; target: each test figure <= 0.95 x paper")
+        lines += ["", f"paper Table 2 (5-shot): {' / '.join(map(str, paper))}; "
+                  "target: each test figure <= 0.95 x paper"]
+    print("\n" + "\n".join(lines))
+    if args.report:
+        command = "python scripts/sinusoid_seeds.py " + " ".join(sys.argv[1:])
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(f"`{command}`\n\n" + "\n".join(lines) + "\n")
     if args.ship and best[0].resolve() != args.ship.resolve():
         shutil.copyfile(best[0], args.ship)
         print(f"copied {best[0]} -> {args.ship}")
