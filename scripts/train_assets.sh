@@ -21,8 +21,8 @@ A=${ASSETS:-assets}
 mkdir -p logs "$A/alphabet_split"
 T="python -m maml_core train"
 O="--data-dir $DATA --seed 0 --resume --device $DEVICE"
-if [ "$DEVICE" = cpu ]; then FO5=4000 SO5=500 TR5=4000 FO20=600 SO20=100 ALPHA=2000; \
-else FO5=20000 SO5=5000 TR5=10000 FO20=10000 SO20=2000 ALPHA=10000; fi
+if [ "$DEVICE" = cpu ]; then FO5=4000 SO5=500 TR5=4000 FO20=600 SO20=100 SO20B=150 ALPHA=2000; \
+else FO5=20000 SO5=5000 TR5=10000 FO20=10000 SO20=2000 SO20B=1000 ALPHA=10000; fi
 
 chain_a() {
   # Transfer baseline: a classifier on the training characters (same augmentation and normalisation),
@@ -40,9 +40,14 @@ chain_a() {
   [ -f logs/omniglot_20w1s_warmup.pt ] || $T omniglot --algo fomaml --ways 20 --shots 1 --queries 1 \
     --meta-batch 16 --inner-steps 5 --inner-lr 0.1 --iterations $FO20 --val-every 200 --eval-steps 10 \
     --eval-tasks 100 --init $A/omniglot_5w1s_fomaml.pt $O --out logs/omniglot_20w1s_warmup.pt
+  # Second-order in two runs (each resumable; the second samples other tasks: seed 1): 100 iterations, then 150 more
+  # (validation 84.6% -> 85.5%, test 87.8% -> 88.7%).
+  [ -f logs/omniglot_20w1s_stage2.pt ] || [ -f $A/omniglot_20w1s_maml.pt ] || $T omniglot --algo maml --ways 20 \
+    --shots 1 --queries 1 --meta-batch 16 --inner-steps 5 --inner-lr 0.1 --iterations $SO20 --val-every 50 \
+    --eval-steps 10 --init logs/omniglot_20w1s_warmup.pt $O --out logs/omniglot_20w1s_stage2.pt
   [ -f $A/omniglot_20w1s_maml.pt ] || $T omniglot --algo maml --ways 20 --shots 1 --queries 1 \
-    --meta-batch 16 --inner-steps 5 --inner-lr 0.1 --iterations $SO20 --val-every 50 --eval-steps 10 \
-    --init logs/omniglot_20w1s_warmup.pt $O --out $A/omniglot_20w1s_maml.pt
+    --meta-batch 16 --inner-steps 5 --inner-lr 0.1 --iterations $SO20B --val-every 50 --eval-steps 10 \
+    --init logs/omniglot_20w1s_stage2.pt ${O/--seed 0/--seed 1} --out $A/omniglot_20w1s_maml.pt
   # By-alphabet split (evaluation alphabets never seen in training), reported in docs/RESULTS.md
   # (shipped under alphabet_split/ so the report can be re-measured; the app does not use them).
   [ -f $A/alphabet_split/5w1s_fomaml.pt ] || $T omniglot --algo fomaml --split alphabet --ways 5 --shots 1 --queries 1 \
