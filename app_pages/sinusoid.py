@@ -12,7 +12,7 @@ import streamlit as st
 import torch
 
 from maml_core import ModelConfig, build_model, get_params
-from ui import common, figures, scene, step_control
+from ui import chart_click, common, figures, scene, step_control
 from ui import sinusoid_view as sv
 from ui.page_state import SINUSOID_PREFIX, SinusoidState
 
@@ -228,12 +228,16 @@ else:
     col_plot, col_table = st.columns([2.3, 1], gap="medium")
 with col_plot:
     fig = sv.prediction_figure(results, px, py, amp, phase, view_step)
-    event = st.plotly_chart(fig, key=state.plot_key, on_select="rerun", selection_mode="points",
-                            config=figures.PLOTLY_CONFIG, width="stretch")
-    action = sv.selection_action(event)
+    st.plotly_chart(fig, key=state.plot_key, config=figures.PLOTLY_CONFIG, width="stretch")
+    click = chart_click.chart_click(state.plot_key, key="sin_click", points_trace=sv.SUPPORT_TRACE)
+    action = sv.click_action(click) if click is not None and click.t != state.last_click else None
     if action is not None:
+        state.last_click = click.t
         kind, x, y = action
-        if kind == "add" and len(state.points) >= sv.MAX_POINTS:
+        if kind == "add" and not (sv.X_VIEW[0] <= x <= sv.X_VIEW[1] and abs(y) <= sv.Y_LIMIT):
+            say([("warning", f"({x:.2f}, {y:.2f}) is off the chart's range (x in [{sv.X_VIEW[0]:g}, "
+                             f"{sv.X_VIEW[1]:g}], |y| ≤ {sv.Y_LIMIT:g}): click inside the plot.")])
+        elif kind == "add" and len(state.points) >= sv.MAX_POINTS:
             say([("warning", f"The support set is full ({sv.MAX_POINTS} points): remove some first.")])
         elif kind == "add":
             set_points([*state.points, sv.Point(x, y)], [("success", f"Added a point at ({x:.2f}, {y:.2f}).")])

@@ -136,17 +136,15 @@ def test_editor_delta_edits_adds_deletes_and_rejects():
     assert pending and out == pts
 
 
-def test_selection_action_adds_on_grid_and_removes_support_points():
-    def event(curve, x, y):
-        return {"selection": {"points": [{"curve_number": curve, "x": x, "y": y}]}}
+def test_a_chart_click_adds_a_point_or_removes_the_one_clicked():
+    from ui.chart_click import parse
 
-    assert sv.selection_action(event(sv.GRID_TRACE, 1.25, -0.5)) == ("add", 1.25, -0.5)
-    assert sv.selection_action(event(sv.SUPPORT_TRACE, 1.0, 2.0)) == ("remove", 1.0, 2.0)
-    assert sv.selection_action(event(3, 1.0, 2.0)) is None  # a prediction curve is not clickable
-    assert sv.selection_action({"selection": {"points": []}}) is None
-    assert sv.selection_action(None) is None
-    pts = [sv.Point(0.0), sv.Point(1.0, 2.0)]
-    assert sv.remove_nearest(pts, 1.05, 1.9, 3.0, 0.0) == [sv.Point(0.0)]
+    assert sv.click_action(parse({"x": 1.2549, "y": -0.5, "near": None, "t": 1})) == ("add", 1.25, -0.5)
+    assert sv.click_action(parse({"x": 1.1, "y": 2.1, "near": [1.0, 2.0], "t": 2})) == ("remove", 1.0, 2.0)
+    assert sv.click_action(None) is None
+    for bad in (None, {}, {"x": "a", "y": 1}, {"x": float("nan"), "y": 1.0}, {"x": 1.0, "y": 2.0, "near": [1.0]},
+                [1, 2]):
+        assert parse(bad) is None, bad
 
 
 def test_adapt_methods_equals_a_plain_loop_per_method(sinusoid_assets):
@@ -298,15 +296,18 @@ def test_no_method_selected_is_an_empty_state_not_an_error(app):
 
 def test_click_on_the_chart_adds_and_removes_points(app):
     before = points(app)
-    app.session_state[state(app).plot_key] = {"selection": {"points": [{"curve_number": sv.GRID_TRACE, "x": 1.25,
-                                                                        "y": -2.5}]}}
+    app.session_state["sin_click"] = {"click": {"x": 1.2512, "y": -2.5, "near": None, "t": 1}}
     app.run()
     assert points(app) == [*before, sv.Point(1.25, -2.5)]
     assert "Added a point at (1.25, -2.50)." in [t.value for t in app.toast]
-    app.session_state[state(app).plot_key] = {"selection": {"points": [{"curve_number": sv.SUPPORT_TRACE,
-                                                                        "x": 1.25, "y": -2.5}]}}
+    app.run()  # the same click again (the same time stamp): applied once
+    assert points(app) == [*before, sv.Point(1.25, -2.5)]
+    app.session_state["sin_click"] = {"click": {"x": 1.3, "y": -2.4, "near": [1.25, -2.5], "t": 2}}
     app.run()
     assert points(app) == before
+    app.session_state["sin_click"] = {"click": {"x": 0.0, "y": 50.0, "near": None, "t": 3}}  # off the range
+    app.run()
+    assert points(app) == before and any("off the chart's range" in w for w in texts(app, "warning"))
 
 
 def test_table_edits_apply_and_bad_edits_are_refused(app):
@@ -364,7 +365,7 @@ def test_exploding_learning_rate_warns_and_still_plots(app):
 
 def test_points_and_settings_survive_a_page_switch(app):
     app.button(key="sin_clear").click().run()
-    app.session_state[state(app).plot_key] = {"selection": {"points": [{"curve_number": 0, "x": 0.5, "y": 1.0}]}}
+    app.session_state["sin_click"] = {"click": {"x": 0.5, "y": 1.0, "near": None, "t": 1}}
     app.run()
     app.sidebar.slider(key="inner_steps").set_value(4).run()
     app.slider(key="sin_amp").set_value(1.5).run()

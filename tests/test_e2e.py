@@ -285,6 +285,12 @@ def test_sinusoid_chart_click_keys_and_play(server, page):
     page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55)
     page.get_by_text("Support points (6)").wait_for(timeout=30_000)
     settle(page)
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55)  # on the new point: removes it
+    page.get_by_text("Support points (5)").wait_for(timeout=30_000)
+    settle(page)
+    page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    page.get_by_text("Support points (6)").wait_for(timeout=30_000)
+    settle(page)
     page.get_by_role("heading", name="Sinusoid regression").click()  # focus the page, not a widget
     page.keyboard.press("Home")
     page.wait_for_function("t => document.body.innerText.includes(t)", arg="step 0 → step 0", timeout=30_000)
@@ -304,6 +310,25 @@ def test_sinusoid_chart_click_keys_and_play(server, page):
     assert page.get_by_role("button", name="Play").count() == 1  # and the button reads Play again
     assert_no_error(page)
     shot(page, "sinusoid_after_play")
+
+
+def test_phone_tap_on_the_sinusoid_chart_adds_a_point(server, browser):
+    """A tap on a touch screen is a click: it adds a support point where the finger was."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        open_page(page, server, "sinusoid")
+        page.get_by_text("Support points (5)").wait_for()
+        chart = page.locator('[data-testid="stPlotlyChart"]').first
+        chart.scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        box = chart.bounding_box()
+        page.touchscreen.tap(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.6)
+        page.get_by_text("Support points (6)").wait_for(timeout=30_000)
+        assert_no_error(page)
+    finally:
+        context.close()
 
 
 def test_meta_training_starts_and_stops(server, page):

@@ -60,7 +60,7 @@ class PageState:
 SINUSOID_PREFIX = "sin_"  # every widget key of the Sinusoid page ("Reset this page" deletes them all)
 SINUSOID_WIDGETS = (
     "sin_amp", "sin_phase", "sin_k", "sin_new_task", "sin_sample", "sin_clear",  # 1 · the task, 2 · the points
-    "sin_upload_<version>", "sin_plot_<version>", "sin_editor_<version>", "sin_download", "sin_losses",
+    "sin_upload_<version>", "sin_plot_<version>", "sin_click", "sin_editor_<version>", "sin_download", "sin_losses",
     "sin_present", "sin_reset", "sin_src_<method>",  # sidebar (the Meta-training page sets sin_src_ too)
     "sin_step_row", "sin_first", "sin_prev", "sin_play", "sin_next", "sin_step_slider",  # the step control
 )
@@ -80,6 +80,7 @@ class SinusoidState(PageState):
     messages_shown: bool = False  # the confirmations among `messages` were toasted (once)
     draws: int = 0  # random draws so far (new task, sample): each seeds its own generator
     last_steps: int | None = None  # the S the page last drew: a new S shows its last step
+    last_click: float = 0.0  # the time stamp of the last chart click applied (ui/chart_click.py): each applies once
     # adaptation results for weights only this user has (their own run; shared weights use a server-wide cache)
     cache: dict[tuple, dict[str, MethodResult]] = field(default_factory=dict)
 

@@ -24,6 +24,7 @@ from torch.func import vmap
 from maml_core import adapt_and_measure, predict, sinusoid
 
 from . import figures, scene
+from .chart_click import ChartClick
 from .common import METHOD_COLORS, METHOD_LABELS, font_size
 from .page_state import SinusoidState
 
@@ -41,12 +42,7 @@ X_VIEW = (-7.5, 7.5)  # the chart and the accepted points: inputs beyond +-5 sho
 # Predictions are drawn on PLOT_X; the query MSE is measured on its 121 points in [-5, 5] (QUERY_SLICE), as before.
 PLOT_X = torch.linspace(X_VIEW[0], X_VIEW[1], 181).reshape(-1, 1)
 QUERY_SLICE = slice(30, 151)
-# Invisible click targets: plotly only reports clicks on points, so a dense grid of transparent markers turns a
-# click anywhere on the chart into "the nearest grid point" (x every 0.125, y every 0.25).
-GRID_X = np.round(np.arange(X_VIEW[0], X_VIEW[1] + 1e-9, 0.125), 3)
-GRID_Y = np.round(np.arange(-Y_LIMIT, Y_LIMIT + 1e-9, 0.25), 3)  # (drawn with WebGL: ~7,000 points, one draw)
-GRID_TRACE = 0  # trace order in the prediction figure: grid, truth, support points, then one per method
-SUPPORT_TRACE = 2
+SUPPORT_TRACE = 1  # trace order in the prediction figure: truth, support points, then one per method
 LOSS_CAP = 1e6  # losses are clipped to this on charts (a diverging run still plots)
 PRED_CAP = 1e3
 DIVERGED = 1e4  # a support loss above this (or not finite) counts as diverged
@@ -253,26 +249,14 @@ def _row_problem(row: dict[str, Any]) -> str | None:
     return why
 
 
-def selection_action(event: Any) -> tuple[str, float, float] | None:
-    """What a click on the prediction chart asks for: ("add", x, y) for the invisible grid, ("remove", x, y) for a
-    support point, or None. `event` is what `st.plotly_chart(on_select=...)` returns (or its session state)."""
-    try:
-        pts = event["selection"]["points"]
-    except (KeyError, TypeError):
+def click_action(click: ChartClick | None) -> tuple[str, float, float] | None:
+    """What a click on the prediction chart asks for (ui/chart_click.py): ("remove", x, y) for a click on a support
+    point, ("add", x, y) anywhere else on the plot (rounded to 0.01), or None when there was no click."""
+    if click is None:
         return None
-    if not pts:
-        return None
-    p = pts[-1]
-    curve = p.get("curve_number", p.get("curveNumber"))
-    try:
-        x, y = float(p["x"]), float(p["y"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if curve == GRID_TRACE:
-        return "add", x, y
-    if curve == SUPPORT_TRACE:
-        return "remove", x, y
-    return None
+    if click.near is not None:
+        return "remove", *click.near
+    return "add", round(click.x, 2), round(click.y, 2)
 
 
 def remove_nearest(points: Sequence[Point], x: float, y: float, amplitude: float, phase: float) -> list[Point]:
@@ -451,32 +435,21 @@ def scene_params(methods_key: str, methods: Sequence[str]) -> list[scene.Param]:
 
 # --- figures ----------------------------------------------------------------------------------------------------
 
-_GRID = np.meshgrid(GRID_X, GRID_Y)
-_GRID_XS, _GRID_YS = _GRID[0].ravel(), _GRID[1].ravel()
-
-
 def prediction_figure(results: dict[str, MethodResult], px: np.ndarray, py: np.ndarray, amplitude: float,
                       phase: float, step: int, height: int = 480) -> go.Figure:
-    """True curve, support points and each method's prediction at `step` (the page's step control picks it), over
-    an invisible grid that turns clicks into points."""
+    """True curve, support points and each method's prediction at `step` (the page's step control picks it).
+    Clicks on it are read by ui/chart_click.py (the support points are trace SUPPORT_TRACE)."""
     grid_x = PLOT_X[:, 0].numpy().round(4).tolist()
     truth = (amplitude * np.sin(PLOT_X[:, 0].numpy() - phase)).round(4).tolist()
     n_steps = max((len(r.preds) for r in results.values()), default=1) - 1
     step = min(step, n_steps)
     lim = y_limit(amplitude, py)
-    shown = np.abs(_GRID_YS) <= lim + 0.3
     data: list[dict[str, Any]] = [
-        dict(type="scattergl", x=_GRID_XS[shown].tolist(), y=_GRID_YS[shown].tolist(), mode="markers",
-             name="click target", showlegend=False,
-             marker=dict(size=9, color="rgba(0,0,0,0)"), unselected=dict(marker=dict(opacity=0)),
-             selected=dict(marker=dict(opacity=0)),
-             hovertemplate="click to add a point at (%{x:.2f}, %{y:.2f})<extra></extra>"),
         dict(type="scatter", x=grid_x, y=truth, mode="lines", name="true curve", hoverinfo="skip",
              line=dict(color=METHOD_COLORS["truth"], width=2, dash="dash")),
         dict(type="scatter", x=np.round(px, 4).tolist(), y=np.round(py, 4).tolist(), mode="markers",
              name=f"support points (K = {len(px)})",
              marker=dict(size=13, color=METHOD_COLORS["support"], line=dict(color="white", width=1.5)),
-             unselected=dict(marker=dict(opacity=1)),
              hovertemplate="support point (%{x:.2f}, %{y:.2f})<br>click to remove it<extra></extra>"),
     ]
     for r in results.values():
@@ -494,7 +467,7 @@ def prediction_figure(results: dict[str, MethodResult], px: np.ndarray, py: np.n
                           xanchor="left", yanchor="top", showarrow=False,
                           font=dict(color="#b00020", size=font_size() + 1), bgcolor="rgba(255,255,255,0.8)"))
     return figures.figure(
-        data, height, dragmode=False, hovermode="closest", clickmode="event+select", shapes=shapes, annotations=notes,
+        data, height, dragmode=False, hovermode="closest", shapes=shapes, annotations=notes,
         xaxis=dict(range=[X_VIEW[0] - 0.1, X_VIEW[1] + 0.1], fixedrange=True, title="x", zeroline=False,
                    gridcolor=figures.GRID),
         yaxis=dict(range=[-lim - 0.5, lim + 0.5], fixedrange=True, title="y", zeroline=False, gridcolor=figures.GRID),
