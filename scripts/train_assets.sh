@@ -58,7 +58,7 @@ chain_a() {
     --select-lrs 0.01 0.03 0.1 0.3 $O --out $A/alphabet_split/5w1s_transfer.pt
   # Sinusoid, the paper's protocol. Each seed is the one scripts/sinusoid_seeds.py chose on 20,000 5-shot validation
   # tasks among the seeds it trained (every seed's figures are in README.md and docs/RESULTS.md).
-  for pick in maml:12 fomaml:3 pretrain:0; do
+  for pick in maml:12 fomaml:3 pretrain:6; do
     algo=${pick%%:*} seed=${pick##*:}
     [ -f $A/sinusoid_$algo.pt ] || $T sinusoid --algo $algo --iterations 70000 --meta-batch 25 --shots 10 \
       --inner-steps 1 --inner-lr 0.01 --meta-lr 0.001 --seed $seed --eval-steps 10 --resume --out $A/sinusoid_$algo.pt
