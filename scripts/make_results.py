@@ -47,9 +47,9 @@ NOTES = """### Reading these numbers
   zero N-way head, fine-tuned on the support set with the steps and α chosen on validation.
 - The 20-way 1-shot MAML uses the same recipe at the paper's 20-way settings (5 inner steps, α 0.1,
   meta-batch 16). On two CPU cores it starts from the 5-way FO-MAML's features (its head re-initialised
-  for 20 ways): 600 first-order iterations (`logs/omniglot_20w1s_warmup.pt`, the `init` in its command),
-  then 100 second-order.
-- Checkpoints of format 1 (layer norm, learned head) are reported as they are: they predate this recipe.
+  for 20 ways): 600 first-order iterations (`logs/omniglot_20w1s_warmup.pt`), then 100 second-order
+  (`logs/omniglot_20w1s_stage2.pt`, the `init` in its command), then 150 more second-order.
+- The by-alphabet checkpoints use the same recipe (TaskNorm-I, the zeroing trick, augmentation).
 - The by-alphabet checkpoints were written to `logs/` by the commands shown and copied to
   `assets/alphabet_split/`, so this report can be re-measured without retraining.
 """
