@@ -179,14 +179,15 @@ if notice:
     getattr(st, notice[0])(notice[1])
 
 
+CURVES_EVERY_S = 2.0  # the curves' refresh while training (the bars: every second)
+
+
 @st.fragment(run_every=1.0 if running else None)
 def live_panel(was_queued: bool, was_running: bool) -> None:
-    """Progress and curves of the current run; re-drawn every second while it waits or trains."""
+    """The current run's place in line or its progress bars; re-drawn every second while it waits or trains."""
     run = current_run()
     if run is None:
         st.progress(0.0, text="No run yet: choose the settings above and press Start training.")
-        st.plotly_chart(figures.empty("The meta-loss curves appear here while a run trains.", 380),
-                        key="mt_loss_chart", config=figures.PLOTLY_CONFIG)
         return
     if (was_running and not run.active) or (was_queued and not run.queued):
         st.rerun()  # the run just started or ended: redraw the whole page (buttons, results), stop polling at the end
@@ -198,8 +199,6 @@ def live_panel(was_queued: bool, was_running: bool) -> None:
                     f"({place.ahead} run{'s' if place.ahead != 1 else ''} ahead of yours; this server trains "
                     f"{place.slots} at a time). Keep this tab open: your run starts by itself, and closing the "
                     "tab gives your place up.", icon=":material/hourglass_top:")
-        st.plotly_chart(figures.empty("Your run's meta-loss curves appear here once it starts.", 380),
-                        key="mt_loss_chart", config=figures.PLOTLY_CONFIG)
         return
     view = run.view()
     st.markdown(f"**{'Omniglot 5-way 1-shot (small run)' if run.problem == 'omniglot' else 'Sinusoid'}** · "
@@ -219,6 +218,20 @@ def live_panel(was_queued: bool, was_running: bool) -> None:
         elif p.losses and not all(map(lambda v: v == v and v < 1e6, p.losses[-20:])):
             st.warning(f"{common.METHOD_LABELS.get(algo, algo)}: the meta-loss is exploding or not a number. "
                        "The learning rates are too large: stop, lower α or β, and start again. (The chart clips it.)")
+
+
+@st.fragment(run_every=CURVES_EVERY_S if running else None)
+def curves_panel() -> None:
+    """The meta-loss (and Omniglot accuracy) curves: re-drawn every CURVES_EVERY_S seconds while training. The
+    progress bars above move every second; the curves, the costly part to draw (a Plotly figure built on the
+    server and drawn in the browser, on the cores the training uses), less often."""
+    run = current_run()
+    if run is None or run.queued:
+        st.plotly_chart(figures.empty("The meta-loss curves appear here while a run trains." if run is None else
+                                      "Your run's meta-loss curves appear here once it starts.", 380),
+                        key="mt_loss_chart", config=figures.PLOTLY_CONFIG)
+        return
+    view = run.view()
     if run.problem == "omniglot":
         st.plotly_chart(tv.accuracy_figure(view), key="mt_acc_chart", config=figures.PLOTLY_CONFIG)
         st.plotly_chart(tv.loss_figure(view, "omniglot", height=300), key="mt_loss_chart",
@@ -251,6 +264,7 @@ def snapshot_panel() -> None:
 
 
 live_panel(run is not None and run.queued, running)
+curves_panel()
 snapshot_panel()
 
 run = current_run()
