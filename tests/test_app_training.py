@@ -430,3 +430,13 @@ def test_before_anything_has_trained_the_wait_comes_from_the_prior_pace_not_the_
     per_run = 1000 * sum(run_queue.PRIOR_PACE[f"sinusoid/{a}"] for a in cfg) + run_queue.PRIOR_OVERHEAD_S
     assert [q.place(r).wait_s for r in runs] == pytest.approx([0, per_run, 2 * per_run])
     assert per_run < 30  # about 16 s, not the 3-minute limit
+
+
+def test_the_log_axis_has_labels_when_the_loss_spans_less_than_a_decade():
+    """Early in a run the meta-loss moves between, say, 2.9 and 4: the axis still gets labelled ticks inside it."""
+    p = tv.Progress("maml", 2000)
+    p.iteration, p.losses = 40, [3.0, 3.1, 4.0, 3.2, 2.9] * 8
+    ticks = tv.loss_figure({"maml": p}, "sinusoid").layout.yaxis.tickvals
+    assert any(2.9 <= t <= 4.0 for t in ticks)
+    p.iteration, p.losses = 400, [3 * (0.1 / 3) ** (i / 399) for i in range(400)]  # 3 -> 0.1: 1-2-5 per decade
+    assert list(tv.loss_figure({"maml": p}, "sinusoid").layout.yaxis.tickvals) == tv.LOG_TICKS

@@ -57,6 +57,16 @@ CHART_POINTS = 300  # curves are averaged into at most this many points (a 20,00
 LOG_TICKS = [m * 10.0 ** e for e in range(-3, 5) for m in (1, 2, 5)]  # 0.001, 0.002, 0.005, ... 50000
 
 
+def log_ticks(values: list[float]) -> list[float]:
+    """Tick values for a log axis showing `values`: 1-2-5 per decade, and every mantissa 1..9 when the values span
+    less than a decade (early in a run the meta-loss moves between, say, 2.9 and 4: 1-2-5 alone would leave the
+    axis without a single label)."""
+    pos = [v for v in values if v == v and 0 < v < float("inf")]
+    if not pos or max(pos) / min(pos) >= 10:
+        return LOG_TICKS
+    return [m * 10.0 ** e for e in range(-3, 5) for m in range(1, 10)]
+
+
 @dataclass
 class Progress:
     """One algorithm's run, as the training thread reports it (read through `LiveRun.view`)."""
@@ -427,7 +437,10 @@ def loss_figure(view: dict[str, Progress], problem: str, height: int = 380) -> g
     # sinusoid losses span decades (log scale); Omniglot's cross-entropy moves within 1-3 (linear reads better)
     fig.update_yaxes(type="log" if sinus else "linear", gridcolor=figures.GRID, fixedrange=True)
     if sinus:  # every tick a whole number ("0.5", not Plotly's bare "5" for 0.5 on a log axis)
-        fig.update_yaxes(tickvals=LOG_TICKS, ticktext=[f"{v:g}" for v in LOG_TICKS])
+        for axis, traces in (("yaxis", [t for t in fig.data if t.yaxis in (None, "y")]),
+                             ("yaxis2", [t for t in fig.data if t.yaxis == "y2"])):
+            ticks = log_ticks([v for t in traces for v in (t.y or ()) if v is not None])
+            fig.update_layout({axis: dict(tickvals=ticks, ticktext=[f"{v:g}" for v in ticks])})
     fig.update_xaxes(title_text="iteration", gridcolor=figures.GRID, rangemode="tozero", fixedrange=True)
     return figures.style(fig)
 
