@@ -82,22 +82,7 @@ CHART_PATHS = """() => { const c = document.querySelector('[data-testid="stPlotl
 def start_floor(tmp: Path, port: int):
     app = tmp / "floor_app.py"
     app.write_text(FLOOR_APP)
-    import subprocess
-    import urllib.request
-
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    proc = subprocess.Popen(cmd, cwd=tmp, stdout=open(tmp / "floor.log", "w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.2)
-    e2e.stop_server(proc)
-    raise RuntimeError(f"the floor app did not start: {(tmp / 'floor.log').read_text()[-2000:]}")
+    return e2e.start_server(tmp, port, tmp / "floor.log", script=app)
 
 
 def first_chart(page, url: str) -> float:
@@ -187,30 +172,28 @@ def main() -> None:
         print("floor measured", flush=True)
 
         # --- the app: Sinusoid on a fresh server, then Omniglot on another fresh server ---
-        port = e2e._free_port()
-        proc = e2e.start_server(assets, port, tmp / "app.log")
-        try:
-            ctx, page = fresh_page()
-            res["sin_first"] = first_chart(page, f"http://127.0.0.1:{port}/sinusoid")
-            e2e.settle(page)
-            res["sin_slider"] = slider_to_chart(page, "Phase φ", args.repeats)
-            ctx.close()
-        finally:
-            e2e.stop_server(proc)
-        print("sinusoid measured", flush=True)
-        port = e2e._free_port()
-        proc = e2e.start_server(assets, port, tmp / "app2.log")
-        try:
-            ctx, page = fresh_page()
-            t = time.perf_counter()
-            page.goto(f"http://127.0.0.1:{port}/omniglot")
-            page.locator("canvas.upper-canvas").nth(5).wait_for(timeout=120_000)
-            res["omni_first"] = time.perf_counter() - t
-            e2e.settle(page)
-            res["omni_stroke"] = stroke_to_preview(page, "network input", args.repeats, canvas_index=lambda i: i % 6)
-            ctx.close()
-        finally:
-            e2e.stop_server(proc)
+        for name in ("sinusoid", "omniglot"):
+            port = e2e._free_port()
+            proc = e2e.start_server(assets, port, tmp / f"{name}.log")
+            try:
+                ctx, page = fresh_page()
+                url = f"http://127.0.0.1:{port}/{name}"
+                if name == "sinusoid":
+                    res["sin_first"] = first_chart(page, url)
+                    e2e.settle(page)
+                    res["sin_slider"] = slider_to_chart(page, "Phase φ", args.repeats)
+                else:
+                    t = time.perf_counter()
+                    page.goto(url)
+                    page.locator("canvas.upper-canvas").nth(5).wait_for(timeout=120_000)
+                    res["omni_first"] = time.perf_counter() - t
+                    e2e.settle(page)
+                    res["omni_stroke"] = stroke_to_preview(page, "network input", args.repeats,
+                                                           canvas_index=lambda i: i % 6)
+                ctx.close()
+            finally:
+                e2e.stop_server(proc)
+            print(f"{name} measured", flush=True)
         browser.close()
 
     med = {k: statistics.median(v) if isinstance(v, list) else v for k, v in res.items()}

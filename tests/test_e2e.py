@@ -78,13 +78,16 @@ def assets_for_e2e(tmp: Path) -> Path:
     return quick_assets(tmp)
 
 
-def start_server(assets: Path, port: int, log: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-    """`streamlit run app.py` on 127.0.0.1:port, returned once /_stcore/health answers (or raises)."""
+def start_server(assets: Path, port: int, log: Path, extra_env: dict[str, str] | None = None,
+                 script: Path | str = "app.py") -> subprocess.Popen:
+    """`streamlit run app.py` (or another `script`) on 127.0.0.1:port, returned once /_stcore/health answers (or
+    raises)."""
     env = {**os.environ, "MAML_ASSETS_DIR": str(assets), **(extra_env or {})}
     if "MAML_DATA_DIR" in os.environ:
         env["MAML_DATA_DIR"] = os.environ["MAML_DATA_DIR"]
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
