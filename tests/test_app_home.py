@@ -55,3 +55,24 @@ def test_large_fonts_toggle_restyles_and_persists(app):
     assert app.sidebar.toggle(key="large_fonts").value is True
     assert any("html {font-size: 20px;}" in m.value for m in app.markdown)
     assert not app.exception
+
+
+def test_streamlit_run_serves_app_py_as_an_asgi_app_with_a_start_up_warm_up():
+    """`streamlit run app.py` must find the st.App in app.py (so its lifespan hook warms the server up before its
+    health check answers) and still run app.py as the page script (`__name__ == "__main__"`, the AppTests)."""
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
+    found = discover_asgi_app(Path(APP))
+    assert found.is_asgi_app and found.app_name == "app", found
+
+
+def test_warm_up_imports_torch_dynamo_once_in_a_fresh_process():
+    """The warm-up does what the first torch.func.grad of a process would otherwise make a visitor wait for."""
+    import subprocess
+
+    code = ("import sys, time; from ui.warm import warm_up, _DONE\n"
+            "assert 'torch' not in sys.modules\n"
+            "warm_up(); assert _DONE.is_set() and 'torch._dynamo' in sys.modules and 'ui.sinusoid_view' in sys.modules\n"
+            "t = time.perf_counter(); warm_up(); assert time.perf_counter() - t < 0.01  # once per process\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]

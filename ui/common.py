@@ -159,30 +159,6 @@ def run_app() -> None:
     page = st.navigation([st.Page(f, title=t, icon=i, default=d) for f, t, i, d in PAGES])
     with page_turn():
         page.run()
-    warm_up()
-
-
-_WARM = threading.Event()
-
-
-def warm_up() -> None:
-    """Once per server process, after the first page is drawn: the first `torch.func.grad` of a process imports
-    torch._dynamo (about 1.8 s on this machine), which the first adaptation would otherwise pay while a user waits.
-    A visitor who lands on Home (the usual way in) finds the Sinusoid and Omniglot pages warm; one who opens a
-    link to them directly pays it once, as before."""
-    if _WARM.is_set():
-        return
-    _WARM.set()
-
-    def run() -> None:
-        try:
-            from torch.func import grad
-
-            grad(lambda w: (w * w).sum())(torch.ones(2))
-        except Exception:  # a warm-up only: the page computes the same thing when it needs it
-            pass
-
-    threading.Thread(target=run, name="maml-warm-up", daemon=True).start()
 
 
 # One page script at a time in this server process. A page run is Python-bound (figures, tensors, protobufs), so
