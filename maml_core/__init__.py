@@ -9,12 +9,14 @@ Five-minute tour:
 """
 
 from .algorithm import (
+    LEARNED,
     SupportSetError,
     adapt,
     adapt_and_measure,
     adapt_curves,
     meta_loss_and_grad,
     meta_loss_loop,
+    network_params,
     predict,
 )
 from .checkpoints import Checkpoint, CheckpointError, Headline, Metrics, load_checkpoint, save_checkpoint
@@ -41,5 +43,5 @@ __all__ = [
     "Curves", "adaptation_curves", "choose_test_settings", "task_sampler", "OmniglotConvNet", "SinusoidMLP",
     "build_model", "count_params", "get_params", "DataError", "OmniglotData", "OmniglotTasks", "download",
     "load_omniglot", "split", "ImageError", "has_ink", "Episode", "SinusoidTasks", "make_sinusoid_episode",
-    "mean_ci95", "sinusoid", "StepInfo", "Trainer", "TrainResult",
+    "mean_ci95", "sinusoid", "StepInfo", "Trainer", "TrainResult", "LEARNED", "network_params",
 ]

@@ -8,6 +8,11 @@ Second-order MAML differentiates through the inner gradient; FO-MAML treats it a
 Tasks are batched with one `vmap`; the meta-gradient is one `torch.func.grad` around it. Mixing
 this with `.backward()` is the slow path (see ../shared/STYLE.md).
 
+Learned inner learning rates (MAML++'s "LSLR", Antoniou, Edwards & Storkey, ICLR 2019): a run with
+`TrainConfig.learn_inner_lr` keeps one learning rate per parameter tensor and inner step beside the
+weights, in the same params dict under `LR_PREFIX` (so the meta-gradient, Adam, checkpoints and resuming
+treat them like any other meta-parameter), and adapts with `inner_lr=LEARNED`.
+
 The network is called in two places only: `support_output` (the support set, which is its own
 task context) and `predict` (anything else, given the support set when the network normalises
 with task statistics; see `maml_core.models`). `adapt_and_measure` is the one primitive for
@@ -27,6 +32,47 @@ from .tasks import Episode
 
 Params = dict[str, Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]
+LR_PREFIX = "inner_lr:"  # params[LR_PREFIX + name]: the learned rates (S,) of parameter `name` at inner steps 1..S
+LEARNED = "learned"  # inner_lr=LEARNED: adapt with the rates stored in params (a run trained with learn_inner_lr)
+InnerLR = float | Tensor | str  # a number (alpha for every tensor and step), or LEARNED
+
+
+def network_params(params: Params) -> Params:
+    """The network's own weights: `params` without learned learning rates."""
+    return {k: v for k, v in params.items() if not k.startswith(LR_PREFIX)}
+
+
+def learned_rates(params: Params) -> dict[str, Tensor]:
+    """The learned inner learning rates stored in `params`, by parameter name (empty if there are none)."""
+    return {k[len(LR_PREFIX):]: v for k, v in params.items() if k.startswith(LR_PREFIX)}
+
+
+def initial_rates(params: Params, steps: int, inner_lr: float) -> Params:
+    """LSLR's starting point (MAML++ code: `torch.ones(steps) * init_inner_loop_learning_rate`): every
+    parameter tensor of `params` gets `steps` learning rates equal to `inner_lr`, keyed for a params dict."""
+    return {LR_PREFIX + k: torch.full((max(steps, 1),), float(inner_lr), device=v.device)
+            for k, v in network_params(params).items()}
+
+
+def _rates_for(params: Params, inner_lr: InnerLR) -> dict[str, Tensor] | None:
+    if not isinstance(inner_lr, str):
+        return None
+    if inner_lr != LEARNED:
+        raise ValueError(f"inner_lr must be a number or {LEARNED!r}, got {inner_lr!r}")
+    rates = learned_rates(params)
+    if not rates:
+        raise ValueError(f"inner_lr={LEARNED!r} needs learned rates in the weights (a run trained with "
+                         "--learn-inner-lr); these have none: pass a number instead")
+    return rates
+
+
+def _rate(inner_lr: InnerLR, rates: dict[str, Tensor] | None, name: str, step: int) -> float | Tensor:
+    """The learning rate of parameter `name` at 0-based inner step `step`: past the last learned step, the
+    last learned rate (the app and evaluation may take more steps than training did)."""
+    if rates is None:
+        return inner_lr
+    r = rates[name]
+    return r[min(step, r.shape[0] - 1)]
 
 
 class SupportSetError(ValueError):
@@ -67,26 +113,32 @@ def predict(model: nn.Module, state: Params, x: Tensor, *, support_x: Tensor | N
 
 
 def inner_step(model: nn.Module, params: Params, x: Tensor, y: Tensor, inner_lr: float | Tensor,
-               first_order: bool, loss: LossFn) -> tuple[Params, Tensor]:
-    """One gradient step on the support loss (paper eq. 1); also returns that loss before the step."""
+               first_order: bool, loss: LossFn, rates: dict[str, Tensor] | None = None,
+               step: int = 0) -> tuple[Params, Tensor]:
+    """One gradient step on the support loss (paper eq. 1); also returns that loss before the step.
+    With `rates` (learned, by parameter name) each tensor steps by its own rate at `step`."""
     g, value = grad_and_value(lambda p: loss(support_output(model, p, x), y))(params)
     if first_order:
         g = {k: v.detach() for k, v in g.items()}
-    return {k: params[k] - inner_lr * g[k] for k in params}, value
+    return {k: params[k] - _rate(inner_lr, rates, k, step) * g[k] for k in params}, value
 
 
 def _adapt(model, params, x, y, steps, inner_lr, first_order, loss) -> tuple[list[Params], list[Tensor]]:
+    rates = _rates_for(params, inner_lr)
+    if any(k.startswith(LR_PREFIX) for k in params):
+        params = network_params(params)
     states, losses = [params], []
-    for _ in range(steps):
-        params, value = inner_step(model, params, x, y, inner_lr, first_order, loss)
+    for s in range(steps):
+        params, value = inner_step(model, params, x, y, inner_lr, first_order, loss, rates, s)
         states.append(params)
         losses.append(value)
     return states, losses
 
 
-def adapt(model: nn.Module, params: Params, x: Tensor, y: Tensor, *, steps: int, inner_lr: float,
+def adapt(model: nn.Module, params: Params, x: Tensor, y: Tensor, *, steps: int, inner_lr: InnerLR,
           first_order: bool = False, loss: LossFn | None = None) -> list[Params]:
-    """Adapt `params` to a support set by `steps` gradient steps of size `inner_lr` (alpha).
+    """Adapt `params` to a support set by `steps` gradient steps of size `inner_lr` (alpha; or LEARNED:
+    the per-tensor, per-step rates stored in `params`, which the returned states do not carry).
 
     Returns `steps + 1` states, the initial one first; each is what `predict` takes (with
     `support_x=x` for a task-normalising network). With `first_order=False` every state is
@@ -101,7 +153,7 @@ def adapt(model: nn.Module, params: Params, x: Tensor, y: Tensor, *, steps: int,
 
 
 def adapt_and_measure(model: nn.Module, params: Params, support_x: Tensor, support_y: Tensor, query_x: Tensor,
-                      query_y: Tensor | None = None, *, steps: int, inner_lr: float | Tensor,
+                      query_y: Tensor | None = None, *, steps: int, inner_lr: InnerLR,
                       first_order: bool = True, loss: LossFn | None = None, all_steps: bool = True,
                       support_loss: bool = True, outputs: bool = False,
                       queries_alone: bool = False) -> dict[str, Tensor]:
@@ -137,7 +189,7 @@ def adapt_and_measure(model: nn.Module, params: Params, support_x: Tensor, suppo
     return {k: torch.stack(v) for k, v in out.items()}
 
 
-def meta_loss_and_grad(model: nn.Module, params: Params, batch: Episode, *, steps: int, inner_lr: float,
+def meta_loss_and_grad(model: nn.Module, params: Params, batch: Episode, *, steps: int, inner_lr: InnerLR,
                        first_order: bool = False, loss: LossFn | None = None, track_steps: bool = True,
                        step_weights: Tensor | None = None) -> tuple[Tensor, Params, Tensor]:
     """Mean query loss over a batch of tasks after adaptation, its gradient w.r.t. `params` (the
@@ -147,6 +199,7 @@ def meta_loss_and_grad(model: nn.Module, params: Params, batch: Episode, *, step
     `batch` holds tasks along a leading dimension: support_x (B, N*K, ...), query_x (B, N*Q, ...).
     Without `track_steps` only the final step is logged (one column). `step_weights` (steps + 1,)
     weighs the query loss after every step (MAML++'s multi-step loss); by default only the last counts.
+    With `inner_lr=LEARNED` the gradient also holds the learned rates' (the same keys as `params`).
     """
     loss = loss or default_loss(batch.support_y)
     classify = not batch.support_y.dtype.is_floating_point
@@ -188,7 +241,7 @@ def meta_loss_loop(model: nn.Module, params: Params, batch: Episode, *, steps: i
     return total / batch.support_x.shape[0]
 
 
-def adapt_curves(model: nn.Module, params: Params, batch: Episode, *, steps: int, inner_lr: float,
+def adapt_curves(model: nn.Module, params: Params, batch: Episode, *, steps: int, inner_lr: InnerLR,
                  loss: LossFn | None = None, queries_alone: bool = False) -> dict[str, Tensor]:
     """Test-time adaptation of a batch of tasks, no meta-gradient.
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .algorithm import LEARNED, initial_rates
 from .config import ConfigError, TrainConfig
 from .models import build_model
 
@@ -31,7 +32,7 @@ class Headline:
     value: float
     ci95: float
     steps: int
-    inner_lr: float
+    inner_lr: float | str  # or "learned": the checkpoint's own per-layer, per-step rates (LSLR)
     tasks: int
     seed: int = 0
     split: str = "test"
@@ -51,7 +52,7 @@ class Metrics:
     chosen; the config's training values apply). `curves` holds `Curves.to_dict()` per test set,
     `history` the training log, `selection` the validation scores the settings were chosen from."""
 
-    inner_lr: float | None = None
+    inner_lr: float | str | None = None  # a number, or "learned" (the checkpoint's LSLR rates)
     eval_steps: int | None = None
     headline: Headline | None = None
     curves: dict[str, Any] = field(default_factory=dict)
@@ -65,7 +66,8 @@ class Metrics:
         h = d.get("headline")
         headline = Headline(**{k: h[k] for k in Headline.__dataclass_fields__ if k in h}) \
             if isinstance(h, dict) and {"metric", "value", "ci95", "steps", "inner_lr", "tasks"} <= set(h) else None
-        return cls(None if d.get("inner_lr") is None else float(d["inner_lr"]),
+        lr = d.get("inner_lr")
+        return cls(None if lr is None else lr if lr == LEARNED else float(lr),
                    None if d.get("eval_steps") is None else int(d["eval_steps"]), headline,
                    dict(d.get("curves") or {}), list(d.get("history") or []),
                    None if d.get("best_val") is None else float(d["best_val"]), dict(d.get("selection") or {}))
@@ -98,6 +100,9 @@ class Checkpoint:
     def __post_init__(self) -> None:
         self.model = build_model(self.config.model)
         expected = {k: tuple(v.shape) for k, v in self.model.named_parameters()}
+        if self.config.learn_inner_lr:  # the learned inner learning rates, one per tensor and training step
+            expected.update({k: tuple(v.shape) for k, v in initial_rates(
+                dict(self.model.named_parameters()), self.config.inner_steps, self.config.inner_lr).items()})
         got = {k: tuple(v.shape) for k, v in self.params.items()}
         if expected != got:
             diff = [f"{k}: expected {expected.get(k)}, got {got.get(k)}" for k in sorted(set(expected) | set(got))
@@ -109,8 +114,11 @@ class Checkpoint:
         self.model.requires_grad_(False)
 
     @property
-    def inner_lr(self) -> float:
-        return self.config.inner_lr if self.metrics.inner_lr is None else self.metrics.inner_lr
+    def inner_lr(self) -> float | str:
+        """What `adapt` takes: the validated alpha, or LEARNED for a checkpoint with learned rates (LSLR)."""
+        if self.metrics.inner_lr is not None:
+            return self.metrics.inner_lr
+        return LEARNED if self.config.learn_inner_lr else self.config.inner_lr
 
     @property
     def eval_steps(self) -> int:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .algorithm import LEARNED
 from .checkpoints import CheckpointError, Headline, Metrics, load_checkpoint, save_checkpoint
 from .config import ALGORITHMS, HEADS, NORMS, ConfigError, default_config
 from .evaluation import EVAL_SEED, Curves, adaptation_curves, choose_test_settings, task_sampler
@@ -93,6 +94,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--multi-step-loss-iterations", type=int,
                    help="weigh every inner step's query loss, annealed to the last step over this many iterations "
                         "(MAML++; 0: off)" + _d("multi_step_loss_iterations"))
+    t.add_argument("--learn-inner-lr", action=argparse.BooleanOptionalAction,
+                   help="maml/fomaml: meta-learn one inner learning rate per parameter tensor and inner step, "
+                        "starting at --inner-lr (MAML++ LSLR); the test then uses the learned rates"
+                   + _d(lambda c: "on" if c.learn_inner_lr else "off"))
     t.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="folder with the Omniglot zip archives")
     t.add_argument("--download", action="store_true", help="download the full Omniglot archives if none are found")
     t.add_argument("--init", help="start from this checkpoint's weights (e.g. a first-order warm-up)")
@@ -202,6 +207,9 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
                          f"choose {', '.join(ALGORITHMS[args.problem])}")
     if args.problem == "sinusoid" and args.ways is not None:
         raise UsageError("--ways applies to omniglot only")
+    if args.learn_inner_lr and args.select_lrs:
+        raise UsageError("--select-lrs chooses one alpha for the test; with --learn-inner-lr the test uses the learned "
+                         "rates: drop one of the two")
     _check_positive(iterations=args.iterations, meta_batch=args.meta_batch, shots=args.shots,
                     inner_lr=args.inner_lr, meta_lr=args.meta_lr, eval_tasks=args.eval_tasks)
     over = {k: v for k, v in dict(
@@ -209,7 +217,8 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
         inner_steps=args.inner_steps, inner_lr=args.inner_lr, meta_lr=args.meta_lr, eval_steps=args.eval_steps,
         val_every=args.val_every, seed=args.seed, meta_lr_schedule=args.meta_lr_schedule,
         first_order_iterations=args.first_order_iterations,
-        multi_step_loss_iterations=args.multi_step_loss_iterations).items() if v is not None}
+        multi_step_loss_iterations=args.multi_step_loss_iterations,
+        learn_inner_lr=args.learn_inner_lr).items() if v is not None}
     if args.problem == "omniglot":
         over.update(data_dir=args.data_dir, split=args.split)
         over.update({k: v for k, v in dict(norm=args.norm, head=args.head, augment=args.augment).items()
@@ -257,7 +266,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     on_device = {k: v.to(args.device) for k, v in params.items()}  # evaluate where we trained
     val_data = result.data["val"] if result.data else None
     test_data = result.data["test"] if result.data else None
-    lrs = args.select_lrs or [config.inner_lr]
+    lrs = [LEARNED] if config.learn_inner_lr else args.select_lrs or [config.inner_lr]
     max_steps = config.eval_steps
     lr, steps, table = choose_test_settings(model, on_device, task_sampler(config, val_data), lrs=lrs,
                                             max_steps=max_steps, tasks=200)

@@ -93,6 +93,7 @@ class TrainConfig:
     meta_lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine annealing of beta to beta / 100 (CA)
     first_order_iterations: int = 0  # maml: first-order for this many iterations, then second-order (DA)
     multi_step_loss_iterations: int = 0  # weights on every step's query loss, annealed to the last step (MSL)
+    learn_inner_lr: bool = False  # maml/fomaml: one learned inner lr per parameter tensor and inner step (LSLR)
     sinusoid: SinusoidTaskConfig = field(default_factory=SinusoidTaskConfig)
     omniglot: OmniglotTaskConfig = field(default_factory=OmniglotTaskConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -186,5 +187,7 @@ def validate(c: TrainConfig) -> None:
     need(c.meta_lr_schedule in ("constant", "cosine"),
          f"meta learning rate schedule must be 'constant' or 'cosine', got {c.meta_lr_schedule!r}")
     need(c.first_order_iterations >= 0, f"first-order iterations must be >= 0, got {c.first_order_iterations}")
+    need(not c.learn_inner_lr or c.algo in ("maml", "fomaml"),
+         f"learned inner learning rates are for maml and fomaml, not {c.algo!r}: drop --learn-inner-lr")
     need(c.multi_step_loss_iterations >= 0,
          f"multi-step loss iterations must be >= 0, got {c.multi_step_loss_iterations}")

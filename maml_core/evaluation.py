@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .algorithm import adapt_curves
+from .algorithm import InnerLR, adapt_curves
 from .config import TrainConfig
 from .omniglot import OmniglotData, OmniglotTasks
 from .tasks import Episode, SinusoidTasks, mean_ci95
@@ -28,7 +28,7 @@ class Curves:
     """Per inner step 0..S: mean and 95% CI half-width over `tasks` tasks."""
 
     steps: int
-    inner_lr: float
+    inner_lr: float | str  # or "learned" (LSLR)
     tasks: int
     support_loss: tuple[list[float], list[float]]
     query_loss: tuple[list[float], list[float]]
@@ -67,7 +67,7 @@ def task_sampler(config: TrainConfig, data: OmniglotData | None = None, *, k_sho
 
 
 def adaptation_curves(model: nn.Module, params: Params, sampler, *, tasks: int = 600, steps: int = 10,
-                      inner_lr: float = 0.01, seed: int = EVAL_SEED, chunk: int = 50,
+                      inner_lr: InnerLR = 0.01, seed: int = EVAL_SEED, chunk: int = 50,
                       queries_alone: bool = False) -> Curves:
     """Adapt `params` to `tasks` tasks from `sampler` (fixed `seed`) and summarise per step.
     `queries_alone` predicts each query in a batch of its own (only the transductive batch norm cares)."""
@@ -88,12 +88,13 @@ def adaptation_curves(model: nn.Module, params: Params, sampler, *, tasks: int =
         m, ci = mean_ci95(torch.nan_to_num(cat[k], nan=float("inf")))
         return m.tolist(), ci.tolist()
 
-    return Curves(steps, float(inner_lr), tasks, summary("support_loss"), summary("query_loss"),
+    lr = inner_lr if isinstance(inner_lr, str) else float(inner_lr)  # a number, or "learned"
+    return Curves(steps, lr, tasks, summary("support_loss"), summary("query_loss"),
                   summary("query_acc") if "query_acc" in cat else None)
 
 
-def choose_test_settings(model: nn.Module, params: Params, sampler, *, lrs: list[float], max_steps: int,
-                         tasks: int = 200, seed: int = EVAL_SEED + 1) -> tuple[float, int, dict[str, Any]]:
+def choose_test_settings(model: nn.Module, params: Params, sampler, *, lrs: list[InnerLR], max_steps: int,
+                         tasks: int = 200, seed: int = EVAL_SEED + 1) -> tuple[InnerLR, int, dict[str, Any]]:
     """Pick the inner learning rate and number of steps that do best on validation tasks (highest
     accuracy, or lowest MSE). Returns (inner_lr, steps, the table that was compared)."""
     best: tuple[float, float, int] | None = None

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .algorithm import meta_loss_and_grad
+from .algorithm import LEARNED, InnerLR, initial_rates, meta_loss_and_grad
 from .checkpoints import CheckpointError, read_blob, save_checkpoint
 from .config import TrainConfig
 from .evaluation import EVAL_SEED, adaptation_curves, task_sampler
@@ -122,6 +122,8 @@ class Trainer:
         else:
             self.model = build_model(config.model)
         params = get_params(self.model)
+        if config.learn_inner_lr:  # MAML++ LSLR: the rates are meta-parameters beside the weights
+            params.update(initial_rates(params, config.inner_steps, config.inner_lr))
         if init_params is not None:
             params = _warm_start(params, init_params)
         params = {k: v.to(device) for k, v in params.items()}
@@ -307,7 +309,7 @@ class MetaStep:
     def _eager(self, params, sx, sy, qx, qy, first_order: bool, track: bool, weights):
         batch = Episode(sx, sy, qx, qy)
         return meta_loss_and_grad(self.model, params, batch, steps=self.config.inner_steps,
-                                  inner_lr=self.config.inner_lr, first_order=first_order, track_steps=track,
+                                  inner_lr=inner_lr_of(self.config), first_order=first_order, track_steps=track,
                                   step_weights=weights)
 
     def __call__(self, params: Params, batch: Episode, first_order: bool, track: bool, weights):
@@ -408,13 +410,18 @@ def _transfer_head(config: TrainConfig, params: Params) -> tuple[Params, nn.Modu
     return out, model
 
 
+def inner_lr_of(config: TrainConfig) -> InnerLR:
+    """The inner learning rate a run adapts with: its learned rates (LSLR) or alpha."""
+    return LEARNED if config.learn_inner_lr else config.inner_lr
+
+
 def _validate(config: TrainConfig, model: nn.Module, params: Params, sampler) -> float:
     """Validation accuracy after `eval_steps` steps at the training inner learning rate."""
     p = {k: v.detach() for k, v in params.items()}
     if config.algo == "transfer":
         p, model = _transfer_head(config, p)
     c = adaptation_curves(model, p, sampler, tasks=config.val_tasks, steps=config.eval_steps,
-                          inner_lr=config.inner_lr, seed=EVAL_SEED + 1)
+                          inner_lr=inner_lr_of(config), seed=EVAL_SEED + 1)
     return c.headline()[0]
 
 

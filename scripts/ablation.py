@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from maml_core import adaptation_curves, default_config, load_omniglot, meta_train, predict, split, task_sampler  # noqa: E402
 from maml_core.evaluation import EVAL_SEED  # noqa: E402
+from maml_core.training import inner_lr_of  # noqa: E402
 
 BUDGET = dict(iterations=2000, meta_batch=16, inner_lr=0.4, inner_steps=1, eval_steps=10, val_every=500,
               val_tasks=100)
@@ -40,6 +41,8 @@ RUNS["tasknorm_i_zero_augment"] = dict(norm="tasknorm_i", head="zero", augment=T
 RUNS["tasknorm_i_shared"] = dict(norm="tasknorm_i", head="shared", augment=False)
 RUNS.update({f"{norm}_{head}": dict(norm=norm, head=head, augment=False)
              for norm in ("metabn", "instance", "transductive_bn") for head in ("zero", "learned")})
+# MAML++'s learned per-layer, per-step inner learning rates (LSLR) on the default network and head
+RUNS["tasknorm_i_zero_lslr"] = dict(norm="tasknorm_i", head="zero", augment=False, learn_inner_lr=True)
 OUT = ROOT / "docs" / "ablation"
 REPORT = ROOT / "docs" / "ABLATION.md"
 NORM_LABEL = {"tasknorm_i": "TaskNorm-I", "metabn": "MetaBN (support moments)", "instance": "instance norm",
@@ -73,15 +76,18 @@ def run(name: str, data, data_dir: str) -> dict:
     result = meta_train(config, data=split(data, config.omniglot), checkpoint_path=state, checkpoint_every=250,
                         resume=True)
     sampler = task_sampler(config, result.data["test"])
-    c = adaptation_curves(result.model, result.params, sampler, tasks=600, steps=10, inner_lr=config.inner_lr,
+    c = adaptation_curves(result.model, result.params, sampler, tasks=600, steps=10, inner_lr=inner_lr_of(config),
                           queries_alone=True)
     out = {"name": name, **RUNS[name], "budget": BUDGET, "training_seconds": round(result.seconds, 1),
            "best_val": result.best_val, "alone": {"acc": c.query_acc[0], "ci95": c.query_acc[1]},
            "step0_max_gap": step0_chance_gap(result, sampler), "history": result.history,
            "config": config.to_dict(), "machine": f"{os.cpu_count()} cores, torch {torch.__version__}",
            "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if config.learn_inner_lr:  # the learned rates, per parameter tensor (one per training inner step)
+        out["learned_rates"] = {k.removeprefix("inner_lr:"): v.tolist() for k, v in result.params.items()
+                                if k.startswith("inner_lr:")}
     if config.model.norm == "transductive_bn":
-        b = adaptation_curves(result.model, result.params, sampler, tasks=600, steps=10, inner_lr=config.inner_lr)
+        b = adaptation_curves(result.model, result.params, sampler, tasks=600, steps=10, inner_lr=inner_lr_of(config))
         out["batch"] = {"acc": b.query_acc[0], "ci95": b.query_acc[1]}
     return out
 
@@ -108,15 +114,17 @@ def report() -> str:
              "|---|---|---|---|---|---|---|---|"]
     for name, cfg in RUNS.items():
         r = done.get(name)
-        label = (NORM_LABEL[cfg["norm"]], HEAD_LABEL[cfg["head"]] + (" + augmentation" if cfg["augment"] else ""))
+        plain = not cfg["augment"] and not cfg.get("learn_inner_lr")
+        label = (NORM_LABEL[cfg["norm"]], HEAD_LABEL[cfg["head"]] + (" + augmentation" if cfg["augment"] else "")
+                 + (" + learned inner lrs (MAML++ LSLR)" if cfg.get("learn_inner_lr") else ""))
         if r is None:
             lines.append(f"| {label[0]} | {label[1]} | not run yet | | | | | |")
             continue
         a, c = r["alone"]["acc"], r["alone"]["ci95"]
         ten = pct(a, c, 10) + (f" (in a batch: {pct(r['batch']['acc'], r['batch']['ci95'], 10)})" if "batch" in r
                                else "")
-        cal = ISSUE_CALIBRATION.get((cfg["norm"], cfg["head"]), "—") if not cfg["augment"] else "—"
-        paper = TASKNORM_TABLE[cfg["norm"]] if cfg["head"] == "learned" and not cfg["augment"] else "—"
+        cal = ISSUE_CALIBRATION.get((cfg["norm"], cfg["head"]), "—") if plain else "—"
+        paper = TASKNORM_TABLE[cfg["norm"]] if cfg["head"] == "learned" and plain else "—"
         lines.append(f"| {label[0]} | {label[1]} | {r['step0_max_gap']:.3f} | {pct(a, c, 1)} | {ten} | {cal} | "
                      f"{paper} | {r['training_seconds'] / 60:.0f} min |")
     lines += ["", "TaskNorm's figures use the paper's own budget and far more training characters; they are beside "

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from maml_core import (
+    LEARNED,
     Episode,
     OmniglotConvNet,
     OmniglotTasks,
@@ -20,6 +21,7 @@ from maml_core import (
     meta_loss_loop,
     predict,
 )
+from maml_core.algorithm import LR_PREFIX, initial_rates
 from maml_core.config import SinusoidTaskConfig
 
 
@@ -282,3 +284,58 @@ def test_adapt_curves_regression_has_no_accuracy():
     curves = adapt_curves(model, get_params(model), batch, steps=2, inner_lr=0.01)
     assert set(curves) == {"support_loss", "query_loss"}
     assert curves["query_loss"].shape == (5, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Learned inner learning rates (MAML++ LSLR), by hand on the Scale model above
+# ---------------------------------------------------------------------------------------------
+
+def _with_rates(model: nn.Module, *rates: float) -> dict[str, torch.Tensor]:
+    p = params_of(model)
+    p[LR_PREFIX + "w"] = torch.tensor(rates, dtype=torch.float64, requires_grad=True)
+    return p
+
+
+@pytest.mark.parametrize("first_order, expected_w", [(False, 0.18), (True, -0.3)])
+def test_learned_rate_gradient_by_hand(first_order, expected_w):
+    # w' = w - r g with r = 0.1: the same adapted weights and meta-loss as alpha = 0.1 (SCALE_BATCH above), and
+    # dL_q/dr = dL_q/dw' * dw'/dr = dL_q/dw' * (-g), whatever the order (g does not depend on r):
+    #   task 1: -1.4 * 8 = -11.2;  task 2: 0.8 * (-1) = -0.8;  mean -6.0.
+    model = Scale(0.5)
+    loss, grads, _ = meta_loss_and_grad(model, _with_rates(model, 0.1), SCALE_BATCH, steps=1, inner_lr=LEARNED,
+                                        first_order=first_order)
+    assert loss.item() == pytest.approx(0.325)
+    assert grads["w"].item() == pytest.approx(expected_w)
+    assert grads[LR_PREFIX + "w"].tolist() == pytest.approx([-6.0])
+
+
+def test_learned_rates_per_step_and_the_last_one_past_the_end():
+    # Task 1 (support (2, 3)) with rates [0.1, 0.05] and three steps (the third reuses 0.05):
+    #   w' = 0.5 + 0.1 * 8 = 1.3;  g = 4 (1.3*2 - 3) = -1.6, w'' = 1.3 + 0.05 * 1.6 = 1.38;
+    #   g = 4 (1.38*2 - 3) = -0.96, w''' = 1.38 + 0.05 * 0.96 = 1.428
+    model = Scale(0.5)
+    states = adapt(model, _with_rates(model, 0.1, 0.05), SCALE_BATCH.support_x[0], SCALE_BATCH.support_y[0],
+                   steps=3, inner_lr=LEARNED)
+    assert [s["w"].item() for s in states] == pytest.approx([0.5, 1.3, 1.38, 1.428])
+    assert all(set(s) == {"w"} for s in states)  # the adapted states carry no rates: `predict` takes them as is
+    # a number instead of LEARNED ignores the stored rates (the app's "one alpha for every method")
+    plain = adapt(model, _with_rates(model, 0.1, 0.05), SCALE_BATCH.support_x[0], SCALE_BATCH.support_y[0],
+                  steps=2, inner_lr=0.1)
+    assert [s["w"].item() for s in plain] == pytest.approx([0.5, 1.3, 1.46])
+
+
+def test_learned_rates_equal_to_alpha_adapt_like_alpha(omniglot_data):
+    model, batch, _ = _omniglot_case(omniglot_data)
+    params = {k: v.detach().clone() for k, v in model.named_parameters()}
+    with_rates = {**params, **initial_rates(params, 2, 0.4)}
+    a = adapt_curves(model, params, batch, steps=3, inner_lr=0.4)
+    b = adapt_curves(model, with_rates, batch, steps=3, inner_lr=LEARNED)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+
+
+def test_learned_without_rates_says_what_to_do():
+    model = Scale(0.5)
+    with pytest.raises(ValueError, match="--learn-inner-lr"):
+        adapt(model, params_of(model), SCALE_BATCH.support_x[0], SCALE_BATCH.support_y[0], steps=1,
+              inner_lr=LEARNED)

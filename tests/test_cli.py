@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from conftest import ROOT
 
 from maml_core import load_checkpoint
@@ -84,6 +85,10 @@ def tmp_out(tmp_path):
     (["train", "sinusoid", "--init", "{tmp}/missing.pt", "--out", "{tmp}/x.pt"], "no checkpoint at"),
     (["train", "sinusoid", "--out", "{tmp}/a_file/x.pt"], "cannot create the folder"),
     (["train", "sinusoid", "--out", "{tmp}"], "is a folder"),
+    (["train", "sinusoid", "--algo", "pretrain", "--learn-inner-lr", "--out", "{tmp}/x.pt"],
+     "learned inner learning rates are for maml and fomaml"),
+    (["train", "sinusoid", "--learn-inner-lr", "--select-lrs", "0.01", "0.02", "--out", "{tmp}/x.pt"],
+     "drop one of the two"),
     (["evaluate", "{tmp}/missing.pt"], "no checkpoint at"),
     (["evaluate", "{tmp}/a_file"], "not a readable checkpoint"),
     (["evaluate", "{tmp}"], "is a folder"),
@@ -155,3 +160,22 @@ def test_unusable_device_is_a_one_line_error(capsys, tmp_path, device):
     code, _, err = run(capsys, "train", "sinusoid", "--iterations", "2", "--device", device,
                        "--out", str(tmp_path / "s.pt"))
     assert code == 2 and err.startswith(f"error: --device {device} cannot be used here") and "Traceback" not in err
+
+
+@pytest.mark.timeout(180)
+def test_learned_inner_lrs_train_save_and_evaluate(tmp_path, capsys):
+    """--learn-inner-lr (MAML++ LSLR): the rates are trained beside the weights, saved in the checkpoint, and the
+    test uses them (the checkpoint's inner lr reads "learned")."""
+    out = tmp_path / "lslr.pt"
+    code, _, err = run(capsys, "train", "sinusoid", "--iterations", "30", "--inner-steps", "2", "--learn-inner-lr",
+                       "--eval-tasks", "20", "--out", str(out))
+    assert code == 0, err
+    ckpt = load_checkpoint(out)
+    assert ckpt.config.learn_inner_lr and ckpt.inner_lr == "learned" and ckpt.metrics.headline.inner_lr == "learned"
+    rates = {k: v for k, v in ckpt.params.items() if k.startswith("inner_lr:")}
+    assert set(rates) == {"inner_lr:" + k for k, _ in ckpt.model.named_parameters()}
+    assert all(v.shape == (2,) for v in rates.values())
+    assert any(not torch.allclose(v, torch.full((2,), 0.01)) for v in rates.values())  # they were trained
+    code, stdout, err = run(capsys, "evaluate", str(out), "--tasks", "20", "--steps", "3")
+    assert code == 0, err
+    assert "inner lr learned" in stdout

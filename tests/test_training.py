@@ -124,6 +124,45 @@ def test_omniglot_meta_training_runs_and_validates(algo):
     assert result.params["head.weight"].shape == (5, 256)
 
 
+@pytest.mark.timeout(120)
+def test_learned_inner_lrs_are_meta_trained_beside_the_weights():
+    """MAML++ LSLR on Omniglot (first-order): one rate per parameter tensor and training inner step, starting at
+    alpha, moved by the meta-gradient; the zeroing trick still holds; the checkpoint round trip keeps them."""
+    config = _omniglot_config("fomaml", inner_steps=2, learn_inner_lr=True)
+    result = meta_train(config, data=synthetic_omniglot(n_chars=40, n_alphabets=4))
+    rates = {k: v for k, v in result.params.items() if k.startswith("inner_lr:")}
+    assert set(rates) == {"inner_lr:" + k for k, _ in result.model.named_parameters()}
+    assert all(v.shape == (2,) for v in rates.values())
+    moved = [k for k, v in rates.items() if not torch.allclose(v, torch.full((2,), config.inner_lr))]
+    assert "inner_lr:conv1.weight" in moved or len(moved) >= 4, moved
+    assert result.params["head.weight"].abs().max() == 0  # the zeroing trick is untouched
+    with pytest.raises(ConfigError, match="learned inner learning rates"):
+        default_config("omniglot", "transfer", learn_inner_lr=True)
+
+
+def test_a_checkpoint_with_learned_rates_round_trips_and_adapts_with_them(tmp_path):
+    from maml_core import LEARNED, adapt, load_checkpoint, save_checkpoint
+    from maml_core.algorithm import initial_rates
+
+    config = default_config("sinusoid", iterations=1, inner_steps=1, learn_inner_lr=True)
+    params = get_params(build_model(config.model))
+    params.update(initial_rates(params, 1, 0.02))
+    path = save_checkpoint(tmp_path / "c.pt", config, params)
+    ckpt = load_checkpoint(path)
+    assert ckpt.inner_lr == LEARNED
+    x, y = torch.linspace(-3, 3, 5).reshape(-1, 1), torch.sin(torch.linspace(-3, 3, 5)).reshape(-1, 1)
+    learned = adapt(ckpt.model, ckpt.params, x, y, steps=2, inner_lr=LEARNED)
+    plain = adapt(ckpt.model, ckpt.params, x, y, steps=2, inner_lr=0.02)
+    for a, b in zip(learned, plain):
+        for k in b:
+            torch.testing.assert_close(a[k], b[k])
+    # a file whose rates do not fit its config is refused with our message
+    params["inner_lr:net.0.weight"] = torch.ones(3)
+    save_checkpoint(tmp_path / "bad.pt", config, params)
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
 def test_omniglot_accepts_a_prepared_split(omniglot_data):
     parts = {"train": omniglot_data.subset(list(range(20))), "val": omniglot_data.subset(list(range(20, 25))),
              "test": omniglot_data.subset(list(range(25, 30)))}
