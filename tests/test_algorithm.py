@@ -339,3 +339,23 @@ def test_learned_without_rates_says_what_to_do():
     with pytest.raises(ValueError, match="--learn-inner-lr"):
         adapt(model, params_of(model), SCALE_BATCH.support_x[0], SCALE_BATCH.support_y[0], steps=1,
               inner_lr=LEARNED)
+
+
+def test_with_a_zero_head_one_inner_step_only_moves_the_head_so_only_its_rate_learns(omniglot_data):
+    """Measured on the 5-way runs (docs/RESULTS.md): with the zeroing trick the first inner step changes only the
+    head (a zero head passes no gradient to the body), so with one training step every body rate has a zero
+    meta-gradient and stays at alpha; from the second step on, the body's rates learn too."""
+    model, batch, _ = _omniglot_case(omniglot_data)
+    params = {k: v.detach().clone() for k, v in model.named_parameters()}
+    params["head.weight"].zero_()
+    params["head.bias"].zero_()
+    for steps in (1, 2):
+        p = {**params, **initial_rates(params, steps, 0.4)}
+        _, grads, _ = meta_loss_and_grad(model, p, batch, steps=steps, inner_lr=LEARNED, first_order=True)
+        body = [k for k in grads if k.startswith(LR_PREFIX + "features.")]
+        assert grads[LR_PREFIX + "head.weight"].abs().sum() > 0
+        if steps == 1:
+            assert all(grads[k].abs().max() == 0 for k in body)
+        else:
+            assert all(grads[k][0].abs().max() == 0 for k in body)  # step 1 still moves only the head
+            assert any(grads[k][1].abs().max() > 0 for k in body)
