@@ -42,6 +42,11 @@ def network_params(params: Params) -> Params:
     return {k: v for k, v in params.items() if not k.startswith(LR_PREFIX)}
 
 
+def _weights(state: Params) -> Params:
+    """What the network is called with: `state` itself, or without its learned rates (a checkpoint's params)."""
+    return network_params(state) if any(k.startswith(LR_PREFIX) for k in state) else state
+
+
 def learned_rates(params: Params) -> dict[str, Tensor]:
     """The learned inner learning rates stored in `params`, by parameter name (empty if there are none)."""
     return {k[len(LR_PREFIX):]: v for k, v in params.items() if k.startswith(LR_PREFIX)}
@@ -89,7 +94,7 @@ def default_loss(y: Tensor) -> LossFn:
 def support_output(model: nn.Module, state: Params, support_x: Tensor) -> Tensor:
     """The output on the support set itself (its own task context; a transductive network uses
     the support batch's statistics, as the paper's does)."""
-    return functional_call(model, state, (support_x,))
+    return functional_call(model, _weights(state), (support_x,))
 
 
 def predict(model: nn.Module, state: Params, x: Tensor, *, support_x: Tensor | None = None) -> Tensor:
@@ -101,6 +106,7 @@ def predict(model: nn.Module, state: Params, x: Tensor, *, support_x: Tensor | N
     set and on itself, never on the other rows. Instance and layer norm need nothing; the paper's
     transductive batch norm normalises `x` with its own batch statistics.
     """
+    state = _weights(state)
     context = getattr(model, "context", "none")
     if context != "support":
         return functional_call(model, state, (x,))

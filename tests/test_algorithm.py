@@ -359,3 +359,14 @@ def test_with_a_zero_head_one_inner_step_only_moves_the_head_so_only_its_rate_le
         else:
             assert all(grads[k][0].abs().max() == 0 for k in body)  # step 1 still moves only the head
             assert any(grads[k][1].abs().max() > 0 for k in body)
+
+
+def test_predict_takes_weights_that_carry_learned_rates(omniglot_data):
+    """A checkpoint trained with learned rates keeps them in its params: predicting with those (step 0) works and
+    equals predicting with the weights alone."""
+    model, batch, _ = _omniglot_case(omniglot_data)
+    params = {k: v.detach().clone() for k, v in model.named_parameters()}
+    with_rates = {**params, **initial_rates(params, 2, 0.4)}
+    task = batch.task(0)
+    torch.testing.assert_close(predict(model, with_rates, task.query_x, support_x=task.support_x),
+                               predict(model, params, task.query_x, support_x=task.support_x))
