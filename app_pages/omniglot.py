@@ -5,7 +5,7 @@ widgets in ui/omniglot_inputs.py."""
 import streamlit as st
 import torch
 
-from maml_core import DataError, OmniglotTaskConfig
+from maml_core import DataError, OmniglotTaskConfig, describe_lr
 from ui import common, figures, scene, step_control
 from ui import omniglot_inputs as oi
 from ui import omniglot_view as ov
@@ -248,9 +248,9 @@ if not runs:
     st.stop()
 for m, run in runs.items():
     if run.diverged:
-        st.warning(f"{common.METHOD_LABELS.get(m, m)} diverged: with α = {run.inner_lr:g} the inner steps blow up "
-                   "(the loss becomes infinite). Lower the inner learning rate in the sidebar, or switch back to "
-                   "each model's validated rate.", icon=":material/warning:")
+        st.warning(f"{common.METHOD_LABELS.get(m, m)} diverged: with α = {describe_lr(run.inner_lr)} the inner steps "
+                   "blow up (the loss becomes infinite). Lower the inner learning rate in the sidebar, or switch back "
+                   "to each model's validated rate.", icon=":material/warning:")
 colors, labels = common.METHOD_COLORS, common.METHOD_LABELS
 
 st.markdown("**What the network sees** (each input after preprocessing, 28 x 28, ink = 1)")
@@ -301,6 +301,6 @@ with st.expander("How to read this, and where each network comes from"):
         f"- This episode has {result.n_way} ways. A network with more outputs uses its first {result.n_way} "
         "(the same classifier restricted to these classes); a network whose head starts at zero (the zeroing "
         f"trick) gets a zero head of {result.n_way} rows, so it starts at chance whatever the number of ways.\n"
-        + "".join(f"- **{labels.get(m, m)}** (α = {r.inner_lr:g}, validated with {r.eval_steps} steps): "
+        + "".join(f"- **{labels.get(m, m)}** (α = {describe_lr(r.inner_lr)}, validated with {r.eval_steps} steps): "
                   f"{sources.get(m, '')}\n" for m, r in runs.items()))
 step_control.keep_playing(state.shown, view)  # last: while playing, the next step after a pause

@@ -12,7 +12,7 @@ import streamlit as st
 import torch
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from maml_core import ModelConfig, build_model, get_params
+from maml_core import ModelConfig, build_model, describe_lr, get_params
 from ui import chart_click, common, figures, scene, step_control
 from ui import sinusoid_view as sv
 from ui.page_state import SINUSOID_PREFIX, SinusoidState
@@ -318,7 +318,7 @@ def _task_and_adaptation() -> None:
     st.markdown(sv.explanation(results, n_points, steps))
     with st.expander("Where each method's weights come from"):
         for m in models:
-            st.markdown(f"- **{m.label}** (α = {m.inner_lr:g}): {m.source}")
+            st.markdown(f"- **{m.label}** (α = {describe_lr(m.inner_lr)}): {m.source}")
     st.caption(f"Adaptation {t_compute * 1e3:.0f} ms (cached per support set and settings) · "
                f"page {(time.perf_counter() - t_view) * 1e3:.0f} ms on the server"
                + (" (this part only)." if t_view != T0 else "."))

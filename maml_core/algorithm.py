@@ -37,6 +37,13 @@ LEARNED = "learned"  # inner_lr=LEARNED: adapt with the rates stored in params (
 InnerLR = float | Tensor | str  # a number (alpha for every tensor and step), or LEARNED
 
 
+def describe_lr(inner_lr: InnerLR) -> str:
+    """An inner learning rate for people: '0.01', or 'learned' for a checkpoint's learned rates (LSLR)."""
+    if isinstance(inner_lr, str):
+        return "learned (per layer and step)" if inner_lr == LEARNED else inner_lr
+    return f"{float(inner_lr):g}"
+
+
 def network_params(params: Params) -> Params:
     """The network's own weights: `params` without learned learning rates."""
     return {k: v for k, v in params.items() if not k.startswith(LR_PREFIX)}

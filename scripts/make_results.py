@@ -20,6 +20,7 @@ from maml_core import (  # noqa: E402
     adapt,
     adapt_curves,
     adaptation_curves,
+    describe_lr,
     load_checkpoint,
     load_omniglot,
     mean_ci95,
@@ -145,8 +146,8 @@ def omniglot_rows(data, tasks: int) -> tuple[list[str], list[str]]:
             m, ci = c.query_acc
             paper = PAPER_OMNI.get((algo, ways), "—")
             cmd = f"`python -m maml_core evaluate assets/{name} --data-dir DATA`"
-            rows.append(f"| {ways}-way 1-shot | {LABEL[algo]} | {len(test)} test characters | {steps} | {lr:g} | "
-                        f"{fmt_acc(m[steps], ci[steps])} | {paper} | {cmd} |")
+            rows.append(f"| {ways}-way 1-shot | {LABEL[algo]} | {len(test)} test characters | {steps} | "
+                        f"{describe_lr(lr)} | {fmt_acc(m[steps], ci[steps])} | {paper} | {cmd} |")
             alone, batch, worst = per_query_check(ck, sampler, min(tasks, 200), steps, lr)
             protocol.append(f"| {name} | {100 * alone:.2f}% | {100 * batch:.2f}% | {worst:.1e} |")
     return rows, protocol
@@ -163,7 +164,7 @@ def alphabet_rows(data, tasks: int) -> list[str]:
         m, ci = c.query_acc
         alphabets = ", ".join(sorted(set(test.alphabets)))
         rows.append(f"| {ck.config.omniglot.n_way}-way 1-shot | {LABEL[ck.config.algo]} | {alphabets} "
-                    f"({len(test)} characters) | {ck.eval_steps} | {ck.inner_lr:g} | "
+                    f"({len(test)} characters) | {ck.eval_steps} | {describe_lr(ck.inner_lr)} | "
                     f"{fmt_acc(m[ck.eval_steps], ci[ck.eval_steps])} | `{ck.info['command']}` then "
                     f"`python -m maml_core evaluate {path.relative_to(ROOT)} --data-dir DATA` |")
     return rows

@@ -556,3 +556,29 @@ def _random_net():
     torch.manual_seed(0)
     model = build_model(ModelConfig())
     return model, get_params(model)
+
+
+def test_a_shipped_checkpoint_with_learned_inner_lrs_adapts_with_them(tmp_path, monkeypatch):
+    """Weights trained with --learn-inner-lr (MAML++ LSLR) shown as the shipped MAML: the page adapts with the
+    learned rates and says so instead of a number; with one α for every method the rates are not used."""
+    from streamlit.testing.v1 import AppTest
+
+    from maml_core.algorithm import initial_rates
+    from ui import common
+
+    folder = quick_sinusoid_checkpoints(tmp_path / "assets", iterations=20)
+    r = meta_train(default_config("sinusoid", "maml", iterations=20, seed=0, learn_inner_lr=True))
+    save_checkpoint(folder / "sinusoid_maml.pt", r.config, r.params)
+    assert set(initial_rates(r.params, 1, 0.01)) <= set(r.params)
+    monkeypatch.setenv("MAML_ASSETS_DIR", str(folder))
+    monkeypatch.setattr(common, "ASSETS", folder)
+    common.load_shipped.clear()
+    common.adapt_sinusoid_shared.clear()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "α" in d.value.columns)
+    assert table.loc[table["method"] == "MAML", "α"].item() == "learned (per layer and step)"
+    assert not any("diverged" in str(v) for v in table["query MSE"])
+    assert any("α = learned (per layer and step)" in m.value for m in at.markdown)

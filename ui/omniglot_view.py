@@ -192,7 +192,7 @@ class MethodRun:
     query after each inner step; support_loss (S+1,); query_acc (S+1,) when query labels are known."""
 
     method: str
-    inner_lr: float
+    inner_lr: float | str  # or maml_core.LEARNED (a checkpoint trained with learned rates)
     eval_steps: int  # the number of steps validated for this checkpoint
     probs: Tensor
     support_loss: Tensor
@@ -309,7 +309,7 @@ def run_adaptation(checkpoints: dict[str, Checkpoint], support_x: Tensor, suppor
         # module shared between concurrent sessions (threads) would not be safe. Building it is ~1 ms.
         model = build_model(replace(ckpt.config.model, n_out=n_way)).requires_grad_(False)
         params = fit_head(ckpt.params, n_way)
-        lr = float(ckpt.inner_lr if inner_lr is None else inner_lr)
+        lr = ckpt.inner_lr if inner_lr is None else float(inner_lr)  # a number, or LEARNED (the checkpoint's rates)
         with torch.no_grad():
             m = adapt_and_measure(model, params, support_x, support_y, query_x, query_y, steps=steps,
                                   inner_lr=lr, outputs=True)

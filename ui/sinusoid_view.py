@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import vmap
 
-from maml_core import adapt_and_measure, predict, sinusoid
+from maml_core import adapt_and_measure, describe_lr, predict, sinusoid
 
 from . import figures, scene
 from .chart_click import ChartClick
@@ -308,7 +308,7 @@ def method_line(key: str, width: float) -> dict:
 class MethodResult:
     key: str
     label: str
-    inner_lr: float
+    inner_lr: float | str  # or maml_core.LEARNED: the checkpoint's learned rates (LSLR)
     preds: np.ndarray  # (S + 1, G) predictions on PLOT_X after each inner step
     support_loss: np.ndarray  # (S + 1,) MSE on the support set (nan without points)
     query_mse: np.ndarray  # (S + 1,) MSE against the true curve on PLOT_X's 121 points in [-5, 5]
@@ -329,26 +329,30 @@ def adapt_methods(methods: Sequence[MethodModel], x: np.ndarray, y: np.ndarray, 
     steps = steps if len(x) else 0
     groups: dict[tuple, list[MethodModel]] = {}
     for m in methods:
-        shape = (type(m.model), tuple((k, tuple(v.shape)) for k, v in m.params.items()))
+        shape = (type(m.model), tuple((k, tuple(v.shape)) for k, v in m.params.items()), isinstance(m.inner_lr, str))
         groups.setdefault(shape, []).append(m)
     out: dict[str, MethodResult] = {}
     for members in groups.values():
         # A private copy: `functional_call` swaps parameters on the module it is given, and checkpoints'
         # modules are shared by every session (st.cache_resource, one thread each).
         model = copy.deepcopy(members[0].model)
+        # LEARNED: each member adapts with the rates stored in its params (the group shares that kind of lr)
+        fixed_lr = members[0].inner_lr if isinstance(members[0].inner_lr, str) else None
 
-        def curves(params: dict[str, Tensor], lr: Tensor, model: nn.Module = model) -> tuple[Tensor, ...]:
+        def curves(params: dict[str, Tensor], lr: Tensor, model: nn.Module = model,
+                   fixed_lr: str | None = fixed_lr) -> tuple[Tensor, ...]:
             if not len(x):  # nothing to adapt to: the initial prediction only
                 preds = predict(model, params, PLOT_X)[None, :, 0]  # (1, G)
                 support = torch.full((1,), float("nan"))
             else:
-                m = adapt_and_measure(model, params, sx, sy, PLOT_X, steps=steps, inner_lr=lr, outputs=True)
+                m = adapt_and_measure(model, params, sx, sy, PLOT_X, steps=steps,
+                                      inner_lr=lr if fixed_lr is None else fixed_lr, outputs=True)
                 preds, support = m["query_out"][..., 0], m["support_loss"]  # (S + 1, G), (S + 1,)
             query = ((preds[:, QUERY_SLICE] - qy[QUERY_SLICE]) ** 2).mean(-1)  # on [-5, 5] only: (S + 1,)
             return preds, support, query
 
         stacked = {k: torch.stack([m.params[k] for m in members]) for k in members[0].params}  # (M, ...)
-        lrs = torch.tensor([m.inner_lr for m in members], dtype=torch.float32)
+        lrs = torch.tensor([0.0 if fixed_lr else m.inner_lr for m in members], dtype=torch.float32)
         with torch.no_grad():  # test time: no meta-gradient (torch.func.grad inside adapt still works)
             preds, support, query = vmap(curves, in_dims=(0, 0))(stacked, lrs)  # (M, S + 1, G), (M, S + 1) x 2
         for i, m in enumerate(members):
@@ -364,7 +368,7 @@ def divergence_warnings(results: dict[str, MethodResult]) -> list[str]:
     bad = [r for r in results.values() if r.diverged_at is not None]
     if not bad:
         return []
-    parts = [f"**{r.label}** (α = {r.inner_lr:g}) at inner step {r.diverged_at}: support loss "
+    parts = [f"**{r.label}** (α = {describe_lr(r.inner_lr)}) at inner step {r.diverged_at}: support loss "
              f"{r.support_loss[0]:.3g} → {_fmt(r.support_loss[r.diverged_at])}" for r in bad]
     return ["The loss diverged for " + "; ".join(parts) + ". Each step overshoots the minimum and lands further "
             "away. Lower the inner learning rate (the models were validated at about 0.01). The charts clip the "
@@ -508,7 +512,7 @@ def summary_table(results: dict[str, MethodResult], step: int | None = None) -> 
         gone = r.diverged_at is not None and s >= r.diverged_at
         end = (lambda v: "diverged") if gone else _num  # noqa: E731
         rows.append({
-            "method": r.label, "α": f"{r.inner_lr:g}",
+            "method": r.label, "α": describe_lr(r.inner_lr),
             "query MSE": f"{_num(q0)} → {end(qs)}",
             "support loss": f"{_num(r.support_loss[0])} → {end(r.support_loss[s])}",
             "change": ("diverged" if gone or not math.isfinite(qs)
