@@ -308,10 +308,9 @@ def _task_and_adaptation() -> None:
         st.markdown(f"**The numbers** (step 0 → step {view_step if n_points else 0})")
         if results:
             table = sv.summary_table(results, view_step)
-            st.dataframe(table.drop(columns=["α"]) if present else table, hide_index=True, width="stretch",
-                         column_config={"method": st.column_config.TextColumn(width="medium"),
-                                        "α": st.column_config.TextColumn(width="small"),
-                                        "change": st.column_config.TextColumn(width="small")})
+            # A static table (HTML, sized in rem): it grows with the projector's large fonts, which a dataframe
+            # (drawn on a canvas at a fixed pixel size) does not, and it needs no scrolling at 1400 px.
+            st.table((table.drop(columns=["α"]) if present else table).set_index("method"))
         st.caption("Query MSE: mean squared error against the true curve at 121 points across [-5, 5]. "
                    "Support loss: MSE on the support points, the loss each inner step descends.")
 

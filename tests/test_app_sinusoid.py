@@ -73,10 +73,9 @@ def points(at) -> list[sv.Point]:
 
 
 def numbers(at):
-    """The table of numbers under the charts (the read-only dataframe; the other one is the points editor)."""
-    tables = [d for d in at.dataframe if d.editing_mode == "read_only"]
-    assert len(tables) == 1
-    return tables[0].value
+    """The table of numbers under the charts (a static table, one row per method)."""
+    assert len(at.table) == 1
+    return at.table[0].value.reset_index()
 
 
 def texts(at, kind: str) -> list[str]:
@@ -578,7 +577,7 @@ def test_a_shipped_checkpoint_with_learned_inner_lrs_adapts_with_them(tmp_path, 
     at.run()
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
-    table = next(d.value for d in at.dataframe if "α" in d.value.columns)
+    table = numbers(at)
     assert table.loc[table["method"] == "MAML", "α"].item() == "learned (per layer and step)"
     assert not any("diverged" in str(v) for v in table["query MSE"])
     assert any("α = learned (per layer and step)" in m.value for m in at.markdown)
