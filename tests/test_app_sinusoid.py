@@ -73,9 +73,14 @@ def points(at) -> list[sv.Point]:
 
 
 def numbers(at):
-    """The table of numbers under the charts (a static table, one row per method)."""
-    assert len(at.table) == 1
-    return at.table[0].value.reset_index()
+    """The table of numbers under the charts, one row per method: a read-only dataframe (the other dataframe is
+    the points editor), or a static table in projector mode."""
+    if len(at.table):
+        assert len(at.table) == 1
+        return at.table[0].value.reset_index()
+    tables = [d for d in at.dataframe if d.editing_mode == "read_only"]
+    assert len(tables) == 1
+    return tables[0].value
 
 
 def texts(at, kind: str) -> list[str]:
@@ -581,3 +586,11 @@ def test_a_shipped_checkpoint_with_learned_inner_lrs_adapts_with_them(tmp_path, 
     assert table.loc[table["method"] == "MAML", "α"].item() == "learned (per layer and step)"
     assert not any("diverged" in str(v) for v in table["query MSE"])
     assert any("α = learned (per layer and step)" in m.value for m in at.markdown)
+
+
+def test_projector_mode_shows_the_numbers_as_a_table_that_grows_with_the_fonts(app):
+    assert len(app.table) == 0 and len([d for d in app.dataframe if d.editing_mode == "read_only"]) == 1
+    app.sidebar.toggle(key="large_fonts").set_value(True).run()
+    assert not app.exception
+    assert len(app.table) == 1 and not [d for d in app.dataframe if d.editing_mode == "read_only"]
+    assert list(numbers(app)["method"]) == ["MAML", "FO-MAML", "Pretrained (all tasks)", "Random init"]
