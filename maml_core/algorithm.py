@@ -38,7 +38,7 @@ InnerLR = float | Tensor | str  # a number (alpha for every tensor and step), or
 
 
 def describe_lr(inner_lr: InnerLR) -> str:
-    """An inner learning rate for people: '0.01', or 'learned' for a checkpoint's learned rates (LSLR)."""
+    """An inner learning rate for people: '0.01', or 'learned (per layer and step)' for LSLR's rates."""
     if isinstance(inner_lr, str):
         return "learned (per layer and step)" if inner_lr == LEARNED else inner_lr
     return f"{float(inner_lr):g}"
@@ -138,8 +138,7 @@ def inner_step(model: nn.Module, params: Params, x: Tensor, y: Tensor, inner_lr:
 
 def _adapt(model, params, x, y, steps, inner_lr, first_order, loss) -> tuple[list[Params], list[Tensor]]:
     rates = _rates_for(params, inner_lr)
-    if any(k.startswith(LR_PREFIX) for k in params):
-        params = network_params(params)
+    params = _weights(params)  # the states carry no rates
     states, losses = [params], []
     for s in range(steps):
         params, value = inner_step(model, params, x, y, inner_lr, first_order, loss, rates, s)
