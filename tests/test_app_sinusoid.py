@@ -45,15 +45,14 @@ def sinusoid_assets(tmp_path_factory) -> Path:
     return quick_sinusoid_checkpoints(tmp_path_factory.mktemp("sinusoid_assets"))
 
 
-@pytest.fixture()
-def app(sinusoid_assets, monkeypatch):
-    """The whole app (app.py routes), on the Sinusoid page, reading the quick checkpoints."""
+def open_sinusoid(assets: Path, monkeypatch):
+    """The whole app (app.py routes), on the Sinusoid page, reading the checkpoints in `assets`."""
     from streamlit.testing.v1 import AppTest
 
     from ui import common
 
-    monkeypatch.setenv("MAML_ASSETS_DIR", str(sinusoid_assets))
-    monkeypatch.setattr(common, "ASSETS", sinusoid_assets)
+    monkeypatch.setenv("MAML_ASSETS_DIR", str(assets))
+    monkeypatch.setattr(common, "ASSETS", assets)
     common.load_shipped.clear()
     common.adapt_sinusoid_shared.clear()
     at = AppTest.from_file(APP, default_timeout=60)
@@ -61,6 +60,12 @@ def app(sinusoid_assets, monkeypatch):
     at.switch_page(PAGE).run()
     assert not at.exception, at.exception
     return at
+
+
+@pytest.fixture()
+def app(sinusoid_assets, monkeypatch):
+    """The whole app on the Sinusoid page, reading the quick checkpoints."""
+    return open_sinusoid(sinusoid_assets, monkeypatch)
 
 
 def state(at) -> SinusoidState:
@@ -565,23 +570,13 @@ def _random_net():
 def test_a_shipped_checkpoint_with_learned_inner_lrs_adapts_with_them(tmp_path, monkeypatch):
     """Weights trained with --learn-inner-lr (MAML++ LSLR) shown as the shipped MAML: the page adapts with the
     learned rates and says so instead of a number; with one α for every method the rates are not used."""
-    from streamlit.testing.v1 import AppTest
-
     from maml_core.algorithm import initial_rates
-    from ui import common
 
     folder = quick_sinusoid_checkpoints(tmp_path / "assets", iterations=20)
     r = meta_train(default_config("sinusoid", "maml", iterations=20, seed=0, learn_inner_lr=True))
     save_checkpoint(folder / "sinusoid_maml.pt", r.config, r.params)
     assert set(initial_rates(r.params, 1, 0.01)) <= set(r.params)
-    monkeypatch.setenv("MAML_ASSETS_DIR", str(folder))
-    monkeypatch.setattr(common, "ASSETS", folder)
-    common.load_shipped.clear()
-    common.adapt_sinusoid_shared.clear()
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
+    at = open_sinusoid(folder, monkeypatch)
     table = numbers(at)
     assert table.loc[table["method"] == "MAML", "α"].item() == "learned (per layer and step)"
     assert not any("diverged" in str(v) for v in table["query MSE"])

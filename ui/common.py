@@ -171,11 +171,6 @@ _HOLDS_TURN = threading.local()
 
 @contextmanager
 def page_turn():
-    """This session's turn to run page code; re-entrant (a fragment's function is also called inside its page's
-    full run, which holds the turn already)."""
-    if getattr(_HOLDS_TURN, "value", False):
-        yield
-        return
     _PAGE_TURN.acquire()
     _HOLDS_TURN.value = True
     try:
