@@ -251,8 +251,9 @@ with col_plot:
 with col_table:
     st.markdown(f"**Support points ({len(state.points)})**")
     editor_key = state.editor_key
+    frame = sv.editor_frame(state.points, amp, phase)
     st.data_editor(
-        sv.editor_frame(state.points, amp, phase), key=editor_key, num_rows="dynamic", hide_index=True,
+        frame, key=editor_key, num_rows="dynamic", hide_index=True,
         height=400, width="stretch",
         column_config={
             "x": st.column_config.NumberColumn("x", min_value=sv.X_VIEW[0], max_value=sv.X_VIEW[1], step=0.01,
@@ -271,9 +272,10 @@ with col_table:
             set_points(new_points, [("warning", m) for m in msgs])
             st.rerun()
     st.caption("Edit cells for exact values; add rows at the bottom; select rows and press Delete to remove them.")
-    st.download_button("Download points as CSV", sv.editor_frame(state.points, amp, phase)[["x", "y"]]
-                       .to_csv(index=False).encode(), file_name="support_points.csv", mime="text/csv",
-                       key="sin_download", width="stretch", disabled=not state.points)
+    # The file is written when the button is clicked, not on every rerun (a callable: Streamlit runs it then).
+    st.download_button("Download points as CSV", lambda frame=frame: frame[["x", "y"]].to_csv(index=False).encode(),
+                       file_name="support_points.csv", mime="text/csv", key="sin_download", width="stretch",
+                       on_click="ignore", disabled=not state.points)  # a download changes nothing: no rerun
 
 for msg in sv.divergence_warnings(results):
     st.warning(msg, icon=":material/warning:")

@@ -303,6 +303,10 @@ def test_sinusoid_chart_click_keys_and_play(server, page):
     page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
     page.get_by_text("Support points (6)").wait_for(timeout=30_000)
     settle(page)
+    with page.expect_download() as download:  # the CSV is written when the button is clicked
+        page.get_by_role("button", name="Download points as CSV").click()
+    rows = Path(download.value.path()).read_text().splitlines()
+    assert rows[0] == "x,y" and len(rows) == 7 and all(len(r.split(",")) == 2 for r in rows[1:]), rows
     page.get_by_role("heading", name="Sinusoid regression").click()  # focus the page, not a widget
     page.keyboard.press("Home")
     page.wait_for_function("t => document.body.innerText.includes(t)", arg="step 0 → step 0", timeout=30_000)

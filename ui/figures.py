@@ -8,6 +8,8 @@ Plotly only: no widgets. The font size follows the page's *Large fonts (projecto
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -44,9 +46,94 @@ def style(fig: go.Figure) -> go.Figure:
     return fig
 
 
-def figure(data: Iterable[Any], height: int, **overrides: Any) -> go.Figure:
-    """A chart: `data` (traces, as objects or dicts) on the shared `layout(height, **overrides)`, styled."""
-    return style(go.Figure(data=list(data), layout=layout(height, **overrides), skip_invalid=True))
+class Figure(go.Figure):
+    """A chart kept as the JSON-ready dicts it was written in, and sent to the browser as they are.
+
+    Building plotly's object tree validates every property and copies every array: for the Sinusoid page's two
+    charts that was about 30 ms of each rerun (the dicts: about 1 ms; `benchmarks/bench_app.py` prints both).
+    `st.plotly_chart` sends a plotly figure's `to_dict()` without validating it again, so this figure returns its
+    dicts. Everything else (`.data`, `.layout`, `.update_layout`, ...) reads the validated `plotly` figure, built
+    on first use: tests read that, and one of them checks, chart by chart, that it equals what is sent.
+    Read-only: build the dicts first (`figure`), then wrap them.
+    """
+
+    _OWN = frozenset({"to_dict", "to_plotly_json", "checked", "_spec", "_checked"})
+
+    def __init__(self, spec: dict[str, Any]) -> None:  # not plotly's __init__: no object tree, no validation
+        self._spec = spec
+        self._checked: go.Figure | None = None
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("__") or name in Figure._OWN:
+            return object.__getattribute__(self, name)
+        return getattr(object.__getattribute__(self, "checked")(), name)
+
+    def __repr__(self) -> str:
+        return f"Figure({len(self._spec['data'])} traces)"
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the browser gets: the dicts themselves (not a copy: nothing may change them)."""
+        return self._spec
+
+    to_plotly_json = to_dict
+
+    def checked(self) -> go.Figure:
+        """The same chart as a validated plotly figure (raises on a property plotly does not know)."""
+        if self._checked is None:
+            self._checked = go.Figure(self._spec)
+        return self._checked
+
+
+@functools.cache
+def _template() -> dict[str, Any]:
+    """The layout template plotly would add (Streamlit's: its frontend swaps in the theme's colours)."""
+    return go.Figure().to_dict()["layout"]["template"]
+
+
+_AXIS = re.compile(r"[xy]axis\d*")
+
+
+def _styled(layout: dict[str, Any]) -> dict[str, Any]:
+    """`style` for a layout dict: ticks, axis titles and notes without a size of their own at the page's font
+    size, in the canonical form plotly's validation would give (a title is a dict with its text)."""
+    fs = font_size()
+    out = dict(layout)
+    for name in {"xaxis", "yaxis", *(k for k in layout if _AXIS.fullmatch(k))}:
+        axis = dict(out.get(name) or {})
+        title = axis.get("title")
+        title = dict(text=title) if isinstance(title, str) else dict(title or {})
+        title["font"] = {**title.get("font", {}), "size": fs}
+        axis["title"] = title
+        axis["tickfont"] = {**axis.get("tickfont", {}), "size": fs}
+        out[name] = axis
+    if "annotations" in out:
+        out["annotations"] = [{**a, "font": {"size": fs, **a.get("font", {})}} for a in out["annotations"]]
+    if isinstance(out.get("title"), str):
+        out["title"] = dict(text=out["title"])
+    out["template"] = _template()
+    return out
+
+
+def figure(data: Iterable[dict[str, Any]], height: int, **overrides: Any) -> Figure:
+    """A chart: `data` (traces as dicts, e.g. `dict(type="scatter", x=..., y=...)`, in plotly's nested form: no
+    `marker_color` shorthands) on the shared `layout(height, **overrides)`, styled."""
+    return Figure({"data": [_pruned(trace) for trace in data],
+                   "layout": _pruned(_styled(layout(height, **overrides)), empty_lists=True)})
+
+
+def _pruned(spec: dict[str, Any], empty_lists: bool = False) -> dict[str, Any]:
+    """Without properties set to None (plotly's "not set") or, in a layout, to no shapes or notes: as plotly's
+    validation would send it. None inside a list of values stays (a gap in a line)."""
+    out = {}
+    for k, v in spec.items():
+        if v is None or (empty_lists and isinstance(v, list) and not v):
+            continue
+        if isinstance(v, dict):
+            v = _pruned(v, empty_lists)
+        elif isinstance(v, list) and v and all(isinstance(e, dict) for e in v):
+            v = [_pruned(e, empty_lists) for e in v]
+        out[k] = v
+    return out
 
 
 def step_line(step: int) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import torch
 from torch import Tensor, nn
 from torch.func import vmap
@@ -440,7 +439,7 @@ def scene_params(methods_key: str, methods: Sequence[str]) -> list[scene.Param]:
 # --- figures ----------------------------------------------------------------------------------------------------
 
 def prediction_figure(results: dict[str, MethodResult], px: np.ndarray, py: np.ndarray, amplitude: float,
-                      phase: float, step: int, height: int = 480) -> go.Figure:
+                      phase: float, step: int, height: int = 480) -> figures.Figure:
     """True curve, support points and each method's prediction at `step` (the page's step control picks it).
     Clicks on it are read by ui/chart_click.py (the support points are trace SUPPORT_TRACE)."""
     grid_x = PLOT_X[:, 0].numpy().round(4).tolist()
@@ -478,7 +477,7 @@ def prediction_figure(results: dict[str, MethodResult], px: np.ndarray, py: np.n
         margin=dict(l=10, r=10, t=70, b=10))
 
 
-def loss_figure(results: dict[str, MethodResult], step: int, height: int = 360) -> go.Figure:
+def loss_figure(results: dict[str, MethodResult], step: int, height: int = 360) -> figures.Figure:
     """Query MSE (solid) and support loss (dotted) per inner step for every method, log scale, clipped."""
     data = []
     for r in results.values():
