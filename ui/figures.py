@@ -50,7 +50,7 @@ class Figure(go.Figure):
     """A chart kept as the JSON-ready dicts it was written in, and sent to the browser as they are.
 
     Building plotly's object tree validates every property and copies every array: for the Sinusoid page's two
-    charts that was about 30 ms of each rerun (the dicts: about 1 ms; `benchmarks/bench_app.py` prints both).
+    charts about 20 ms of each rerun, against 1 ms for the dicts (`benchmarks/bench_figures.py` prints both).
     `st.plotly_chart` sends a plotly figure's `to_dict()` without validating it again, so this figure returns its
     dicts. Everything else (`.data`, `.layout`, `.update_layout`, ...) reads the validated `plotly` figure, built
     on first use: tests read that, and one of them checks, chart by chart, that it equals what is sent.
