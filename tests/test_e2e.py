@@ -200,6 +200,14 @@ def wait_for_chart_clicks(page) -> None:
                            "Object.keys(window.__mamlChartClicks || {}).length > 0", timeout=30_000)
 
 
+def click_chart(chart, fx: float, fy: float) -> None:
+    """Click the chart at a fraction of its size. Playwright scrolls it into view and finds the point just before
+    clicking, once the chart has stopped moving: a box measured earlier can be stale, as the page may still shift
+    after its run (a click 12 px above the viewport was once taken for a lost click)."""
+    box = chart.bounding_box()
+    chart.click(position={"x": box["width"] * fx, "y": box["height"] * fy})
+
+
 def open_page(page, base: str, path: str) -> None:
     page.goto(f"{base}/{path}")
     page.get_by_role("heading", name=PAGES[path]).first.wait_for()
@@ -292,15 +300,13 @@ def test_sinusoid_chart_click_keys_and_play(server, page):
     page.get_by_text("Support points (5)").wait_for()
     wait_for_chart_clicks(page)
     chart = page.locator('[data-testid="stPlotlyChart"]').first
-    chart.scroll_into_view_if_needed()
-    box = chart.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55)
+    click_chart(chart, 0.5, 0.55)
     page.get_by_text("Support points (6)").wait_for(timeout=30_000)
     settle(page)
-    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55)  # on the new point: removes it
+    click_chart(chart, 0.5, 0.55)  # on the new point: removes it
     page.get_by_text("Support points (5)").wait_for(timeout=30_000)
     settle(page)
-    page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    click_chart(chart, 0.3, 0.5)
     page.get_by_text("Support points (6)").wait_for(timeout=30_000)
     settle(page)
     with page.expect_download() as download:  # the CSV is written when the button is clicked
