@@ -45,7 +45,7 @@ NOTES = """### Reading these numbers
   rate (seed 1), then 2,000 with the meta learning rate cosine-annealed to β/100 (MAML++; seed 2, the run
   in the table below, whose `init` is the previous round). So the two differ only in the order of those
   later stages (`scripts/train_assets.sh`). Best validation accuracy after each stage (200 tasks):
-  MAML 93.5% → 93.8% → 94.5%; FO-MAML 91.4% → 92.2% → see its learning curve above.
+  MAML 93.5% → 93.8% → 94.5%; FO-MAML 91.4% → 92.2% → 92.2%.
 - The transfer baseline is a classifier of every training class (each character at 0/90/180/270
   degrees is a class), with the same normalisation and augmentation: 4,000 iterations (44.2 min,
   validation 93.5%), then the same cosine-annealed round of 2,000 (validation 94.2%; its classifier head over
