@@ -122,16 +122,17 @@ def figure(data: Iterable[dict[str, Any]], height: int, **overrides: Any) -> Fig
 
 
 def _pruned(spec: dict[str, Any], empty_lists: bool = False) -> dict[str, Any]:
-    """Without properties set to None (plotly's "not set") or, in a layout, to no shapes or notes: as plotly's
-    validation would send it. None inside a list of values stays (a gap in a line)."""
+    """Without properties set to None (plotly's "not set", so `marker=dict(color=None)` leaves the colour to
+    plotly's cycle), without what is left empty, and, in a layout, without empty lists (no shapes or notes): as
+    plotly's validation would send it. None inside a list of values stays (a gap in a line)."""
     out = {}
     for k, v in spec.items():
-        if v is None or (empty_lists and isinstance(v, list) and not v):
-            continue
         if isinstance(v, dict):
             v = _pruned(v, empty_lists)
         elif isinstance(v, list) and v and all(isinstance(e, dict) for e in v):
             v = [_pruned(e, empty_lists) for e in v]
+        if v is None or v == {} or (empty_lists and isinstance(v, list) and not v):
+            continue
         out[k] = v
     return out
 

@@ -396,17 +396,6 @@ def prediction_html(runs: dict[str, MethodRun], class_tiles: list[Tensor], query
     return "".join(rows)
 
 
-def _color(color: str | None) -> dict[str, str]:
-    """`color=...` for a trace's marker or line, or nothing for a method without a colour of its own (plotly's
-    colour cycle then picks one)."""
-    return {} if color is None else {"color": color}
-
-
-def _colored(part: str, color: str | None) -> dict[str, dict[str, str]]:
-    """`{part: {"color": color}}` as trace properties, or none (an empty dict would be sent, but plotly drops it)."""
-    return {} if color is None else {part: {"color": color}}
-
-
 def probability_figure(runs: dict[str, MethodRun], query_index: int, n_way: int, true_label: int | None = None,
                        step: int | None = None, height: int = 420) -> figures.Figure:
     """Grouped bars: each method's class probabilities for one query after `step` inner steps (default: the last;
@@ -421,8 +410,7 @@ def probability_figure(runs: dict[str, MethodRun], query_index: int, n_way: int,
         if run.diverged and s >= run.diverged_at:
             p = np.full_like(p, np.nan)
         bars.append(dict(type="bar", x=names, y=[v if np.isfinite(v) else None for v in p.tolist()],
-                         name=common.METHOD_LABELS.get(name, name),
-                         **_colored("marker", common.METHOD_COLORS.get(name)),
+                         name=common.METHOD_LABELS.get(name, name), marker=dict(color=common.METHOD_COLORS.get(name)),
                          text=[f"{100 * v:.0f}%" if np.isfinite(v) else "" for v in p.tolist()],
                          textposition="outside", cliponaxis=False))
     when = "before any inner step (step 0)" if step == 0 else f"after inner step {step}"
@@ -455,7 +443,7 @@ def curve_figure(runs: dict[str, MethodRun], which: str, step: int | None = None
         lowest = min([lowest, *[y for y in ys if y is not None]])
         traces.append(dict(
             type="scatter", x=list(range(len(ys))), y=ys, mode="lines+markers", name=labels.get(name, name),
-            line=dict(_color(colors.get(name)), width=3),
+            line=dict(color=colors.get(name), width=3),
             marker=dict(size=[12 if o else 7 for o in off], symbol=["x" if o else "circle" for o in off]),
             hovertext=[f"step {s}: diverged (off the chart)" if o else f"step {s}: {v:.3g}"
                        for s, (v, o) in enumerate(zip(raw, off))], hoverinfo="text+name"))
@@ -464,7 +452,7 @@ def curve_figure(runs: dict[str, MethodRun], which: str, step: int | None = None
                                showlegend=False, hoverinfo="text",
                                hovertext=f"{labels.get(name, name)}: validated with {run.eval_steps} steps",
                                marker=dict(size=15, color="rgba(0,0,0,0)",
-                                           line=dict(_color(colors.get(name)), width=2))))
+                                           line=dict(color=colors.get(name), width=2))))
     steps = max(r.steps for r in runs.values())
     xaxis = dict(title="inner step", range=[-0.4, steps + 0.4], dtick=1 if steps <= 12 else None,
                  gridcolor=figures.GRID)
