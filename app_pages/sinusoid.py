@@ -12,8 +12,9 @@ import streamlit as st
 import torch
 
 from maml_core import ModelConfig, build_model, describe_lr, get_params
-from ui import chart_click, common, figures, scene, step_control
+from ui import chart_click, common, scene, step_control
 from ui import sinusoid_view as sv
+from ui.live_chart import live_chart
 from ui.page_state import SINUSOID_PREFIX, SinusoidState
 
 T0 = time.perf_counter()
@@ -228,8 +229,8 @@ else:
     col_plot, col_table = st.columns([2.3, 1], gap="medium")
 with col_plot:
     fig = sv.prediction_figure(results, px, py, amp, phase, view_step)
-    st.plotly_chart(fig, key=state.plot_key, config=figures.PLOTLY_CONFIG, width="stretch")
-    click = chart_click.chart_click(state.plot_key, key="sin_click", points_trace=sv.SUPPORT_TRACE)
+    live_chart(fig, key="sin_plot", height=480)
+    click = chart_click.chart_click("sin_plot", key="sin_click", points_trace=sv.SUPPORT_TRACE)
     action = sv.click_action(click) if click is not None and click.t != state.last_click else None
     if action is not None:
         state.last_click = click.t
@@ -288,8 +289,8 @@ with col_loss:
     elif n_points == 0:
         st.info("The loss chart appears once there are support points to adapt to.")
     else:
-        st.plotly_chart(sv.loss_figure(results, view_step, height=330 if present else 360), key="sin_losses",
-                        config=figures.PLOTLY_CONFIG, width="stretch")
+        loss_height = 330 if present else 360
+        live_chart(sv.loss_figure(results, view_step, height=loss_height), key="sin_losses", height=loss_height)
 with col_num:
     st.markdown(f"**The numbers** (step 0 → step {view_step if n_points else 0})")
     if results:

@@ -265,7 +265,7 @@ def bench_browser_latency(assets: Path, tmp: Path, repeats: int) -> dict:
                                        arg=before)
                 steps.append(time.perf_counter() - t)
                 e2e.settle(page, quiet_ms=300)
-            chart = page.locator('[data-testid="stPlotlyChart"]').first
+            chart = page.locator(".st-key-sin_plot .js-plotly-plot")
             for i in range(min(repeats, 4)):
                 chart.scroll_into_view_if_needed()
                 box = chart.bounding_box()

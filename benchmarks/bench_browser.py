@@ -76,8 +76,9 @@ with right:
                         'width="56"> floor preview', unsafe_allow_html=True)
 '''
 
-# The first Plotly chart's line paths, as one string: it changes exactly when the chart is redrawn with new data.
-CHART_PATHS = """() => { const c = document.querySelector('[data-testid="stPlotlyChart"] .main-svg');
+# The first Plotly chart's line paths (a `st.plotly_chart` or ui/live_chart.py's), as one string: it changes
+# exactly when the chart is redrawn with new data.
+CHART_PATHS = """() => { const c = document.querySelector('.js-plotly-plot .main-svg');
     return c ? [...c.querySelectorAll('.scatterlayer path.js-line')].map(p => p.getAttribute('d')).join('|') : ''; }"""
 
 

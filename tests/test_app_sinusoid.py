@@ -88,6 +88,12 @@ def numbers(at):
     return tables[0].value
 
 
+def charts(at) -> list[dict]:
+    """The figures of the page's charts, in page order (ui/live_chart.py: the JSON each sends to the browser)."""
+    return [json.loads(json.loads(e.proto.json)["figure"]) for e in at.get("bidi_component")
+            if e.proto.component_name == "maml.live_chart"]
+
+
 def texts(at, kind: str) -> list[str]:
     return [e.value for e in getattr(at, kind)]
 
@@ -199,6 +205,21 @@ def test_page_renders_every_method(app):
     assert any("Query MSE" in m.value for m in app.markdown)  # the sentence under the charts
 
 
+def test_charts_are_live_charts_in_streamlits_theme_with_plotly_from_streamlit(app):
+    from ui import live_chart
+
+    main, loss = charts(app)
+    assert {"true curve", "MAML", "FO-MAML"} <= {t.get("name") for t in main["data"]}
+    assert loss["layout"]["yaxis"]["type"] == "log"
+    assert main["layout"]["template"] == loss["layout"]["template"] == live_chart.STREAMLIT_THEME
+    # the browser gets plotly.js from the chunk Streamlit's own charts load: it must exist and set window.Plotly
+    sent = {json.loads(e.proto.json)["chunk"] for e in app.get("bidi_component")
+            if e.proto.component_name == "maml.live_chart"}
+    assert sent == {live_chart.plotly_chunk()}
+    chunk = Path(live_chart.st.__file__).parent / "static" / "static" / "js" / live_chart.plotly_chunk()
+    assert "window.Plotly=" in chunk.read_text(encoding="utf-8")
+
+
 def test_changing_steps_and_learning_rate_rerenders_fast(app):
     app.sidebar.slider(key="inner_steps").set_value(3).run()
     assert any(m.value == "**The numbers** (step 0 → step 3)" for m in app.markdown)
@@ -218,8 +239,7 @@ def test_changing_steps_and_learning_rate_rerenders_fast(app):
 
 
 def _maml_curve(app) -> list:
-    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
-    return next(t["y"] for t in spec["data"] if t.get("name") == "MAML")
+    return next(t["y"] for t in charts(app)[0]["data"] if t.get("name") == "MAML")
 
 
 def test_one_step_control_drives_slider_chart_and_table(app):
@@ -349,7 +369,7 @@ def test_bad_uploads_give_a_specific_error_and_keep_the_points(app, content, exp
     errors = texts(app, "error")
     assert any(expected in e for e in errors), errors
     assert points(app) == before  # the user's data is intact
-    assert len(numbers(app)) == 4 and len(app.get("plotly_chart")) >= 2  # the rest of the page still works
+    assert len(numbers(app)) == 4 and len(charts(app)) == 2  # the rest of the page still works
 
 
 def test_upload_with_some_bad_rows_loads_the_rest_with_a_warning(app):
@@ -539,7 +559,7 @@ def test_presenter_layout_folds_the_setup_and_keeps_every_control(open_link):
     assert at.session_state["sin_present"] is True
     assert any("The task (A = 3, φ = 0.5)" in e.label for e in at.expander)
     assert at.slider(key="sin_amp").value == 3.0 and at.button(key="sin_next") is not None
-    assert len(at.get("plotly_chart")) == 2 and "α" not in numbers(at).columns
+    assert len(charts(at)) == 2 and "α" not in numbers(at).columns
     at.slider(key="sin_amp").set_value(4.0).run()  # the folded controls still work
     assert any("The task (A = 4" in e.label for e in at.expander) and not at.exception
     at.sidebar.toggle(key="sin_present").set_value(False).run()

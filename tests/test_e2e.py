@@ -299,10 +299,14 @@ def test_sinusoid_chart_click_keys_and_play(server, page):
     numbers = page.locator('[data-testid="stMarkdownContainer"]:has-text("The numbers")').first
     page.get_by_text("Support points (5)").wait_for()
     wait_for_chart_clicks(page)
-    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart = page.locator(".st-key-sin_plot .js-plotly-plot")
+    # ui/live_chart.py: in Streamlit's chart font, and updated in place (the same element, one more draw)
+    assert "Source Sans" in chart.evaluate("gd => gd._fullLayout.font.family")
+    draws = int(chart.evaluate("gd => { gd.__kept = true; return gd.dataset.draws; }"))
     click_chart(chart, 0.5, 0.55)
     page.get_by_text("Support points (6)").wait_for(timeout=30_000)
     settle(page)
+    assert chart.evaluate("gd => gd.__kept === true") and int(chart.evaluate("gd => gd.dataset.draws")) > draws
     click_chart(chart, 0.5, 0.55)  # on the new point: removes it
     page.get_by_text("Support points (5)").wait_for(timeout=30_000)
     settle(page)
@@ -343,7 +347,7 @@ def test_phone_tap_on_the_sinusoid_chart_adds_a_point(server, browser):
         open_page(page, server, "sinusoid")
         page.get_by_text("Support points (5)").wait_for()
         wait_for_chart_clicks(page)
-        chart = page.locator('[data-testid="stPlotlyChart"]').first
+        chart = page.locator(".st-key-sin_plot .js-plotly-plot")
         box = None
         for _ in range(20):  # the phone page may still shift as it finishes loading: tap once the chart is in view
             chart.scroll_into_view_if_needed()

@@ -47,7 +47,9 @@ def test_two_sessions_see_only_their_own_change(port):
             for s in (a, b):  # the page's defaults: seed 0, S = 10, shown at its last step
                 assert "random initialisation, seed 0" in s.text()
                 assert "(step 0 → step 10)" in s.text()
-                assert s.counts().get("plotly_chart") == 2
+                charts = [e for e in s.elements.values() if e.WhichOneof("type") == "bidi_component"
+                          and e.bidi_component.component_name == "maml.live_chart"]
+                assert len(charts) == 2  # the prediction and the loss chart (ui/live_chart.py)
 
             changed = await a.run({"seed": 4242, "inner_steps": 3})
             assert changed.status == "FINISHED_SUCCESSFULLY" and changed.seconds > 0, changed

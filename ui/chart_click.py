@@ -67,8 +67,8 @@ def _component():
 
 
 def chart_click(chart_key: str, *, key: str, points_trace: int, radius_px: float = 12) -> ChartClick | None:
-    """Listen for clicks on the chart drawn with `st.plotly_chart(..., key=chart_key)` (call after it); returns the
-    click of this run, or None. Draws nothing (zero height)."""
+    """Listen for clicks on the chart drawn with key `chart_key` (`st.plotly_chart` or `ui.live_chart`; call after
+    it); returns the click of this run, or None. Draws nothing (zero height)."""
     try:
         result = _component()(key=key, data={"chart_key": chart_key, "points_trace": points_trace,
                                              "radius_px": radius_px}, height=0, on_click_change=lambda: None)

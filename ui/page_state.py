@@ -60,7 +60,7 @@ class PageState:
 SINUSOID_PREFIX = "sin_"  # every widget key of the Sinusoid page ("Reset this page" deletes them all)
 SINUSOID_WIDGETS = (
     "sin_amp", "sin_phase", "sin_k", "sin_new_task", "sin_sample", "sin_clear",  # 1 · the task, 2 · the points
-    "sin_upload_<version>", "sin_plot_<version>", "sin_click", "sin_editor_<version>", "sin_download", "sin_losses",
+    "sin_upload_<version>", "sin_plot", "sin_click", "sin_editor_<version>", "sin_download", "sin_losses",
     "sin_present", "sin_reset", "sin_src_<method>",  # sidebar (the Meta-training page sets sin_src_ too)
     "sin_step_row", "sin_first", "sin_prev", "sin_play", "sin_next", "sin_step_slider",  # the step control
 )
@@ -74,7 +74,7 @@ class SinusoidState(PageState):
     KEY: ClassVar[str] = "sinusoid"
 
     points: list[Point] | None = None  # the support set; None until the page samples K points on a first visit
-    version: int = 0  # bumped whenever the points change: new keys give a fresh table, chart selection and uploader
+    version: int = 0  # bumped whenever the points change: new keys give a fresh table and uploader
     # (level, text) about the last change to the points: confirmations toast once, problems stay until the next
     messages: list[tuple[str, str]] = field(default_factory=list)
     messages_shown: bool = False  # the confirmations among `messages` were toasted (once)
@@ -87,10 +87,6 @@ class SinusoidState(PageState):
     @property
     def upload_key(self) -> str:
         return f"sin_upload_{self.version}"
-
-    @property
-    def plot_key(self) -> str:
-        return f"sin_plot_{self.version}"
 
     @property
     def editor_key(self) -> str:
