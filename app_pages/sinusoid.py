@@ -229,7 +229,7 @@ else:
     col_plot, col_table = st.columns([2.3, 1], gap="medium")
 with col_plot:
     fig = sv.prediction_figure(results, px, py, amp, phase, view_step)
-    live_chart(fig, key="sin_plot", height=480)
+    live_chart(fig, key="sin_plot")
     click = chart_click.chart_click("sin_plot", key="sin_click", points_trace=sv.SUPPORT_TRACE)
     action = sv.click_action(click) if click is not None and click.t != state.last_click else None
     if action is not None:
@@ -289,8 +289,7 @@ with col_loss:
     elif n_points == 0:
         st.info("The loss chart appears once there are support points to adapt to.")
     else:
-        loss_height = 330 if present else 360
-        live_chart(sv.loss_figure(results, view_step, height=loss_height), key="sin_losses", height=loss_height)
+        live_chart(sv.loss_figure(results, view_step, height=330 if present else 360), key="sin_losses")
 with col_num:
     st.markdown(f"**The numbers** (step 0 → step {view_step if n_points else 0})")
     if results:

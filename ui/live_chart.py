@@ -76,12 +76,12 @@ function loadPlotly(chunk) {
   return window.__mamlPlotly;
 }
 
-// Charts draw one at a time, in the order their figures arrived, and the browser paints after each: the first
-// chart of a page (its main one) shows before the next is drawn.
 function broken(root, e) {
   root.textContent = 'This chart could not be drawn (' + (e && e.message || e) + '). Reload the page.';
 }
 
+// Charts draw one at a time, in the order their figures arrived, and the browser paints after each: the first
+// chart of a page (its main one) shows before the next is drawn.
 function schedule(root, Plotly) {
   if (root.__queued) return;  // its newest figure is drawn when its turn comes
   root.__queued = true;
@@ -149,11 +149,12 @@ def themed(spec: dict[str, Any]) -> dict[str, Any]:
     return {"data": spec["data"], "layout": layout}
 
 
-def live_chart(fig: Any, *, key: str, height: int) -> None:
-    """Show `fig` (a `ui.figures.Figure` or a plotly figure) `height` px high, across the column, updated in place
-    under the same `key` from one rerun to the next."""
+def live_chart(fig: Any, *, key: str) -> None:
+    """Show `fig` (a `ui.figures.Figure` or a plotly figure) at its layout's height, across the column, updated in
+    place under the same `key` from one rerun to the next."""
+    spec = fig.to_dict()
     # The figure goes as one JSON string: Streamlit then encodes a string (twice: to send it, and to hash it for
     # the element's identity), not the figure's thousands of numbers (py-spy: 15 of the page's 55 ms before).
-    figure = json.dumps(themed(fig.to_dict()), separators=(",", ":"))
-    _component()(key=key, height=height, width="stretch",
+    figure = json.dumps(themed(spec), separators=(",", ":"))
+    _component()(key=key, height=spec["layout"]["height"], width="stretch",
                  data={"figure": figure, "config": {**PLOTLY_CONFIG, "responsive": False}, "chunk": plotly_chunk()})
