@@ -246,6 +246,7 @@ class LiveRun:
             self.pid = proc.pid
             send.close()  # the child holds the writing end: reading gives EOF if it dies
             self.data = None  # the child has its copy
+            checked = 0.0
             while True:
                 if receive.poll(0.25):
                     try:
@@ -256,9 +257,13 @@ class LiveRun:
                         reason = message[1]
                         break
                     self._handle(message)
-                    continue
-                if not proc.is_alive():
+                    # A busy child sends messages faster than the poll's timeout: the limits below are still
+                    # checked every 0.25 s by the clock (they were skipped while messages kept coming).
+                    if time.monotonic() - checked < 0.25:
+                        continue
+                elif not proc.is_alive():
                     break
+                checked = time.monotonic()
                 self.peak_rss_mb = max(self.peak_rss_mb, _rss_mb(proc.pid))
                 if self.peak_rss_mb > self.memory_limit_mb and not self._stop.is_set():
                     self.stop(f"the memory limit per run ({self.memory_limit_mb:.0f} MB)")
