@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import common
+from ui import common, scene
+from ui.page_state import HomeState
 
-st.query_params.clear()  # a scene from another page's link does not belong to Home
+# Home's scene is only the projector switch: a link with ?big=1 opens it in large fonts; another page's scene
+# (its task, points) is dropped from the address bar.
+restored = scene.restore([scene.LARGE_FONTS], HomeState.of(st.session_state))
 with st.sidebar:
     large = common.large_fonts_toggle()
 common.apply_theme(large)
+restored.show()
+scene.publish([scene.LARGE_FONTS])
 
 st.title("MAML, visible")
 st.markdown(

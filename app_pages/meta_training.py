@@ -14,8 +14,9 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from maml_core import DataError, split
-from ui import common, figures, run_queue, train_worker
+from ui import common, figures, run_queue, scene, train_worker
 from ui import training_view as tv
+from ui.page_state import MetaTrainingState
 
 ss = st.session_state
 SIN_ALGOS = ("maml", "fomaml", "pretrain")
@@ -23,11 +24,15 @@ P = common.PERSIST
 
 train_worker.warm_up()  # the training processes' fork server starts now, not on the first Start
 
+# This page's scene is only the projector switch (a lecturer's link with ?big=1 opens it in large fonts).
+restored = scene.restore([scene.LARGE_FONTS], MetaTrainingState.of(ss))
 with st.sidebar:
     st.header("Settings")
     seed = common.seed_input()
     large = common.large_fonts_toggle()
 common.apply_theme(large)
+restored.show()
+scene.publish([scene.LARGE_FONTS])
 
 
 def current_run() -> tv.LiveRun | None:

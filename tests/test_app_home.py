@@ -77,3 +77,27 @@ def test_warm_up_imports_torch_dynamo_once_in_a_fresh_process():
             "t = time.perf_counter(); warm_up(); assert time.perf_counter() - t < 0.01  # once per process\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("page", ["", "app_pages/meta_training.py"])
+def test_a_link_with_big_opens_home_and_meta_training_in_large_fonts(tmp_path, monkeypatch, page):
+    """A lecturer's prepared links carry ?big=1 to every page, not only to the two with a task (both used to
+    ignore it); another page's scene is dropped from the address bar, the switch stays in it."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui import common
+
+    monkeypatch.setattr(common, "ASSETS", tmp_path)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["big"] = "1"
+    at.query_params["A"] = "2"  # a Sinusoid scene's amplitude: not Home's or Meta-training's
+    if page:
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.sidebar.toggle(key="large_fonts").value is True
+    assert any("html {font-size: 20px;}" in m.value for m in at.markdown)
+    assert dict(at.query_params) in ({"big": "1"}, {"big": ["1"]})
+    at.sidebar.toggle(key="large_fonts").set_value(False).run()
+    assert "big" not in at.query_params  # the switch turned off is not applied again from the old link
+    assert not any("html {font-size: 20px;}" in m.value for m in at.markdown)

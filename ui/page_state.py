@@ -126,3 +126,17 @@ class OmniglotState(PageState):
     draw_memo: dict[str, tuple[str, Tensor | None, str]] = field(default_factory=dict)
     # slot -> (the upload's file id, network input, preview PNG, error): each upload is decoded once
     upload_memo: dict[str, tuple[str, Tensor | None, bytes | None, str | None]] = field(default_factory=dict)
+
+
+# --- Home and Meta-training --------------------------------------------------------------------------------------
+# Their links hold only the projector switch (`?big=1`), so a lecturer's prepared links open every page in large
+# fonts; the Meta-training page's run lives in the session under its own keys (`mt_*`, ui/training_view.py).
+
+@dataclass
+class HomeState(PageState):
+    KEY: ClassVar[str] = "home"
+
+
+@dataclass
+class MetaTrainingState(PageState):
+    KEY: ClassVar[str] = "meta_training"

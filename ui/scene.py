@@ -90,6 +90,21 @@ def problems_message(problems: list[str]) -> str:
             + "\n\nEverything else in the link was applied.")
 
 
+def flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError("is not 0 or 1")
+    return text == "1"
+
+
+def one(key: str, parse: Callable[[str], Any]) -> Callable[[list[str]], dict[str, Any]]:
+    """A single value for one session key (the last one if the link repeats it)."""
+    return lambda values: {key: parse(values[-1])}
+
+
+# The projector switch: part of every page's scene (Home's and Meta-training's scene is only this).
+LARGE_FONTS = Param("big", "large fonts", one("large_fonts", flag), lambda ss: ["1"] if ss.get("large_fonts") else None)
+
+
 def settings_params(methods_key: str, methods: Sequence[str]) -> list[Param]:
     """The shared sidebar's settings (`common.sidebar_settings`): inner steps, learning rate, methods, seed and
     the projector's large fonts."""
@@ -113,7 +128,7 @@ def settings_params(methods_key: str, methods: Sequence[str]) -> list[Param]:
         Param("m", "methods", read_methods, lambda ss: [",".join(ss.get(methods_key, methods))]),
         Param("seed", "random seed", one("seed", number(0, 2**31 - 1, integer=True)),
               lambda ss: [str(ss.get("seed", 0))]),
-        Param("big", "large fonts", one("large_fonts", flag), lambda ss: ["1"] if ss.get("large_fonts") else None),
+        LARGE_FONTS,
     ]
 
 
@@ -133,17 +148,6 @@ def number(lo: float, hi: float, *, integer: bool = False) -> Callable[[str], fl
             return int(v)
         return v
     return parse
-
-
-def one(key: str, parse: Callable[[str], Any]) -> Callable[[list[str]], dict[str, Any]]:
-    """A single value for one session key (the last one if the link repeats it)."""
-    return lambda values: {key: parse(values[-1])}
-
-
-def flag(text: str) -> bool:
-    if text not in ("0", "1"):
-        raise ValueError("is not 0 or 1")
-    return text == "1"
 
 
 def choice(options: Sequence[Any]) -> Callable[[str], Any]:
