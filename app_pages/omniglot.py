@@ -39,6 +39,11 @@ available = tuple(checkpoints)
 settings = common.sidebar_settings(available or tuple(common.OMNIGLOT_CHECKPOINTS),
                                    default_lr=next(iter(checkpoints.values())).inner_lr if checkpoints else 0.4)
 common.weights_picker("omniglot")
+with st.sidebar:
+    ss.setdefault("omni_present", False)
+    present = st.toggle("Presenter layout", key="omni_present",
+                        help="For a lecture: under “3. What happened”, the step control, the class probabilities and "
+                             "the support loss side by side on one screen.")
 # One fixed block for the theme and the notices: whatever they show, the canvases below keep their place in
 # the page (an element appearing above them would remount them, and a remounted canvas comes back blank).
 with st.container():
@@ -272,18 +277,28 @@ if result.query_y is not None:
 
 view = step_control.step_control("omni", state.shown, max(r.steps for r in runs.values()))
 step = view.step
-st.plotly_chart(ov.probability_figure(runs, query_index, result.n_way, true_label, step),
-                width="stretch", config=figures.PLOTLY_CONFIG, key="omni_prob_chart")
-st.markdown(f"**Prediction {'before any inner step' if step == 0 else f'after inner step {step}'}** (the class "
-            "each method picks for the query, framed in its colour)")
-st.markdown(ov.prediction_html(runs, result.class_tiles, result.query_x[query_index], query_index, colors,
-                               labels, true_label, size=common.scaled(72), step=step), unsafe_allow_html=True)
-curves = st.columns(2 if result.query_y is not None else 1)
-curves[0].plotly_chart(ov.curve_figure(runs, "support_loss", step), width="stretch",
-                       config=figures.PLOTLY_CONFIG, key="omni_loss_chart")
-if result.query_y is not None:
-    curves[1].plotly_chart(ov.curve_figure(runs, "query_acc", step), width="stretch",
-                           config=figures.PLOTLY_CONFIG, key="omni_acc_chart")
+# Normal layout: the bars, the picks, then the two curves side by side. Presenter layout: the bars and the support
+# loss side by side right under the step control (one 1920 x 1080 screen from the step control down), the picks and
+# the query accuracy below them. The same elements either way, only their places differ.
+if present:
+    bars_at, loss_at = st.columns([3, 2], gap="medium")
+    picks_at, acc_at = st.columns([3, 2], gap="medium") if result.query_y is not None else (st.container(), None)
+else:
+    bars_at = picks_at = st.container()
+    curves = st.columns(2 if result.query_y is not None else 1)
+    loss_at, acc_at = curves[0], curves[1] if result.query_y is not None else None
+bars_at.plotly_chart(ov.probability_figure(runs, query_index, result.n_way, true_label, step),
+                     width="stretch", config=figures.PLOTLY_CONFIG, key="omni_prob_chart")
+with picks_at:
+    st.markdown(f"**Prediction {'before any inner step' if step == 0 else f'after inner step {step}'}** (the "
+                "class each method picks for the query, framed in its colour)")
+    st.markdown(ov.prediction_html(runs, result.class_tiles, result.query_x[query_index], query_index, colors,
+                                   labels, true_label, size=common.scaled(72), step=step), unsafe_allow_html=True)
+loss_at.plotly_chart(ov.curve_figure(runs, "support_loss", step), width="stretch",
+                     config=figures.PLOTLY_CONFIG, key="omni_loss_chart")
+if acc_at is not None:
+    acc_at.plotly_chart(ov.curve_figure(runs, "query_acc", step), width="stretch",
+                        config=figures.PLOTLY_CONFIG, key="omni_acc_chart")
     finals = ", ".join(f"{labels.get(m, m)} {100 * float(r.query_acc[-1]):.0f}%" for m, r in runs.items())
     st.caption(f"Accuracy on the {len(result.query_y)} query drawings after the last step: {finals}. "
                "Hollow circles mark the number of steps each network was validated with.")

@@ -186,7 +186,7 @@ def test_drawings_adapt_and_show_results(page):
     assert state(at).shown.step == 10 and at.slider(key="omni_step_slider").value == 10
     at.button(key="omni_first").click().run()
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert "before any inner step" in spec["layout"]["title"]["text"]
+    assert "before any inner step" in spec["layout"]["xaxis"]["title"]["text"]
     bars = {t["name"]: t["y"] for t in spec["data"]}
     assert bars["MAML"] == pytest.approx(runs["maml"].probs[0, 0].tolist(), abs=1e-6)
     assert "before any step" in texts(at) and "after 10 steps" not in texts(at)
@@ -536,3 +536,30 @@ def test_a_link_with_bad_values_keeps_the_page_defaults(page):
     assert "examples from: “camera” is not one of draw, dataset" in warning
     assert "episode: “0” is outside 1 to 1e+06" in warning
     assert at.session_state["omni_ways"] == 5 and at.session_state["inner_steps"] == 2 and not at.exception
+
+
+def test_presenter_layout_puts_the_bars_and_the_loss_side_by_side_and_a_link_keeps_it(page):
+    """At 1920 x 1080 the step control, the class probabilities and the support loss must share one screen: the
+    presenter layout puts the bars and the loss in one row of columns; the normal one stacks them."""
+    page.query_params["present"] = "1"
+    at = page.run()
+    assert at.sidebar.toggle(key="omni_present").value is True
+    fill(at)
+    at.run()
+    at.button(key="omni_adapt").click().run()
+    no_traceback(at)
+
+    def column_of(key: str) -> int | None:
+        for i, col in enumerate(at.columns):
+            if any(key in c.proto.id for c in col.get("plotly_chart")):  # a keyed element's id holds its key
+                return i
+        return None
+
+    bars, loss = column_of("omni_prob_chart"), column_of("omni_loss_chart")
+    assert bars is not None and loss == bars + 1  # neighbours in one row
+    assert at.query_params["present"] == ["1"] or at.query_params["present"] == "1"
+    at.sidebar.toggle(key="omni_present").set_value(False).run()
+    no_traceback(at)
+    assert column_of("omni_prob_chart") is None  # full width again, above the picks
+    assert column_of("omni_loss_chart") is not None  # beside the accuracy, as before
+    assert "present" not in at.query_params

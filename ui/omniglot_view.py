@@ -250,6 +250,8 @@ def scene_params(methods_key: str, methods: tuple[str, ...]) -> list[scene.Param
         scene.Param("ep", "episode", lambda v: {"episode": scene.number(1, 10**6, integer=True)(v[-1]) - 1},
                     lambda ss: [str(OmniglotState.of(ss).episode + 1)] if ss.get("omni_source") == "dataset" else None,
                     page_state=True),
+        scene.Param("present", "presenter layout", scene.one("omni_present", scene.flag),
+                    lambda ss: ["1"] if ss.get("omni_present") else None),
         *scene.settings_params(methods_key, methods),
     ]
 
@@ -413,13 +415,17 @@ def probability_figure(runs: dict[str, MethodRun], query_index: int, n_way: int,
                          name=common.METHOD_LABELS.get(name, name), marker=dict(color=common.METHOD_COLORS.get(name)),
                          text=[f"{100 * v:.0f}%" if np.isfinite(v) else "" for v in p.tolist()],
                          textposition="outside", cliponaxis=False))
+    # The step goes under the bars, not into the title: a title with it did not fit a phone's width and ran into
+    # the legend (seen at 390 px). The top margin holds the title and up to three rows of legend (a phone stacks
+    # the three methods).
     when = "before any inner step (step 0)" if step == 0 else f"after inner step {step}"
     return figures.figure(
         bars, height, barmode="group",
-        title=dict(text=f"Class probabilities for the query, {when}", x=0, y=0.98, yanchor="top"),
+        title=dict(text="Class probabilities for the query", x=0, y=0.98, yanchor="top"),
+        xaxis=dict(title=when),
         yaxis=dict(range=[0, 1.15], tickformat=".0%", title="probability", gridcolor=figures.GRID),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
-        margin=dict(l=10, r=10, t=70 + common.font_size(), b=10))
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+        margin=dict(l=10, r=10, t=50 + 4 * common.font_size(), b=10))
 
 
 def curve_figure(runs: dict[str, MethodRun], which: str, step: int | None = None, height: int = 380) -> figures.Figure:
@@ -468,8 +474,12 @@ def curve_figure(runs: dict[str, MethodRun], which: str, step: int | None = None
     return figures.figure(
         traces, height, title=dict(text=title, x=0, y=0.98, yanchor="top"), xaxis=xaxis,
         yaxis=dict(gridcolor=figures.GRID, **yaxis), shapes=[figures.step_line(step)] if step is not None and steps > 0
-        else [], legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0),
-        margin=dict(l=10, r=10, t=40 + common.font_size(), b=10))
+        else [],
+        # The legend at the figure's bottom edge, in a margin sized for the ticks, the axis title and up to three
+        # rows of legend (a phone's width) at the page's font: placed under the plot by a fraction of its height, it
+        # ran over the axis title in projector mode.
+        legend=dict(orientation="h", yref="container", yanchor="bottom", y=0, xanchor="left", x=0),
+        margin=dict(l=10, r=10, t=40 + common.font_size(), b=30 + 5 * common.font_size()))
 
 
 def preview_png(image: Image.Image, size: int) -> bytes:

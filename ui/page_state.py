@@ -101,7 +101,7 @@ OMNIGLOT_WIDGETS = (
     "omni_cv_<slot>_<canvas generation>", "omni_up_<slot>_<upload generation>",  # each input slot (ui/omniglot_inputs)
     "omni_undo_up_<slot>_<upload generation>",
     "omni_adapt", "omni_clear", "omni_query_index", "omni_prob_chart", "omni_loss_chart", "omni_acc_chart",
-    "omni_src_<method>",  # sidebar (the Meta-training page sets it too)
+    "omni_src_<method>", "omni_present",  # sidebar (the Meta-training page sets omni_src_ too)
     "omni_step_row", "omni_first", "omni_prev", "omni_play", "omni_next", "omni_step_slider",  # the step control
 )
 
