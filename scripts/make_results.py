@@ -29,6 +29,7 @@ from maml_core import (  # noqa: E402
     task_sampler,
 )
 from maml_core.evaluation import DIVERGED_MSE, EVAL_SEED  # noqa: E402
+from scripts.paired import paired_rows  # noqa: E402
 
 ASSETS = ROOT / "assets"
 PAPER_SIN = {("maml", 5): (0.67, 0.38, 0.35), ("pretrain", 5): (2.41, 2.23, 2.19)}
@@ -62,6 +63,15 @@ NOTES = """### Reading these numbers
   `assets/alphabet_split/`, so this report can be re-measured without retraining.
 """
 LABEL = {"maml": "MAML", "fomaml": "FO-MAML", "pretrain": "Pretrained (all tasks)", "transfer": "Transfer learning"}
+
+
+PAIRED_INTRO = [
+    "### The same episodes, method against method",
+    "",
+    "Each method's accuracy above has its own interval; on the same 600 episodes the per-episode difference is "
+    "sharper (each episode's own difficulty cancels). `python scripts/paired.py --data-dir DATA` prints:",
+    "",
+]
 
 
 def fmt_mse(m, c):
@@ -253,6 +263,9 @@ def main() -> None:
         "| task | method | evaluated on | steps | inner lr | accuracy (mean ± 95% CI) | paper | command |",
         "|---|---|---|---|---|---|---|---|",
         *omni,
+        "",
+        *PAIRED_INTRO,
+        *paired_rows(data, args.tasks),
         "",
         "### Held-out alphabets",
         "",
