@@ -459,6 +459,54 @@ def test_phone_canvas_takes_strokes_that_start_at_its_top(server, browser):
         context.close()
 
 
+OVERLAPS_JS = """() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    const boxes = [...main.querySelectorAll('[data-testid="stElementContainer"]')]
+        .filter(e => !e.querySelector('[data-testid="stElementContainer"]'))  // leaf elements only
+        .filter(e => !e.closest('details:not([open])') && e.checkVisibility({opacityProperty: true,
+                                                                             visibilityProperty: true}))  // shown
+        .map(e => [e, e.getBoundingClientRect()]).filter(([e, r]) => r.width > 2 && r.height > 2);
+    const name = e => (e.innerText || e.querySelector('[data-testid]')?.dataset.testid || '?').slice(0, 40);
+    const out = [];
+    for (let i = 0; i < boxes.length; i++) {
+        const [a, r] = boxes[i];
+        if (r.right > window.innerWidth + 1) out.push(`${name(a)} ends at x=${r.right} (page ${window.innerWidth})`);
+        for (let j = i + 1; j < boxes.length; j++) {
+            const [b, q] = boxes[j];
+            const w = Math.min(r.right, q.right) - Math.max(r.left, q.left);
+            const h = Math.min(r.bottom, q.bottom) - Math.max(r.top, q.top);
+            if (w > 1 && h > 1) out.push(`${name(a)} overlaps ${name(b)} (${w.toFixed(0)} x ${h.toFixed(0)} px)`);
+        }
+    }
+    return [boxes.length, out];
+}"""
+
+
+def test_nothing_overlaps_on_a_phone(server, browser):
+    """At 390 x 844 with touch, no two elements of a page overlap and none runs off the screen's width (on a phone
+    Play and Pause once covered the step slider): every leaf element's box, on each page, after adapting."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        for path in PAGES:
+            open_page(page, server, path)
+            if path == "sinusoid":
+                page.locator(".js-plotly-plot").first.wait_for()
+            if path == "omniglot" and os.environ.get("MAML_DATA_DIR"):
+                page.get_by_text("Omniglot test set").click()
+                settle(page)
+                page.get_by_role("button", name="Adapt").click()
+                page.get_by_text("Accuracy on the episode's query set").first.wait_for()
+                settle(page)
+            page.wait_for_timeout(500)
+            count, problems = page.evaluate(OVERLAPS_JS)
+            assert count > 10, f"{path}: only {count} elements measured"
+            assert not problems, f"{path or 'home'}: {problems}"
+    finally:
+        context.close()
+
+
 def test_omniglot_dataset_episode(server, page):
     open_page(page, server, "omniglot")
     page.get_by_text("Omniglot test set").click()
