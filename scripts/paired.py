@@ -27,17 +27,16 @@ LABEL = {"maml": "MAML", "fomaml": "FO-MAML", "transfer": "Transfer learning"}
 PAIRS = (("maml", "transfer"), ("maml", "fomaml"), ("fomaml", "transfer"))
 
 
-def per_task_accuracy(data, names: list[str], tasks: int, chunk: int = 50) -> dict[str, torch.Tensor]:
+def per_task_accuracy(data, cks: dict, tasks: int, chunk: int = 50) -> dict[str, torch.Tensor]:
     """(tasks,) query accuracy per episode for each 5-way checkpoint, all on the same episodes."""
-    cks = {n: load_checkpoint(ASSETS / f"omniglot_5w1s_{n}.pt") for n in names}
-    configs = {n: ck.config.omniglot for n, ck in cks.items()}
-    first = next(iter(cks.values()))
-    if any((c.split, c.split_seed, c.split_fractions) != (configs[names[0]].split, configs[names[0]].split_seed,
-                                                          configs[names[0]].split_fractions) for c in configs.values()):
+    splits = {(c.config.omniglot.split, c.config.omniglot.split_seed, c.config.omniglot.split_fractions)
+              for c in cks.values()}
+    if len(splits) > 1:
         raise SystemExit("the checkpoints were trained on different splits: their test episodes differ")
+    first = next(iter(cks.values()))
     sampler = task_sampler(first.config, split(data, first.config.omniglot)["test"])
     g = torch.Generator().manual_seed(EVAL_SEED)  # as adaptation_curves draws them
-    out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    out: dict[str, list[torch.Tensor]] = {n: [] for n in cks}
     done = 0
     while done < tasks:
         batch = sampler.sample(min(chunk, tasks - done), g)
@@ -49,9 +48,8 @@ def per_task_accuracy(data, names: list[str], tasks: int, chunk: int = 50) -> di
 
 
 def paired_rows(data, tasks: int) -> list[str]:
-    names = [n for n in LABEL if (ASSETS / f"omniglot_5w1s_{n}.pt").exists()]
-    acc = per_task_accuracy(data, names, tasks)
-    cks = {n: load_checkpoint(ASSETS / f"omniglot_5w1s_{n}.pt") for n in names}
+    cks = {n: load_checkpoint(path) for n in LABEL if (path := ASSETS / f"omniglot_5w1s_{n}.pt").exists()}
+    acc = per_task_accuracy(data, cks, tasks)
     rows = ["| 5-way 1-shot, held-out characters | mean accuracy (steps, α) | difference, mean ± 95% CI of the "
             "per-episode difference | episodes better / equal / worse |", "|---|---|---|---|"]
     for a, b in PAIRS:

@@ -250,8 +250,7 @@ def scene_params(methods_key: str, methods: tuple[str, ...]) -> list[scene.Param
         scene.Param("ep", "episode", lambda v: {"episode": scene.number(1, 10**6, integer=True)(v[-1]) - 1},
                     lambda ss: [str(OmniglotState.of(ss).episode + 1)] if ss.get("omni_source") == "dataset" else None,
                     page_state=True),
-        scene.Param("present", "presenter layout", scene.one("omni_present", scene.flag),
-                    lambda ss: ["1"] if ss.get("omni_present") else None),
+        scene.switch("present", "presenter layout", "omni_present"),
         *scene.settings_params(methods_key, methods),
     ]
 

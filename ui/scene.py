@@ -101,8 +101,13 @@ def one(key: str, parse: Callable[[str], Any]) -> Callable[[list[str]], dict[str
     return lambda values: {key: parse(values[-1])}
 
 
+def switch(name: str, what: str, key: str) -> Param:
+    """An on/off widget (a toggle under session key `key`) in the URL as `name=1`, left out when off."""
+    return Param(name, what, one(key, flag), lambda ss: ["1"] if ss.get(key) else None)
+
+
 # The projector switch: part of every page's scene (Home's and Meta-training's scene is only this).
-LARGE_FONTS = Param("big", "large fonts", one("large_fonts", flag), lambda ss: ["1"] if ss.get("large_fonts") else None)
+LARGE_FONTS = switch("big", "large fonts", "large_fonts")
 
 
 def settings_params(methods_key: str, methods: Sequence[str]) -> list[Param]:

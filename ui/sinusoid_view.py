@@ -430,8 +430,7 @@ def scene_params(methods_key: str, methods: Sequence[str]) -> list[scene.Param]:
         scene.Param("K", "K", scene.one("sin_k", scene.number(1, 50, integer=True)),
                     lambda ss: [str(ss.get("sin_k", 5))]),
         scene.Param("p", "the support points", read_points, _write_points, page_state=True),
-        scene.Param("present", "presenter layout", scene.one("sin_present", scene.flag),
-                    lambda ss: ["1"] if ss.get("sin_present") else None),
+        scene.switch("present", "presenter layout", "sin_present"),
         *scene.settings_params(methods_key, methods),
     ]
 
