@@ -109,6 +109,31 @@ class Plane:
         return Projection(a, b, off, off / total if total > 0 else 0.0)
 
 
+    def project_path(self, states: list[Params]) -> PathProjection:
+        """A path of states (adapt's list): each state's coordinates and distance off the plane, and how much of
+        each step's displacement from the path's start lies off the plane (0: the plane shows all of it)."""
+        o = flatten(self.origin)
+        flat = torch.stack([flatten(network_params(s)) for s in states]) - o
+        a, b = flat @ self.u, flat @ self.v
+        off = (flat - a[:, None] * self.u - b[:, None] * self.v).norm(dim=1)
+        moved = flat - flat[0]
+        da, db = moved @ self.u, moved @ self.v
+        total = moved.norm(dim=1)
+        off_moved = (moved - da[:, None] * self.u - db[:, None] * self.v).norm(dim=1)
+        share = torch.where(total > 0, off_moved / total.clamp_min(1e-30), torch.zeros_like(total))
+        return PathProjection(torch.stack([a, b], 1), off, share)
+
+
+@dataclass(frozen=True)
+class PathProjection:
+    """`Plane.project_path`: coords (S+1, 2), off (S+1,) each state's distance off the plane, off_share (S+1,)
+    the share of the displacement from the path's start that lies off the plane."""
+
+    coords: Tensor
+    off: Tensor
+    off_share: Tensor
+
+
 def _support_grad(model: nn.Module, params: Params, task: Episode) -> Tensor:
     loss = default_loss(task.support_y)
     return flatten(grad(lambda p: loss(support_output(model, p, task.support_x), task.support_y))(params))

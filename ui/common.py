@@ -145,6 +145,7 @@ def large_fonts_toggle() -> bool:
 PAGES = (
     ("app_pages/home.py", "Home", ":material/home:", True),
     ("app_pages/sinusoid.py", "Sinusoid regression", ":material/ssid_chart:", False),
+    ("app_pages/inside.py", "Inside MAML", ":material/insights:", False),
     ("app_pages/omniglot.py", "Omniglot few-shot", ":material/draw:", False),
     ("app_pages/meta_training.py", "Meta-training, live", ":material/model_training:", False),
 )

@@ -1,0 +1,182 @@
+"""Inside MAML: why a meta-learned start adapts, measured on the shipped sinusoid networks.
+
+A view only: the geometry is `maml_core.geometry`; ui/inside_view.py turns its numbers into charts and sentences.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from maml_core import SinusoidTasks, build_model
+from ui import chart_click, common, scene, step_control
+from ui import inside_view as iv
+from ui.inside_state import INSIDE_PREFIX, InsideState
+from ui.live_chart import live_chart
+
+T0 = time.perf_counter()
+ss = st.session_state
+state = InsideState.of(ss)
+STARTS = ("maml", "fomaml", "pretrain")
+METHODS_KEY = "methods_" + "_".join(STARTS)
+SCENE = [
+    scene.Param("th", "the start θ", scene.one("ins_origin", scene.choice(STARTS)),
+                lambda s: [s.get("ins_origin", "maml")]),
+    scene.Param("pl", "the plane", scene.one("ins_plane", scene.choice(list(iv.PLANES))),
+                lambda s: [s.get("ins_plane", "gradients")]),
+    *scene.settings_params(METHODS_KEY, STARTS),
+]
+restored = scene.restore(SCENE, state)
+settings = common.sidebar_settings(STARTS)
+common.apply_theme(settings.large_fonts)
+big = settings.large_fonts
+
+
+@st.cache_resource(show_spinner=False)
+def shipped(method: str):
+    return common.load_shipped(common.SINUSOID_CHECKPOINTS[method])
+
+
+def model():
+    """A module of its own for each computation (functional_call swaps its parameters while it runs)."""
+    return build_model(shipped("maml").config.model)
+
+
+@st.cache_resource(show_spinner="Measuring the loss over the plane…", max_entries=64)
+def landscape(origin: str, kind: str, tasks: tuple[iv.Task, ...], steps: int, lr: float) -> iv.Landscape:
+    starts = {m: shipped(m).params for m in STARTS}
+    return iv.compute_landscape(model(), starts, origin, kind, iv.episode(tasks), steps, lr)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def paths_and_directions(origin: str, kind: str, tasks: tuple[iv.Task, ...], steps: int, lr: float,
+                         clicked: tuple[float, float]):
+    land = landscape(origin, kind, tasks, steps, lr)
+    theta = land.plane.point(*clicked) if clicked != (0.0, 0.0) else shipped(origin).params
+    batch = iv.episode(tasks)
+    net = model()
+    paths = iv.compute_paths(net, land.plane, theta, batch, steps, lr)
+    table = iv.compute_directions(net, land.plane, theta, batch, steps, lr)
+    layers = iv.compute_layers(net, theta, batch.task(0), steps, lr)
+    return paths, table, layers
+
+
+@st.cache_data(show_spinner="Measuring the meta-objective along the line…", max_entries=16)
+def line(lr: float) -> np.ndarray:
+    import torch
+
+    tasks = SinusoidTasks().sample(100, torch.Generator().manual_seed(1234), k_shot=10, n_query=50)
+    return iv.compute_line(model(), shipped("pretrain").params, shipped("maml").params, tasks, lr)
+
+
+def user_task() -> iv.Task | None:
+    """The task on this user's Sinusoid page (handed over in the session), if it has support points."""
+    sin = ss.get("sinusoid")
+    points = getattr(sin, "points", None)
+    if not points:
+        return None
+    amp, phase = float(ss.get("sin_amp", 3.0)), float(ss.get("sin_phase", 0.5))
+    xs = [float(p.x) for p in points]
+    ys = [amp * math.sin(p.x - phase) if p.y is None else float(p.y) for p in points]
+    return iv.Task(amp, phase, tuple(xs), tuple(ys), "your task")
+
+
+# --- the page ---------------------------------------------------------------------------------------------------
+st.title("Inside MAML")
+st.markdown("*Why* does a meta-learned start adapt in a few steps? Here is parameter space around the shipped "
+            "sinusoid networks (1,761 weights each), cut down to a plane you can see: each task's loss, each "
+            "task's inner steps, and where each method would move the start.")
+restored.show()
+
+with st.sidebar:
+    st.header("The slice")
+    ss.setdefault("ins_origin", "maml")
+    ss.setdefault("ins_plane", "gradients")
+    origin = st.radio("The plane passes through", STARTS, key="ins_origin",
+                      format_func=lambda m: iv.label(m) + " start",
+                      help="The start θ the inner steps begin from (until you click elsewhere on the plane).")
+    kind = st.radio("Spanned by", list(iv.PLANES), key="ins_plane", format_func=iv.PLANES.get,
+                    help="Two tasks' gradients hold every first step exactly; two adapted weights hold both ends; "
+                         "random filter-normalised directions are Li et al.'s loss-landscape slices (NeurIPS 2018).")
+    if st.button("Reset this page", key="ins_reset", icon=":material/restart_alt:"):
+        for k in [k for k in ss if str(k).startswith(INSIDE_PREFIX)]:
+            del ss[k]
+        ss.pop(InsideState.KEY, None)
+        st.rerun()
+
+steps = max(settings.inner_steps, 1)
+lr = float(settings.inner_lr) if settings.inner_lr is not None else 0.01  # every shipped sinusoid net: 0.01
+mine = user_task()
+k = len(mine.x) if mine is not None else 5
+tasks = tuple(iv.page_tasks(mine, k, settings.seed))
+if mine is None:
+    st.info("These are four random tasks of the paper's family. Set up a task on the **Sinusoid regression** page "
+            "and it appears here as *your task*, in black.", icon=":material/info:")
+
+plane_key = (origin, kind, tasks, steps, lr)
+if state.plane_key != plane_key:  # a new plane: a click on the old one means nothing here
+    state.plane_key, state.clicked = plane_key, (0.0, 0.0)
+land = landscape(origin, kind, tasks, steps, lr)
+paths, table, layers = paths_and_directions(origin, kind, tasks, steps, lr, state.clicked)
+
+st.subheader("1. The landscape")
+view = step_control.step_control("ins", state.shown, steps)
+step = view.step
+col_chart, col_text = st.columns([1.15, 1], gap="medium")
+with col_chart:
+    height = common.scaled(540)
+    live_chart(iv.landscape_figure(land, paths, step, tasks, origin, state.clicked, height), key="ins_landscape")
+    click = chart_click.chart_click("ins_landscape", key="ins_click", points_trace=0, radius_px=0)
+    if click is not None and click.t != state.last_click:
+        state.last_click, state.clicked = click.t, (round(click.x, 6), round(click.y, 6))
+        st.rerun()
+with col_text:
+    st.markdown("**Click anywhere on the plane to start the inner steps there**; the plane and its contours stay.")
+    if state.clicked != (0.0, 0.0) and st.button("Back to the start", key="ins_unclick", icon=":material/undo:"):
+        state.clicked = (0.0, 0.0)
+        st.rerun()
+    for sentence in iv.landscape_text(land, paths, tasks, step, origin, state.clicked):
+        st.markdown(sentence)
+    st.caption(f"Contours: each task's support loss (MSE on its {k} points, log scale) in the task's colour, over "
+               f"a plane through the {iv.label(origin)} start spanned by {iv.PLANES[kind]}. Lines with arrows: "
+               f"each task's inner steps of α = {lr:g} up to the step shown.")
+
+st.subheader("2. Where each method would move θ")
+col_arrows, col_table = st.columns([1, 1.2], gap="medium")
+with col_arrows:
+    st.plotly_chart(iv.directions_figure(table, common.scaled(380)), key="ins_directions",
+                    config={"displayModeBar": False})
+with col_table:
+    frame = pd.DataFrame({
+        "direction": [iv.DIRECTION_LABELS[m] for m in table.norms],
+        "length": [f"{v:.3g}" for v in table.norms.values()],
+        "cosine with MAML": [f"{1.0 if m == 'maml' else table.cosines.get(('maml', m), 0.0):.2f}"
+                             for m in table.norms],
+        "in this plane": [f"{100 * table.in_plane[m][2]:.0f}%" for m in table.norms]})
+    st.dataframe(frame, hide_index=True, width="stretch")
+    st.caption(f"On the page's {len(tasks)} tasks from the θ shown, {steps} inner step{'' if steps == 1 else 's'} "
+               f"of α = {lr:g}. MAML and FO-MAML: minus the meta-gradient of the query loss; Reptile: the mean of "
+               "φ − θ (Nichol, Achiam & Schulman 2018); pretraining: minus the gradient of the loss before "
+               "adapting.")
+for sentence in iv.directions_text(table):
+    st.markdown(sentence)
+
+st.subheader("3. The meta-objective as inner steps grow")
+values = line(lr)
+st.plotly_chart(iv.line_figure(values, common.scaled(380)), key="ins_line", config={"displayModeBar": False})
+st.caption(f"The mean query MSE after m inner steps of α = {lr:g} on 100 tasks (10 shots), at starts along the "
+           "straight line from the pretrained start (t = 0) through the MAML start (t = 1).")
+for sentence in iv.line_text(values):
+    st.markdown(sentence)
+
+st.subheader("4. What adaptation changes")
+st.plotly_chart(iv.layers_figure(layers, step, common.scaled(320)), key="ins_layers",
+                config={"displayModeBar": False})
+st.markdown(f"On {tasks[0].label}, from the θ shown. " + iv.layers_text(layers, step))
+st.caption(f"Page {(time.perf_counter() - T0) * 1e3:.0f} ms on the server.")
+scene.publish(SCENE)
+step_control.keep_playing(state.shown, view)

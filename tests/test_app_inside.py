@@ -1,0 +1,148 @@
+"""The Inside MAML page (AppTest) and its view's numbers and sentences (ui/inside_view.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from maml_core import geometry as G  # noqa: E402
+from maml_core import load_checkpoint  # noqa: E402
+from ui import inside_view as iv  # noqa: E402
+
+APP = str(ROOT / "app.py")
+ASSETS = ROOT / "assets"
+
+
+def open_inside(query: dict | None = None, session: dict | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=240)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    for k, v in (session or {}).items():
+        at.session_state[k] = v
+    at.switch_page("app_pages/inside.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def text_of(at) -> str:
+    return " ".join(m.value for m in at.markdown) + " " + " ".join(c.value for c in at.caption)
+
+
+def test_every_section_renders_with_sentences_from_its_numbers():
+    at = open_inside()
+    assert at.title[0].value == "Inside MAML"
+    heads = [h.value for h in at.subheader]
+    assert heads == ["1. The landscape", "2. Where each method would move θ",
+                     "3. The meta-objective as inner steps grow", "4. What adaptation changes"]
+    text = text_of(at)
+    assert "After 10 inner steps from the MAML start" in text
+    assert "Off the plane" in text and "cosine" in text and "m = 0: lowest at t = 0.00 (the pretrained start)" in text
+    assert "Not drawn" in text and "Pretrained (all tasks) start is 33.3 away" in text
+    frame = at.dataframe[0].value
+    assert list(frame["direction"]) == ["MAML", "FO-MAML", "Reptile", "Pretraining"]
+    assert frame["cosine with MAML"].iloc[0] == "1.00"
+
+
+def test_the_users_sinusoid_task_is_handed_over_in_the_session():
+    from ui.page_state import SinusoidState
+    from ui.sinusoid_view import Point
+
+    sin = SinusoidState(points=[Point(-2.0), Point(0.5), Point(3.0, 1.25)])
+    at = open_inside(session={"sinusoid": sin, "sin_amp": 2.0, "sin_phase": 1.0})
+    text = text_of(at)
+    assert "your task" in text and "MSE on its 3 points" in text
+    assert not any("four random tasks" in i.value for i in at.info)
+
+
+def test_a_link_sets_the_start_the_plane_and_the_steps():
+    at = open_inside({"th": "fomaml", "pl": "random", "S": "3"})
+    text = text_of(at)
+    assert "After 3 inner steps from the FO-MAML start" in text
+    assert "spanned by random directions (filter-normalised)" in text
+    at = open_inside({"th": "nonsense"})
+    assert any("the start θ" in w.value for w in at.warning)
+
+
+@pytest.fixture(scope="module")
+def sinusoid_nets():
+    return {m: load_checkpoint(ASSETS / f"sinusoid_{m}.pt") for m in ("maml", "fomaml", "pretrain")}
+
+
+def test_paths_from_a_clicked_point_start_there_and_stay_on_a_gradient_plane_for_one_step(sinusoid_nets):
+    net = sinusoid_nets["maml"]
+    tasks = iv.page_tasks(None, 5, seed=3)
+    batch = iv.episode(tasks)
+    land = iv.compute_landscape(net.model, {m: c.params for m, c in sinusoid_nets.items()}, "maml", "gradients",
+                                batch, 2, 0.01)
+    assert land.loss.shape == (4, iv.GRID, iv.GRID)
+    assert land.starts["maml"].off == pytest.approx(0.0, abs=1e-5)
+    paths = iv.compute_paths(net.model, land.plane, land.plane.point(0.05, -0.02), batch, 2, 0.01)
+    assert np.allclose(paths.coords[:, 0], [0.05, -0.02], atol=1e-5)
+    origin_paths = iv.compute_paths(net.model, land.plane, net.params, batch, 2, 0.01)
+    assert np.all(origin_paths.off_share[:2, 1] < 1e-3)  # the two tasks that span the plane: their first step
+    assert np.all(paths.support_loss[:, 0] > 0)
+
+
+def _paths(off_share: float) -> iv.Paths:
+    coords = np.zeros((2, 3, 2))
+    loss = np.array([[1.0, 0.5, 0.25], [2.0, 1.0, 0.5]])
+    return iv.Paths(coords, np.zeros((2, 3)), np.full((2, 3), off_share), loss, loss, 0.0)
+
+
+def _land(starts: dict[str, G.Projection]) -> iv.Landscape:
+    return iv.Landscape(None, np.linspace(-1, 1, 3), np.linspace(-1, 1, 3), np.ones((2, 3, 3)), starts)
+
+
+def test_the_landscape_sentences_say_what_the_numbers_say():
+    tasks = [iv.Task(1.0, 0.0, (0.0,), (0.0,), "your task"), iv.Task(2.0, 1.0, (0.0,), (0.0,), "task 2")]
+    near = {"maml": G.Projection(0.0, 0.0, 0.0, 0.0), "pretrain": G.Projection(0.3, 0.4, 12.0, 0.99)}
+    text = " ".join(iv.landscape_text(_land(near), _paths(0.0), tasks, 2, "maml", (0.0, 0.0)))
+    assert "After 2 inner steps from the MAML start" in text
+    assert "your task 1 → 0.25 and task 2 2 → 0.5" in text
+    assert "holds these paths exactly" in text
+    assert "Pretrained (all tasks) start is 12 away, 99% of that off the plane" in text
+    text = " ".join(iv.landscape_text(_land(near), _paths(0.5), tasks, 1, "maml", (0.2, 0.1)))
+    assert "After 1 inner step from the θ you clicked" in text and "part of the movement is not in this picture" in text
+    assert iv.landscape_text(_land(near), _paths(0.0), tasks, 0, "maml", (0.0, 0.0))[0].startswith("Step 0")
+
+
+def test_far_starts_are_not_drawn_where_they_happen_to_project():
+    assert iv.drawn(G.Projection(0.1, 0.1, 0.05, 0.3), half=1.0)
+    assert not iv.drawn(G.Projection(0.1, 0.1, 30.0, 0.99), half=1.0)  # projects inside, lies far off
+    assert not iv.drawn(G.Projection(3.0, 0.0, 0.0, 0.0), half=1.0)
+
+
+def test_the_directions_and_line_sentences_follow_the_numbers():
+    table = iv.DirectionTable({m: 1.0 for m in G.METHODS},
+                              {("maml", "fomaml"): 0.5, ("maml", "reptile"): -0.25, ("maml", "pretrain"): 0.9},
+                              0.82, {m: (0.1, 0.0, 0.4) for m in G.METHODS}, 3)
+    text = " ".join(iv.directions_text(table))
+    assert "cosine 0.50 (they differ by 60°)" in text and "82% of the length of MAML's meta-gradient" in text
+    assert "Reptile's update (3 inner steps per task, no query set) has cosine -0.25" in text
+    values = np.full((len(iv.LINE_STEPS), len(iv.LINE_T)), 5.0)
+    values[0, np.argmin(np.abs(iv.LINE_T - 0.0))] = 1.0
+    for j in range(1, len(iv.LINE_STEPS)):
+        values[j, np.argmin(np.abs(iv.LINE_T - 1.0))] = 0.5
+    text = iv.line_text(values)[0]
+    assert "m = 0: lowest at t = 0.00 (the pretrained start)" in text
+    assert "m = 10: lowest at t = 1.00 (the MAML start)" in text
+
+
+def test_the_layer_sentence_names_the_layer_that_moved_most():
+    names = ("net.0.weight", "net.0.bias", "head")
+    absolute = torch.tensor([[0.0, 0.0, 0.0], [0.1, 0.02, 0.3]])
+    relative = torch.tensor([[0.0, 0.0, 0.0], [0.05, 0.01, float("nan")]])
+    text = iv.layers_text(G.LayerChanges(names, absolute, relative, relative), 1)
+    assert text.startswith("After 1 step, layer 1 weights moved most (5% of its size)")
+    assert "every layer changes" not in text  # a NaN (a zero start) is not "a small fraction"
