@@ -16,9 +16,9 @@ Norm = Literal["tasknorm_i", "metabn", "instance", "layer", "transductive_bn"]
 NORMS: tuple[str, ...] = ("tasknorm_i", "metabn", "instance", "layer", "transductive_bn")
 Head = Literal["zero", "shared", "learned"]
 HEADS: tuple[str, ...] = ("zero", "shared", "learned")
-Algorithm = Literal["maml", "fomaml", "pretrain", "transfer"]
+Algorithm = Literal["maml", "fomaml", "reptile", "pretrain", "transfer"]
 ALGORITHMS: dict[str, tuple[str, ...]] = {
-    "sinusoid": ("maml", "fomaml", "pretrain"),
+    "sinusoid": ("maml", "fomaml", "reptile", "pretrain"),
     "omniglot": ("maml", "fomaml", "transfer"),
 }
 
@@ -94,6 +94,9 @@ class TrainConfig:
     first_order_iterations: int = 0  # maml: first-order for this many iterations, then second-order (DA)
     multi_step_loss_iterations: int = 0  # weights on every step's query loss, annealed to the last step (MSL)
     learn_inner_lr: bool = False  # maml/fomaml: one learned inner lr per parameter tensor and inner step (LSLR)
+    # Reptile's outer step epsilon (theta += epsilon (phi - theta)), annealed linearly to 0 over the run as in
+    # Nichol, Achiam & Schulman (2018) and their sinusoid demo (joschu's reptile-sinewaves gist); Adam is not used.
+    outer_step: float = 1.0
     sinusoid: SinusoidTaskConfig = field(default_factory=SinusoidTaskConfig)
     omniglot: OmniglotTaskConfig = field(default_factory=OmniglotTaskConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -138,6 +141,8 @@ def default_config(problem: Problem = "sinusoid", algo: Algorithm = "maml", **ov
             sinusoid=SinusoidTaskConfig(**sin_over),
             model=ModelConfig(kind="mlp", hidden=(40, 40), n_out=1),
         )
+        if algo == "reptile":  # k = 5 SGD steps of 0.02 per task, as the Reptile authors' sinusoid demo
+            base.update(inner_steps=5, inner_lr=0.02)
     elif problem == "omniglot":
         n_way = task_over.get("n_way", 5)
         twenty = n_way >= 20
@@ -170,6 +175,10 @@ def validate(c: TrainConfig) -> None:
     need(0 <= c.eval_steps <= 100, f"eval steps must be between 0 and 100, got {c.eval_steps}")
     need(c.inner_lr >= 0 and c.inner_lr == c.inner_lr, f"inner learning rate must be >= 0, got {c.inner_lr}")
     need(c.meta_lr > 0, f"meta learning rate must be > 0, got {c.meta_lr}")
+    need(0 < c.outer_step <= 1 and c.outer_step == c.outer_step,
+         f"Reptile's outer step must be in (0, 1], got {c.outer_step}")
+    need(c.algo != "reptile" or c.inner_steps >= 1,
+         "Reptile needs at least one inner step: set --inner-steps 1 or more")
     if c.problem == "sinusoid":
         need(c.sinusoid.k_shot >= 1, f"shots must be at least 1, got {c.sinusoid.k_shot}")
         need(c.sinusoid.n_query >= 1, f"queries must be at least 1, got {c.sinusoid.n_query}")

@@ -15,9 +15,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call
+from torch.func import functional_call, vmap
 
-from .algorithm import LEARNED, InnerLR, initial_rates, meta_loss_and_grad
+from .algorithm import LEARNED, InnerLR, adapt, adapt_and_measure, initial_rates, meta_loss_and_grad, support_output
 from .checkpoints import CheckpointError, read_blob, save_checkpoint
 from .config import TrainConfig
 from .evaluation import EVAL_SEED, adaptation_curves, task_sampler
@@ -35,7 +35,8 @@ class StepInfo:
 
     iteration: int  # 1-based
     iterations: int  # total planned
-    meta_loss: float  # mean query loss after adaptation (MAML/FO-MAML) or training loss (baselines)
+    meta_loss: float  # mean query loss after adaptation (MAML/FO-MAML), training loss (baselines), or
+    # Reptile's loss on each task's points after its inner steps
     query_losses: list[float]  # mean query loss after each inner step 0..S on tracked iterations (the first,
     # every `track_every`-th, the last), else only after the last step; baselines: [meta_loss]
     accuracies: list[float] | None  # query accuracy after each inner step (Omniglot)
@@ -351,6 +352,9 @@ def _make_step(config: TrainConfig, model: nn.Module, splits, g: torch.Generator
         step.meta_step = meta_step  # (its compile time, for the result)
         return step
 
+    if config.algo == "reptile":
+        return _reptile_step(config, model, g, device)
+
     if config.algo == "pretrain":  # one network regressed on all tasks jointly (paper's baseline)
         sampler = task_sampler(config, training=True)
         n_points = config.sinusoid.k_shot + config.sinusoid.n_query
@@ -390,6 +394,46 @@ def _make_step(config: TrainConfig, model: nn.Module, splits, g: torch.Generator
             return float(loss.detach()), [[float(loss.detach())], [acc]]
         return step
     raise ValueError(f"unknown algorithm {config.algo!r}")
+
+
+def reptile_step_size(config: TrainConfig, iteration: int) -> float:
+    """Reptile's epsilon at a 1-based iteration: `outer_step`, linearly annealed towards 0 (the authors' schedule)."""
+    return config.outer_step * (1.0 - (iteration - 1) / config.iterations)
+
+
+def _reptile_step(config: TrainConfig, model: nn.Module, g: torch.Generator, device: torch.device):
+    """Reptile (Nichol, Achiam & Schulman, "On First-Order Meta-Learning Algorithms", 2018, Algorithm 2, batched):
+    each task's weights phi_i after k = `inner_steps` SGD steps of `inner_lr` on all of its points (Reptile has no
+    support/query split), then theta += epsilon * mean_i(phi_i - theta). Plain SGD inner steps, as every method
+    adapts at test time. Logged: the query loss after each inner step on the support set alone (tracked
+    iterations), else the loss on the task's points after its k steps."""
+    sampler = task_sampler(config, training=True)
+    k, lr = config.inner_steps, config.inner_lr
+
+    def phi(params, x, y):
+        states = adapt(model, params, x, y, steps=k, inner_lr=lr, first_order=True)
+        return states[-1], F.mse_loss(support_output(model, states[-1], x), y)
+
+    def measured(params, sx, sy, qx, qy):
+        return adapt_and_measure(model, params, sx, sy, qx, qy, steps=k, inner_lr=lr, support_loss=False)["query_loss"]
+
+    def step(params, opt, track, it, head):
+        batch = sampler.sample(config.meta_batch, g).to(device)
+        x = torch.cat([batch.support_x, batch.query_x], 1)
+        y = torch.cat([batch.support_y, batch.query_y], 1)
+        with torch.no_grad():
+            phis, after = vmap(phi, in_dims=(None, 0, 0))(params, x, y)
+            eps = reptile_step_size(config, it)
+            for name, p in params.items():
+                p.add_(eps * (phis[name].mean(0) - p))
+            loss = float(after.mean())
+            if track:
+                curve = vmap(measured, in_dims=(None, 0, 0, 0, 0))(
+                    params, batch.support_x, batch.support_y, batch.query_x, batch.query_y).mean(0).tolist()
+            else:
+                curve = [loss]
+        return loss, [curve, [0.0] * len(curve)]
+    return step
 
 
 def _apply(opt: torch.optim.Optimizer, params: Params, grads: Params) -> None:
