@@ -1,0 +1,84 @@
+"""The Inside MAML page's server-side work, on one thread: (1) a new plane (the plane, a 41 x 41 grid of 4 tasks'
+support losses, both plane-spanning tasks' paths), (2) a click on the plane (every task's paths from the clicked
+theta, the four update directions, the per-layer change), (3) the meta-objective along the line (5 values of m on
+100 tasks, computed once per server and inner learning rate), and the figures. Median of repeats.
+
+Target (the Inside MAML issue): (1) + (2) under 0.5 s.
+Usage: python benchmarks/bench_inside.py [--repeats 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+logging.disable(logging.WARNING)  # "no runtime" warnings: the views run here without a Streamlit server
+
+import torch  # noqa: E402
+
+from maml_core import SinusoidTasks, load_checkpoint  # noqa: E402
+from ui import inside_view as iv  # noqa: E402
+
+
+def median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    nets = {m: load_checkpoint(ROOT / "assets" / f"sinusoid_{m}.pt") for m in ("maml", "fomaml", "pretrain")}
+    model = nets["maml"].model
+    starts = {m: c.params for m, c in nets.items()}
+    tasks = iv.page_tasks(None, 5, seed=0)
+    batch = iv.episode(tasks)
+    steps, lr = 10, 0.01
+    land = iv.compute_landscape(model, starts, "maml", "gradients", batch, steps, lr)  # (warm-up)
+    theta = land.plane.point(0.05, -0.03)
+
+    def new_plane():
+        return iv.compute_landscape(model, starts, "maml", "gradients", batch, steps, lr)
+
+    def click():
+        paths = iv.compute_paths(model, land.plane, theta, batch, steps, lr)
+        table = iv.compute_directions(model, land.plane, theta, batch, steps, lr)
+        layers = iv.compute_layers(model, theta, batch.task(0), steps, lr)
+        return paths, table, layers
+
+    line_tasks = SinusoidTasks().sample(100, torch.Generator().manual_seed(1234), k_shot=10, n_query=50)
+    paths, table, layers = click()
+
+    def draw():
+        iv.landscape_figure(land, paths, steps, tasks, "maml", (0.05, -0.03), 540).to_dict()
+        iv.directions_figure(table, 380).to_dict()
+        iv.layers_figure(layers, steps, 320).to_dict()
+
+    t_plane = median_seconds(new_plane, args.repeats)
+    t_click = median_seconds(click, args.repeats)
+    t_draw = median_seconds(draw, args.repeats)
+    t_line = median_seconds(lambda: iv.compute_line(model, starts["pretrain"], starts["maml"], line_tasks, lr),
+                            max(1, args.repeats // 3))
+    print(f"sinusoid, {len(tasks)} tasks, K = 5, S = {steps}, one thread, median of {args.repeats}:")
+    print(f"  (1) new plane: {iv.GRID}x{iv.GRID} grid of 4 tasks + the spanning paths   {t_plane * 1e3:7.1f} ms")
+    print(f"  (2) click: 4 tasks' paths, 4 directions, layer changes          {t_click * 1e3:7.1f} ms")
+    print(f"      figures for (1)+(2)                                          {t_draw * 1e3:7.1f} ms")
+    total = t_plane + t_click + t_draw
+    print(f"  (1) + (2) + figures: {total:.3f} s (target < 0.5 s: {'met' if total < 0.5 else 'NOT met'})")
+    print(f"  (3) meta-objective line, 5 m x 41 points x 100 tasks (once per server and alpha): {t_line:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
