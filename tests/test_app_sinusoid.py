@@ -526,7 +526,9 @@ def test_a_link_restores_the_scene_and_the_page_keeps_it_in_the_url(open_link):
     assert ss["own_lr"] is False and ss["inner_lr"] == 0.05
     assert [r["method"] for r in numbers(at).to_dict("records")] == ["MAML", "Random init"]
     assert any("Outside the training tasks: A = 7.5" in w.value and "φ = 4" in w.value for w in at.warning)
-    assert any("Opened the scene saved in this page's address" in t.value for t in at.toast)
+    # (at the foot of the sidebar: a toast covered the step slider)
+    assert any("Opened the scene saved in this page's address" in i.value for i in at.sidebar.info)
+    assert not at.toast
     url = url_of(at)
     assert url["p"] == ["1.5_2", "-2_c"] and url["A"] == ["7.5"] and url["m"] == ["maml,random"]
     # the page's own state goes back into the URL: the same link opened again shows the same numbers

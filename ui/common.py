@@ -108,8 +108,9 @@ def sidebar_settings(available_methods: tuple[str, ...], default_lr: float | Non
     ss.setdefault("inner_lr", float(default_lr or 0.01))
     with st.sidebar:
         st.header("Adaptation")
-        steps = st.slider("Inner steps (S)", 0, 20, key="inner_steps", persist_state=PERSIST,
-                          help="Gradient steps on the support set, from the meta-learned initialisation.")
+        steps = st.slider("Number of inner steps S", 0, 20, key="inner_steps", persist_state=PERSIST,
+                          help="How many gradient steps each method takes on the support set, from its initial "
+                               "weights (the step control on the page shows any one of them).")
         own = st.toggle("Use each model's validated learning rate", key="own_lr", persist_state=PERSIST,
                         help="Off: one inner learning rate (alpha) for every method.")
         lr = None

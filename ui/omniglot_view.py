@@ -251,7 +251,7 @@ def scene_params(methods_key: str, methods: tuple[str, ...]) -> list[scene.Param
                     lambda ss: [str(OmniglotState.of(ss).episode + 1)] if ss.get("omni_source") == "dataset" else None,
                     page_state=True),
         scene.switch("present", "presenter layout", "omni_present"),
-        *scene.settings_params(methods_key, methods),
+        *scene.settings_params(methods_key, methods, OmniglotState),
     ]
 
 

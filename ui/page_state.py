@@ -31,6 +31,10 @@ class ShownStep:
 
     step: int | None = None  # None until set: the page shows the last step
     playing: bool = False  # Play is walking through the steps, one per tick
+    # The step a link asked for (`step=` in the URL, ui/scene.py): the control shows it the first time it is drawn,
+    # over the page's own choice (a new S shows its last step; new Omniglot results too).
+    linked: int | None = None
+    drawn: bool = False  # the control was drawn in this session (else no click on it can have run its callback)
 
     def show(self, step: int, *, playing: bool = False) -> None:
         """Show `step`; stops playing unless told otherwise."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import streamlit as st
 
-from .page_state import PageState
+from .page_state import PageState, ShownStep
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,13 @@ class Restored:
     problems: list[str]  # what it could not, one sentence each
 
     def show(self) -> None:
-        """A toast when a link's scene was applied (a shared link, or this page after a server restart), and a
-        warning naming each value that could not be used."""
+        """A note at the foot of the sidebar when a link's scene was applied (a shared link, or this page after a
+        server restart: the browser's page runs again with its address), where it covers nothing and moves nothing
+        when it goes with the next run (a toast covered the step slider); a warning naming each value that could
+        not be used."""
         if self.applied:
-            st.toast("Opened the scene saved in this page's address (" + ", ".join(self.applied[:4])
-                     + (", …" if len(self.applied) > 4 else "") + ").", icon=":material/link:")
+            st.sidebar.info("Opened the scene saved in this page's address (" + ", ".join(self.applied[:4])
+                            + (", …" if len(self.applied) > 4 else "") + ").", icon=":material/link:")
         if self.problems:
             st.warning(problems_message(self.problems), icon=":material/link_off:")
 
@@ -110,9 +112,24 @@ def switch(name: str, what: str, key: str) -> Param:
 LARGE_FONTS = switch("big", "large fonts", "large_fonts")
 
 
-def settings_params(methods_key: str, methods: Sequence[str]) -> list[Param]:
+def shown_step(state_cls: type[PageState]) -> Param:
+    """The step the page's step control shows (`step=`, 0 = before any inner step; distinct from S, the number of
+    steps): written as the step on screen, read into `ShownStep.linked` so the control opens at it."""
+
+    def read(values: list[str]) -> dict[str, Any]:
+        return {"shown": ShownStep(linked=number(0, 20, integer=True)(values[-1]))}
+
+    def write(ss: Any) -> list[str] | None:
+        shown = state_cls.of(ss).shown
+        step = shown.linked if shown.linked is not None else shown.step  # (a linked step not drawn yet stays)
+        return None if step is None else [str(step)]
+
+    return Param("step", "shown step", read, write, page_state=True)
+
+
+def settings_params(methods_key: str, methods: Sequence[str], state_cls: type[PageState] | None = None) -> list[Param]:
     """The shared sidebar's settings (`common.sidebar_settings`): inner steps, learning rate, methods, seed and
-    the projector's large fonts."""
+    the projector's large fonts; with the page's state class, also the step its step control shows."""
 
     def read_methods(values: list[str]) -> dict[str, Any]:
         chosen = [m for m in ",".join(values).split(",") if m]
@@ -128,6 +145,7 @@ def settings_params(methods_key: str, methods: Sequence[str]) -> list[Param]:
     return [
         Param("S", "inner steps", one("inner_steps", number(0, 20, integer=True)),
               lambda ss: [str(ss.get("inner_steps", 10))]),
+        *([shown_step(state_cls)] if state_cls is not None else []),
         Param("lr", "inner learning rate", read_lr,
               lambda ss: ["own"] if ss.get("own_lr", True) else [fmt(ss.get("inner_lr", 0.01), 4)]),
         Param("m", "methods", read_methods, lambda ss: [",".join(ss.get(methods_key, methods))]),

@@ -1,9 +1,18 @@
 """The one control for "which inner step is shown", shared by the Sinusoid and Omniglot pages.
 
-A slider and four buttons (back to step 0, previous, play / pause, next) that always agree, because they all
+A slider ("Shown step") and four buttons (to step 0, back, play / pause, next) that always agree, because they all
 read and write one number, the page state's `ShownStep` (ui/page_state.py); every chart, table and sentence on the
 page is drawn for that step. Its widget keys start with the page's prefix (`<prefix>_next`, `<prefix>_step_slider`).
-Keyboard (Streamlit's button shortcuts): Left / Right = previous / next step, Space = play / pause, Home = step 0.
+Keyboard (Streamlit's button shortcuts, each shown on its button): Left / Right = back / next, Space = play /
+pause, Home = step 0. The step shown is distinct from S, the number of inner steps (the sidebar's
+*Number of inner steps S*): the slider runs from 0 to S.
+
+The page's address holds the step shown (`step=`, ui/scene.py), written as the step on screen after every run, so
+it follows Next, Back, the slider and each tick of Play; a link opens at its step (the first time the control is
+drawn: on Omniglot, with the first results), and Next, Back and Play go on from there (Play from the linked step,
+or from step 0 when the link is at the last one). After a server restart the browser's page still shows its old
+step and its first click comes to a new session that never drew the control: that click is applied to the step in
+the address (`drawn`), so Next at step 0 shows step 1.
 
 Play runs on the server: the page calls `keep_playing` last, which waits until the step has been shown for
 `PLAY_SECONDS` and then re-runs the page on the next step (so every chart moves together); playing stops at the
@@ -24,6 +33,7 @@ from .page_state import ShownStep
 
 # Button width at the 16-px root font: icon, label and key hint fit (width="content" cut "Back" to "B…").
 BUTTON_PX = 132
+FIRST_PX = 158  # "To step 0" and its key hint "Home"
 PLAY_SECONDS = 0.9  # one inner step per tick: slow enough to read, fast enough for a class's attention
 
 
@@ -47,18 +57,22 @@ def shown_step(shown: ShownStep, n_steps: int) -> int:
 
 
 def step_control(prefix: str, shown: ShownStep, n_steps: int, *, disabled: bool = False,
-                 extend: Callable[[], bool] | None = None, label: str = "Inner step") -> StepView:
+                 extend: Callable[[], bool] | None = None, label: str = "Shown step") -> StepView:
     """Draw the control for the page's `shown` step (widget keys start with `prefix`) and return what to show.
     `extend`, if given, is called when "next" is pressed on the last step: it may raise the number of steps
     (returning True), e.g. the Sinusoid page's S, and the control then shows the new step."""
     ss = st.session_state
     slider_key = f"{prefix}_step_slider"
+    if shown.linked is not None:  # a link's step wins over what the page chose before drawing the control
+        shown.show(min(shown.linked, n_steps), playing=False)
+        shown.linked = None
+    first_draw, shown.drawn = not shown.drawn, True
     step = shown_step(shown, n_steps)
     if disabled or n_steps == 0:
         shown.playing = False
 
-    def now() -> int:  # (in a callback: the step as the last run left it)
-        return n_steps if shown.step is None else int(shown.step)
+    def now() -> int:  # (in a callback: the step as the last run left it, which that run drew as `step`)
+        return step if shown.step is None else int(shown.step)
 
     def on_first() -> None:
         shown.show(0)
@@ -83,30 +97,41 @@ def step_control(prefix: str, shown: ShownStep, n_steps: int, *, disabled: bool 
         shown.show(int(ss[slider_key]))
 
     playing = shown.playing
-    px = round(BUTTON_PX * 1.25) if ss.get("large_fonts") else BUTTON_PX  # the projector's 20-px root font
+    big = ss.get("large_fonts")
+    px, first_px = ((round(BUTTON_PX * 1.25), round(FIRST_PX * 1.25)) if big  # the projector's 20-px root font
+                    else (BUTTON_PX, FIRST_PX))
     no_more = step >= n_steps and extend is None
     # One horizontal row that wraps (on a phone the slider goes under the buttons instead of stacking all five).
     row = st.container(horizontal=True, vertical_alignment="bottom", gap="small", key=f"{prefix}_step_row")
-    row.button("Step 0", icon=":material/first_page:", key=f"{prefix}_first", on_click=on_first,
-               disabled=disabled or step == 0, shortcut="Home", width=px,
-               help="Back to the initialisation, before any inner step (key: Home).")
-    row.button("Back", icon=":material/chevron_left:", key=f"{prefix}_prev", on_click=on_prev,
-               disabled=disabled or step == 0, shortcut="Left", width=px, help="Show the previous inner step (key: ←).")
-    row.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-               key=f"{prefix}_play", on_click=on_play, disabled=disabled or n_steps == 0,
-               type="primary" if playing else "secondary", shortcut="Space", width=px,
-               help="Walk through the inner steps, one every second (key: space).")
-    row.button("Next", icon=":material/chevron_right:", key=f"{prefix}_next", on_click=on_next,
-               disabled=disabled or no_more, shortcut="Right", width=px,
-               help="Show the next inner step (key: →)." + (" On the last step it adds one more inner step."
-                                                          if extend is not None else ""))
+    pressed = [
+        (row.button("To step 0", icon=":material/first_page:", key=f"{prefix}_first", on_click=on_first,
+                    disabled=disabled or step == 0, shortcut="Home", width=first_px,
+                    help="Back to the initialisation, before any inner step (key: Home)."), on_first),
+        (row.button("Back", icon=":material/chevron_left:", key=f"{prefix}_prev", on_click=on_prev,
+                    disabled=disabled or step == 0, shortcut="Left", width=px,
+                    help="Show the previous inner step (key: ←)."), on_prev),
+        (row.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+                    key=f"{prefix}_play", on_click=on_play, disabled=disabled or n_steps == 0,
+                    type="primary" if playing else "secondary", shortcut="Space", width=px,
+                    help="Walk through the inner steps, one every second (key: space)."), on_play),
+        (row.button("Next", icon=":material/chevron_right:", key=f"{prefix}_next", on_click=on_next,
+                    disabled=disabled or no_more, shortcut="Right", width=px,
+                    help="Show the next inner step (key: →)." + (" On the last step it adds one more inner step."
+                                                               if extend is not None else "")), on_next),
+    ]
+    if first_draw:  # a click from a page this session never drew (the server restarted): its callback never ran
+        for clicked, action in pressed:
+            if clicked:
+                action()
+                st.rerun()
     ss[slider_key] = step
     if n_steps > 0:
         with row.container(width="stretch"):
             st.slider(label, 0, n_steps, key=slider_key, on_change=on_slide, disabled=disabled,
-                      help="0 is the initialisation; each step is one gradient step on the support set.")
+                      help="The inner step every chart and number shows: 0 is the initialisation, each step one "
+                           "gradient step on the support set (how many there are: S, in the sidebar).")
     else:
-        row.markdown(f"{label} **0** of **0**: set *Inner steps (S)* in the sidebar above 0 to adapt.")
+        row.markdown(f"{label}: **0** of **0**: set *Number of inner steps S* in the sidebar above 0 to adapt.")
 
     return StepView(step, n_steps, playing, time.monotonic())
 
