@@ -227,9 +227,9 @@ def landscape_figure(land: Landscape, paths: Paths, step: int, tasks: Sequence[T
         data.append(dict(type="scatter", mode="markers", x=[clicked[0]], y=[clicked[1]], name="θ you clicked",
                          marker=dict(symbol="x", size=14, color="#444")))
     return figures.figure(data, height, xaxis=dict(title="direction 1 (u)", range=[-half, half], zeroline=False,
-                                                    gridcolor=figures.GRID),
+                                                    gridcolor=figures.GRID, constrain="domain"),
                           yaxis=dict(title="direction 2 (v)", range=[-half, half], zeroline=False,
-                                     gridcolor=figures.GRID, scaleanchor="x"),
+                                     gridcolor=figures.GRID, scaleanchor="x", constrain="domain"),
                           annotations=annotations, hovermode="closest")
 
 
@@ -290,7 +290,7 @@ def line_figure(values: np.ndarray, height: int) -> figures.Figure:
                           xaxis=dict(title="t along the line (0 = pretrained start, 1 = MAML start)",
                                      gridcolor=figures.GRID),
                           yaxis=dict(title="mean query MSE after m steps", type="log", gridcolor=figures.GRID,
-                                     range=y_range))
+                                     range=y_range, dtick=1))
 
 
 LAYER_NAMES = {"net.0": "layer 1", "net.2": "layer 2", "net.4": "output layer"}
