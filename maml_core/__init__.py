@@ -15,6 +15,7 @@ from .algorithm import (
     adapt_and_measure,
     adapt_curves,
     describe_lr,
+    head_names,
     meta_loss_and_grad,
     meta_loss_loop,
     network_params,
@@ -44,5 +45,5 @@ __all__ = [
     "Curves", "adaptation_curves", "choose_test_settings", "task_sampler", "OmniglotConvNet", "SinusoidMLP",
     "build_model", "count_params", "get_params", "DataError", "OmniglotData", "OmniglotTasks", "download",
     "load_omniglot", "split", "ImageError", "has_ink", "Episode", "SinusoidTasks", "make_sinusoid_episode",
-    "mean_ci95", "sinusoid", "StepInfo", "Trainer", "TrainResult", "LEARNED", "network_params", "describe_lr",
+    "mean_ci95", "sinusoid", "StepInfo", "Trainer", "TrainResult", "LEARNED", "network_params", "describe_lr", "head_names",
 ]

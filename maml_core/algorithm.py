@@ -21,7 +21,7 @@ with task statistics; see `maml_core.models`). `adapt_and_measure` is the one pr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import torch
 import torch.nn.functional as F
@@ -127,28 +127,44 @@ def predict(model: nn.Module, state: Params, x: Tensor, *, support_x: Tensor | N
 
 def inner_step(model: nn.Module, params: Params, x: Tensor, y: Tensor, inner_lr: float | Tensor,
                first_order: bool, loss: LossFn, rates: dict[str, Tensor] | None = None,
-               step: int = 0) -> tuple[Params, Tensor]:
+               step: int = 0, only: Collection[str] | None = None) -> tuple[Params, Tensor]:
     """One gradient step on the support loss (paper eq. 1); also returns that loss before the step.
-    With `rates` (learned, by parameter name) each tensor steps by its own rate at `step`."""
-    g, value = grad_and_value(lambda p: loss(support_output(model, p, x), y))(params)
+    With `rates` (learned, by parameter name) each tensor steps by its own rate at `step`. With `only`, just
+    those tensors step (the rest are constants: ANIL adapts the head alone)."""
+    if only is None:
+        g, value = grad_and_value(lambda p: loss(support_output(model, p, x), y))(params)
+    else:
+        fixed = {k: v for k, v in params.items() if k not in only}
+        g, value = grad_and_value(lambda p: loss(support_output(model, {**fixed, **p}, x), y))(
+            {k: params[k] for k in only})
     if first_order:
         g = {k: v.detach() for k, v in g.items()}
-    return {k: params[k] - _rate(inner_lr, rates, k, step) * g[k] for k in params}, value
+    return {k: params[k] - _rate(inner_lr, rates, k, step) * g[k] if k in g else params[k] for k in params}, value
 
 
-def _adapt(model, params, x, y, steps, inner_lr, first_order, loss) -> tuple[list[Params], list[Tensor]]:
+def _adapt(model, params, x, y, steps, inner_lr, first_order, loss, only=None) -> tuple[list[Params], list[Tensor]]:
     rates = _rates_for(params, inner_lr)
     params = _weights(params)  # the states carry no rates
+    if only is not None and not set(only) <= set(params):
+        raise ValueError(f"only= names tensors the network does not have: {sorted(set(only) - set(params))}")
     states, losses = [params], []
     for s in range(steps):
-        params, value = inner_step(model, params, x, y, inner_lr, first_order, loss, rates, s)
+        params, value = inner_step(model, params, x, y, inner_lr, first_order, loss, rates, s, only)
         states.append(params)
         losses.append(value)
     return states, losses
 
 
+def head_names(model: nn.Module) -> tuple[str, ...]:
+    """The tensors of the network's last layer (its head): what ANIL adapts (Raghu, Raghu, Bengio & Vinyals,
+    "Rapid Learning or Feature Reuse?", ICLR 2020)."""
+    names = [k for k, _ in model.named_parameters()]
+    last = names[-1].rpartition(".")[0]
+    return tuple(k for k in names if k.rpartition(".")[0] == last)
+
+
 def adapt(model: nn.Module, params: Params, x: Tensor, y: Tensor, *, steps: int, inner_lr: InnerLR,
-          first_order: bool = False, loss: LossFn | None = None) -> list[Params]:
+          first_order: bool = False, loss: LossFn | None = None, only: Collection[str] | None = None) -> list[Params]:
     """Adapt `params` to a support set by `steps` gradient steps of size `inner_lr` (alpha; or LEARNED:
     the per-tensor, per-step rates stored in `params`, which the returned states do not carry).
 
@@ -156,19 +172,19 @@ def adapt(model: nn.Module, params: Params, x: Tensor, y: Tensor, *, steps: int,
     `support_x=x` for a task-normalising network). With `first_order=False` every state is
     differentiable with respect to `params` (second-order MAML); with `True` the inner gradients
     are constants (FO-MAML). `loss` defaults to MSE for float targets and cross-entropy for
-    integer class targets.
+    integer class targets. `only` adapts just the named tensors (e.g. `head_names(model)`: ANIL).
     Shapes: x (K, 1) / y (K, 1) for sinusoid; x (N*K, 1, 28, 28) / y (N*K,) int for Omniglot.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
-    return _adapt(model, params, x, y, steps, inner_lr, first_order, loss or default_loss(y))[0]
+    return _adapt(model, params, x, y, steps, inner_lr, first_order, loss or default_loss(y), only)[0]
 
 
 def adapt_and_measure(model: nn.Module, params: Params, support_x: Tensor, support_y: Tensor, query_x: Tensor,
                       query_y: Tensor | None = None, *, steps: int, inner_lr: InnerLR,
                       first_order: bool = True, loss: LossFn | None = None, all_steps: bool = True,
                       support_loss: bool = True, outputs: bool = False,
-                      queries_alone: bool = False) -> dict[str, Tensor]:
+                      queries_alone: bool = False, only: Collection[str] | None = None) -> dict[str, Tensor]:
     """Adapt to one task, then measure every state 0..S (or, with `all_steps=False`, the last).
 
     Returns, for the measured states (M = S + 1, or 1), a dict of tensors:
@@ -254,7 +270,8 @@ def meta_loss_loop(model: nn.Module, params: Params, batch: Episode, *, steps: i
 
 
 def adapt_curves(model: nn.Module, params: Params, batch: Episode, *, steps: int, inner_lr: InnerLR,
-                 loss: LossFn | None = None, queries_alone: bool = False) -> dict[str, Tensor]:
+                 loss: LossFn | None = None, queries_alone: bool = False,
+                 only: Collection[str] | None = None) -> dict[str, Tensor]:
     """Test-time adaptation of a batch of tasks, no meta-gradient.
 
     Returns per task and step 0..steps: `support_loss` (B, S+1), `query_loss` (B, S+1) and, for
@@ -268,7 +285,7 @@ def adapt_curves(model: nn.Module, params: Params, batch: Episode, *, steps: int
 
     def per_task(sx, sy, qx, qy):
         return adapt_and_measure(model, params, sx, sy, qx, qy, steps=steps, inner_lr=inner_lr, loss=loss,
-                                 queries_alone=queries_alone)
+                                 queries_alone=queries_alone, only=only)
 
     with torch.no_grad():
         return vmap(per_task)(batch.support_x, batch.support_y, batch.query_x, batch.query_y)

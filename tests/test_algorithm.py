@@ -370,3 +370,28 @@ def test_predict_takes_weights_that_carry_learned_rates(omniglot_data):
     task = batch.task(0)
     torch.testing.assert_close(predict(model, with_rates, task.query_x, support_x=task.support_x),
                                predict(model, params, task.query_x, support_x=task.support_x))
+
+
+def test_anil_adapts_the_head_alone_and_leaves_the_body_unchanged():
+    """ANIL (Raghu et al., ICLR 2020): `only=head_names(model)` steps the last layer; every other tensor is the
+    start's, and the head's step equals the full step's head part when the body is frozen."""
+    from maml_core import build_model, get_params, head_names
+    from maml_core.config import ModelConfig
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="conv", n_out=3, channels=4, norm="instance", head="learned"))
+    params = get_params(model)
+    assert head_names(model) == ("head.weight", "head.bias")
+    assert head_names(build_model(ModelConfig())) == ("net.4.weight", "net.4.bias")
+    x, y = torch.rand(6, 1, 28, 28), torch.tensor([0, 1, 2, 0, 1, 2])
+    anil = adapt(model, params, x, y, steps=3, inner_lr=0.3, only=head_names(model))
+    full = adapt(model, params, x, y, steps=1, inner_lr=0.3)
+    for k in params:
+        if k.startswith("head."):
+            assert not torch.equal(anil[-1][k], params[k]), k
+            assert torch.allclose(anil[1][k], full[1][k], atol=1e-6), k  # one step: the same head gradient
+        else:
+            assert torch.equal(anil[-1][k], params[k]), k
+    assert not torch.equal(full[1]["features.0.conv.weight"], params["features.0.conv.weight"])
+    with pytest.raises(ValueError, match="does not have"):
+        adapt(model, params, x, y, steps=1, inner_lr=0.3, only=("nope",))
