@@ -105,9 +105,15 @@ common.weights_picker("sinusoid", METHODS, both=True)
 
 with st.sidebar:
     ss.setdefault("sin_present", False)
-    present = st.toggle("Presenter layout", key="sin_present",
-                        help="For a lecture: the step control, the chart and the loss side by side on one screen; "
-                             "the task and support-set controls fold away above them.")
+    if settings.large_fonts:  # a projector needs the step control and the chart on one 1920 x 1080 screen
+        present = st.toggle("Presenter layout", value=True, disabled=True,
+                            help="On with large fonts: the step control, the chart and the loss on one projected "
+                                 "screen. Turn large fonts off to choose.")
+    else:
+        present = st.toggle("Presenter layout", key="sin_present",
+                            help="For a lecture: the step control, the chart and the loss side by side on one "
+                                 "screen; the task and support-set controls fold away above them (always on with "
+                                 "large fonts).")
     st.button("Reset this page", icon=":material/restart_alt:", key="sin_reset", on_click=on_reset,
               width="stretch", help="The opening task, points and settings (for the next demo).")
     st.caption("The address bar always holds this scene (task, points, settings): copy it to share what you "
@@ -170,9 +176,10 @@ with col_support:
                     help="The paper shows K = 5 and K = 10; the models were meta-trained with K = 10.")
     c2.button("Sample K points", key="sin_sample", on_click=on_sample, width="stretch",
               help="K new points with x uniform in [-5, 5], on the true curve.")
-    c3.button("Clear points", key="sin_clear", on_click=on_clear, width="stretch")
-    upload = st.file_uploader("Upload a CSV of x,y (replaces the points)", type=["csv", "txt"],
-                              key=state.upload_key,
+    c3.button("Clear points", key="sin_clear", on_click=on_clear)
+    # Any file type: a refused one (a PNG) gets this page's own message in place of the last file's (the
+    # browser's type filter refused it silently, beside the previous CSV's error).
+    upload = st.file_uploader("Upload a CSV of x,y (replaces the points)", key=state.upload_key,
                               help=f"A header line `x,y`, then one point per line; x in [-7.5, 7.5] (the networks "
                                    "were trained on [-5, 5]), at most "
                                    f"{sv.MAX_POINTS} points.")
@@ -184,12 +191,15 @@ with col_support:
         except sv.PointsError as e:
             say([("error", str(e))])
         st.rerun()
+    # The last change's confirmation in one line that is always there (the charts below never jump; a toast
+    # covered the step slider), then its problems.
+    done = [text for level, text in state.messages if level in ("success", "info")]
+    st.caption(f":material/check: {done[-1]}" if done else
+               f"{len(state.points)} support point{'' if len(state.points) == 1 else 's'}: change them here, on the "
+               "chart or in the table.")
     for level, text in state.messages:
-        if level in ("success", "info") and not state.messages_shown:
-            st.toast(text)  # confirmations float: the charts below do not jump when one appears
-        elif level in ("warning", "error"):
+        if level in ("warning", "error"):
             getattr(st, level)(text)
-    state.messages_shown = True
 
 # --- adapt (cached per support set and settings: step changes and the table re-draw without recomputing; results of
 # weights every user shares are cached server-wide, so a class opening the same view computes it once) ------------
@@ -278,7 +288,8 @@ with col_table:
                        file_name="support_points.csv", mime="text/csv", key="sin_download", width="stretch",
                        on_click="ignore", disabled=not state.points)  # a download changes nothing: no rerun
 
-for msg in sv.divergence_warnings(results):
+for msg in sv.divergence_warnings(results, own_lr=settings.inner_lr is None, amplitude=amp,
+                                  outside=sv.outside_reasons(amp, phase, [p.x for p in state.points])):
     st.warning(msg, icon=":material/warning:")
 
 if not present:
@@ -307,7 +318,7 @@ with col_num:
     st.caption("Query MSE: mean squared error against the true curve at 121 points across [-5, 5]. "
                "Support loss: MSE on the support points, the loss each inner step descends.")
 
-st.markdown(sv.explanation(results, n_points, steps))
+st.markdown(sv.explanation(results, n_points, steps, view_step))
 with st.expander("Where each method's weights come from"):
     for m in models:
         st.markdown(f"- **{m.label}** (α = {describe_lr(m.inner_lr)}): {m.source}")

@@ -9,6 +9,7 @@ are trained here, so nothing depends on the shipped assets/.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -328,7 +329,7 @@ def test_click_on_the_chart_adds_and_removes_points(app):
     app.session_state["sin_click"] = {"click": {"x": 1.2512, "y": -2.5, "near": None, "t": 1}}
     app.run()
     assert points(app) == [*before, sv.Point(1.25, -2.5)]
-    assert "Added a point at (1.25, -2.50)." in [t.value for t in app.toast]
+    assert ":material/check: Added a point at (1.25, -2.50)." in texts(app, "caption") and not app.toast
     app.run()  # the same click again (the same time stamp): applied once
     assert points(app) == [*before, sv.Point(1.25, -2.5)]
     app.session_state["sin_click"] = {"click": {"x": 1.3, "y": -2.4, "near": [1.25, -2.5], "t": 2}}
@@ -352,7 +353,7 @@ def test_table_edits_apply_and_bad_edits_are_refused(app):
 def test_upload_csv_replaces_points(app):
     upload(app, b"x,y\n-1,0.5\n0,1\n1,0.5\n")
     assert points(app) == [sv.Point(-1.0, 0.5), sv.Point(0.0, 1.0), sv.Point(1.0, 0.5)]
-    assert any("Loaded 3 point(s)" in t.value for t in app.toast)
+    assert any("Loaded 3 point(s)" in t for t in texts(app, "caption")) and not app.toast
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -427,9 +428,12 @@ def test_a_missing_checkpoint_hides_that_method_only(app, tmp_path, sinusoid_ass
     assert list(numbers(at)["method"]) == ["MAML", "Random init"]
 
 
-def _result(key, mse, *, amp=1.0, diverged_at=None):
-    """A constructed MethodResult: query MSE per step, and a step-0 prediction of half-range `amp`."""
-    preds = np.tile(amp * np.sin(np.linspace(-5, 5, 50)), (len(mse), 1))
+def _result(key, mse, *, amp=1.0, diverged_at=None, outside=0.0):
+    """A constructed MethodResult: query MSE per step, and a step-0 prediction on the chart's grid that is a wave of
+    half-range `amp` on x in [-5, 5] and `outside` beyond it."""
+    x = sv.PLOT_X[:, 0].numpy()
+    wave = np.where(np.abs(x) <= 5, amp * np.sin(x), outside)
+    preds = np.tile(wave, (len(mse), 1))
     return sv.MethodResult(key, sv.METHOD_LABELS.get(key, key), 0.01, preds, np.array(mse, float), np.array(mse, float),
                            diverged_at)
 
@@ -438,8 +442,9 @@ def test_explanation_names_random_init_when_it_ends_closest():
     res = {"maml": _result("maml", [3.0, 2.9, 2.8]), "random": _result("random", [4.0, 1.0, 0.5], amp=0.05),
            "pretrain": _result("pretrain", [2.0, 1.95, 1.9], amp=1.6)}
     text = sv.explanation(res, 5, 2)
-    assert "**Random init** ends closest to the truth, and it also improves the most (88% lower error)" in text
-    assert "MAML, Pretrained (all tasks) barely move" in text
+    assert "After step 2, **Random init** is closest to the truth, and it also improves the most (88% lower error)" \
+        in text
+    assert "MAML and Pretrained (all tasks) have barely moved by step 2" in text
     assert "Pretrained (all tasks): a wave of about ±1.6" in text  # step 0 is not called flat
     assert "Random init: close to a flat line" in text
     assert "a few steps go a long way" not in text  # no fixed claim
@@ -448,13 +453,135 @@ def test_explanation_names_random_init_when_it_ends_closest():
 def test_explanation_when_pretrained_wins_and_when_everything_diverged():
     res = {"maml": _result("maml", [3.0, 1.0, 0.9]), "pretrain": _result("pretrain", [1.0, 0.5, 0.4])}
     text = sv.explanation(res, 5, 2)
-    assert "**Pretrained (all tasks)** ends closest" in text and "**MAML** improves the most (70% lower error)" in text
+    assert "**Pretrained (all tasks)** is closest" in text and "**MAML** improves the most (70% lower error)" in text
     bad = {"maml": _result("maml", [3.0, 1e9, float("inf")], diverged_at=1),
            "pretrain": _result("pretrain", [1.0, float("nan"), float("nan")], diverged_at=1)}
     text = sv.explanation(bad, 5, 2)
-    assert "MAML diverged at step 1" in text and "Every method diverged" in text and "closest" not in text
+    assert "MAML diverged at step 1" in text and "Every method has diverged by step 2" in text
+    assert "closest" not in text
     assert "after 1 steps" not in sv.explanation(res, 1, 1) and "1 gradient step on the 1 orange support point," \
         in sv.explanation(res, 1, 1)
+
+
+def test_explanation_describes_the_step_on_screen_with_that_steps_numbers():
+    """Item 5: at step 1 of 3 the text says step 1 and quotes step 1's numbers (it said "10 gradient steps" and
+    quoted the last step's while the slider showed 2)."""
+    res = {"maml": _result("maml", [3.0, 1.5, 0.6, 0.3]), "fomaml": _result("fomaml", [2.0, 1.9, 1.0, 0.2])}
+    text = sv.explanation(res, 5, 3, step=1)
+    assert text.startswith("Step 1 of 3 is shown: each coloured curve is a method's prediction after 1 gradient step")
+    assert "from step 0 to step 1: MAML 3.00 → 1.50; FO-MAML 2.00 → 1.90." in text
+    assert "After step 1, **MAML** is closest to the truth, and it also improves the most (50% lower error)" in text
+    assert "FO-MAML has barely moved by step 1 (less than 10%)." in text
+    assert "0.30" not in text and "0.20" not in text and "3 gradient steps" not in text  # nothing of step 3
+    assert "**FO-MAML** is closest" in sv.explanation(res, 5, 3, step=3)
+    # a method that diverges later has not diverged yet at the step shown
+    late = {"maml": _result("maml", [3.0, 1.5, 1e9, float("inf")], diverged_at=2)}
+    assert "diverged" not in sv.explanation(late, 5, 3, step=1)
+    assert "MAML diverged at step 2" in sv.explanation(late, 5, 3, step=2)
+
+
+def test_explanation_at_step_0_describes_the_start_on_the_trained_range():
+    """Item 5: the step-0 shapes are read on x in [-5, 5], the range plotted unshaded and the query MSE's (a curve
+    that is ±1 there but runs off to 3 beyond ±5 was called "a wave of about ±3.1 around y ≈ −1.3")."""
+    res = {"maml": _result("maml", [3.0, 1.5, 0.6], amp=1.8, outside=-4.4),
+           "random": _result("random", [4.0, 3.0, 2.0], amp=0.1, outside=3.0)}
+    text = sv.explanation(res, 5, 2, step=0)
+    assert text.startswith("Step 0 is shown: each coloured curve is a method's prediction from its initial weights, "
+                           "before any gradient step on the 5 orange support points.")
+    assert "On x in [-5, 5] the curves are: MAML: a wave of about ±1.8; Random init: close to a flat line." in text
+    assert "Query MSE (error against the true curve over x in [-5, 5]) at step 0: MAML 3.00; Random init 4.00." in text
+    assert "Press **Next** or **Play** to watch the 2 inner steps." in text
+    assert "→" not in text and "closest" not in text
+    assert "raise *Number of inner steps S*" in sv.explanation(res, 5, 0, step=0)
+
+
+def test_explanation_lists_several_methods_in_a_sentence():
+    """Item 5: "Pretrained (all tasks), Random init end further from the truth than it started" was ungrammatical."""
+    res = {"maml": _result("maml", [3.0, 0.3]), "pretrain": _result("pretrain", [1.0, 2.0]),
+           "random": _result("random", [1.0, 3.0]), "fomaml": _result("fomaml", [2.0, 2.5])}
+    text = sv.explanation(res, 5, 1)
+    assert "Pretrained (all tasks), Random init and FO-MAML are further from the truth than at step 0." in text
+    one = sv.explanation({"maml": _result("maml", [3.0, 0.3]), "random": _result("random", [1.0, 3.0])}, 5, 1)
+    assert "Random init is further from the truth than at step 0." in one
+    assert sv._listed(["A"]) == "A" and sv._listed(["A", "B"]) == "A and B"
+
+
+def test_the_page_explains_the_step_the_control_shows(app):
+    app.sidebar.slider(key="inner_steps").set_value(3).run()
+    app.button(key="sin_first").click().run()
+    text = next(m.value for m in app.markdown if "is shown:" in m.value)
+    assert text.startswith("Step 0 is shown") and "Press **Next**" in text
+    app.button(key="sin_next").click().run()
+    text = next(m.value for m in app.markdown if "is shown:" in m.value)
+    assert text.startswith("Step 1 of 3 is shown")
+    table = numbers(app)  # the table's numbers at step 1 are the ones the text quotes
+    for method, cell in zip(table["method"], table["query MSE"]):
+        first, now = (float(v) for v in cell.split(" → "))
+        assert f"{method} {first:.2f} → {now:.2f}" in text, (method, cell, text)
+
+
+def test_phases_are_compared_modulo_2_pi():
+    """Item 9: sin(x - 6.28) is the curve of φ = 0, a training task; φ in (π, 2π) is not (it is -sin(x - φ + π))."""
+    for phase in (0.0, 1.0, math.pi, 6.28, 2 * math.pi, 2 * math.pi + 1.0):
+        assert sv.outside_training(3.0, phase) is None, phase
+    for phase in (3.2, 4.0, 6.2):
+        assert "φ = " in sv.outside_training(3.0, phase), phase
+    assert "A = 10" in sv.outside_training(10.0, 6.28) and "φ" not in sv.outside_training(10.0, 6.28)
+
+
+def test_divergence_advice_fits_the_case():
+    """Item 9: at the validated α on a task outside the training range (A = 10) the warning says that is why,
+    instead of "lower the inner learning rate (validated at about 0.01)", which is the α in use."""
+    res = {"fomaml": _result("fomaml", [40.0, 1e9, float("inf")], diverged_at=1),
+           "maml": _result("maml", [40.0, 20.0, 10.0])}
+    outside = sv.outside_reasons(10.0, 0.5)
+    (msg,) = sv.divergence_warnings(res, own_lr=True, outside=outside, amplitude=10.0)
+    assert "**FO-MAML** (α = 0.01) at inner step 1" in msg and "MAML**" not in msg.replace("FO-MAML**", "")
+    assert "This α is each model's validated learning rate (chosen on the training tasks)" in msg
+    assert "this task is outside the training range (A = 10 (trained on 0.1 to 5)): that is why" in msg
+    assert "Try a task inside the range, or a smaller α: turn off *Use each model's validated learning rate* in the " \
+           "sidebar and try α = 0.001." in msg
+    assert "Lower the inner learning rate" not in msg
+    (inside,) = sv.divergence_warnings(res, own_lr=True, outside=[], amplitude=3.0)
+    assert "on a few support sets even it overshoots" in inside and "outside" not in inside
+    (chosen,) = sv.divergence_warnings(res, own_lr=False, outside=[], amplitude=3.0)
+    assert "Lower the inner learning rate α in the sidebar" in chosen and "outside" not in chosen
+
+
+def test_a_png_after_a_bad_csv_shows_only_the_pngs_message(app):
+    """Item 10: the uploader refused a PNG by itself (its own small error) while the previous CSV's error stayed
+    beside it; now every file comes to the page, and only the current file's message shows."""
+    upload(app, b"time,value\n1,2\n", "bad.csv")
+    assert any("bad.csv needs two columns" in e for e in texts(app, "error"))
+    before = points(app)
+    at = app.file_uploader(key=state(app).upload_key).upload("photo.png", b"\x89PNG\r\n\x1a\n\x00\x00\xff", "image/png")
+    at.run()
+    errors = texts(app, "error")
+    assert errors == ["photo.png is not a text file: upload a CSV (comma-separated x,y per line)."], errors
+    assert points(app) == before and not app.exception
+
+
+def test_the_labels_tell_the_number_of_steps_from_the_step_shown(app):
+    """Item 10: "Inner steps (S)" beside "Inner step", and "Step 0 Home" that read like a link to Home."""
+    assert app.sidebar.slider(key="inner_steps").label == "Number of inner steps S"
+    assert app.slider(key="sin_step_slider").label == "Shown step"
+    first = app.button(key="sin_first")
+    assert first.label == "To step 0" and first.proto.shortcut.lower() == "home"  # the key stays, shown as its hint
+    assert [app.button(key=f"sin_{k}").proto.shortcut.lower() for k in ("prev", "play", "next")] == [
+        "left", "space", "right"]
+
+
+def test_large_fonts_use_the_presenter_arrangement(app):
+    """Item 6: with ?big=1 the chart sat below the fold at 1920 x 1080 unless the separate presenter switch was on;
+    large fonts now use the presenter arrangement (the browser test measures the chart's box)."""
+    assert not any("The task (A =" in e.label for e in app.expander)
+    app.sidebar.toggle(key="large_fonts").set_value(True).run()
+    assert any("The task (A = 3, φ = 0.5)" in e.label for e in app.expander) and not app.exception
+    shown = [t for t in app.sidebar.toggle if t.label == "Presenter layout"]
+    assert len(shown) == 1 and shown[0].value is True and shown[0].disabled
+    app.sidebar.toggle(key="large_fonts").set_value(False).run()
+    assert not any("The task (A =" in e.label for e in app.expander)
+    assert app.sidebar.toggle(key="sin_present").value is False
 
 
 def test_sessions_share_the_adaptation_of_shipped_weights(sinusoid_assets, monkeypatch):
@@ -534,6 +661,25 @@ def test_a_link_restores_the_scene_and_the_page_keeps_it_in_the_url(open_link):
     # the page's own state goes back into the URL: the same link opened again shows the same numbers
     again = open_link(url)
     assert numbers(again).equals(numbers(at))
+
+
+def test_a_link_opens_at_its_shown_step_and_the_url_follows_the_step(open_link):
+    """Item 8: a link made at step 2 opened at step 5 (the URL had no shown step, and a new S showed its last)."""
+    at = open_link({"S": ["5"], "step": ["2"]})
+    assert state(at).shown.step == 2 and at.slider(key="sin_step_slider").value == 2
+    assert any(m.value == "**The numbers** (step 0 → step 2)" for m in at.markdown)
+    assert url_of(at)["step"] == ["2"] and url_of(at)["S"] == ["5"]
+    at.button(key="sin_next").click().run()  # Next goes on from the linked step
+    assert state(at).shown.step == 3 and url_of(at)["step"] == ["3"]
+    at.button(key="sin_first").click().run()
+    assert url_of(at)["step"] == ["0"]
+    again = open_link(url_of(at))  # the page's own URL opens at the step it showed
+    assert state(again).shown.step == 0 and again.slider(key="sin_step_slider").value == 0
+    bad = open_link({"S": ["5"], "step": ["x"]})
+    assert any("shown step: “x” is not a number" in w.value for w in bad.warning)
+    assert state(bad).shown.step == 5  # the page's own choice: a new S shows its last step
+    past = open_link({"S": ["3"], "step": ["7"]})  # more than S: the last step
+    assert state(past).shown.step == 3 and url_of(past)["step"] == ["3"]
 
 
 def test_a_link_with_bad_values_says_which_and_keeps_the_rest(open_link):

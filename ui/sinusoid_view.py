@@ -77,16 +77,29 @@ def random_task(rng: np.random.Generator) -> tuple[float, float]:
     return round(float(rng.uniform(*AMPLITUDE)), 2), round(float(rng.uniform(*PHASE)), 2)
 
 
-def outside_training(amplitude: float, phase: float, xs: Sequence[float] = ()) -> str | None:
-    """A sentence when the task or a support point lies outside what the networks were trained on (None inside)."""
+def phase_in_training(phase: float) -> bool:
+    """Whether φ gives a training task: sin(x - φ) repeats every 2π, so φ = 6.28 is the curve of φ = 0 (the slider's
+    steps of 0.01 reach 2π only to within 0.005, hence the tolerance)."""
+    wrapped = float(phase) % (2 * math.pi)
+    return PHASE[0] - 0.005 <= wrapped <= PHASE[1] + 0.005 or wrapped >= 2 * math.pi - 0.005
+
+
+def outside_reasons(amplitude: float, phase: float, xs: Sequence[float] = ()) -> list[str]:
+    """What lies outside what the networks were trained on, one phrase each ("A = 10 (trained on 0.1 to 5)")."""
     out = []
     far = [x for x in xs if not X_RANGE[0] <= x <= X_RANGE[1]]
     if far:
         out.append(f"{len(far)} support point{'s' if len(far) > 1 else ''} at x beyond ±5 (trained on -5 to 5)")
     if not AMPLITUDE[0] <= amplitude <= AMPLITUDE[1]:
         out.append(f"A = {amplitude:g} (trained on {AMPLITUDE[0]:g} to {AMPLITUDE[1]:g})")
-    if not PHASE[0] <= phase <= PHASE[1] + 0.005:
-        out.append(f"φ = {phase:g} (trained on 0 to π ≈ 3.14)")
+    if not phase_in_training(phase):
+        out.append(f"φ = {phase:g} (trained on 0 to π ≈ 3.14, or the same curves shifted by 2π)")
+    return out
+
+
+def outside_training(amplitude: float, phase: float, xs: Sequence[float] = ()) -> str | None:
+    """A sentence when the task or a support point lies outside what the networks were trained on (None inside)."""
+    out = outside_reasons(amplitude, phase, xs)
     if not out:
         return None
     return ("Outside the training tasks: " + " and ".join(out) + ". No method was meta-trained on anything like "
@@ -362,16 +375,37 @@ def adapt_methods(methods: Sequence[MethodModel], x: np.ndarray, y: np.ndarray, 
     return {m.key: out[m.key] for m in methods}
 
 
-def divergence_warnings(results: dict[str, MethodResult]) -> list[str]:
-    """One message naming every method whose inner loop blew up, where, and the fix (empty if none did)."""
+def divergence_warnings(results: dict[str, MethodResult], *, own_lr: bool = False,
+                        outside: Sequence[str] = (), amplitude: float | None = None) -> list[str]:
+    """One message naming every method whose inner loop blew up, where, and advice that fits the case (empty if
+    none did): `own_lr` says each method ran at its validated α, `outside` is `outside_reasons` for the task and
+    points, `amplitude` the task's A."""
     bad = [r for r in results.values() if r.diverged_at is not None]
     if not bad:
         return []
     parts = [f"**{r.label}** (α = {describe_lr(r.inner_lr)}) at inner step {r.diverged_at}: support loss "
              f"{r.support_loss[0]:.3g} → {_fmt(r.support_loss[r.diverged_at])}" for r in bad]
+    lrs = [float(r.inner_lr) for r in bad if not isinstance(r.inner_lr, str)]
+    smaller = f"{min(lrs) / 10:g}" if lrs else "0.001"
+    turn_off = f"turn off *Use each model's validated learning rate* in the sidebar and try α = {smaller}"
+    validated = ("each model's validated learning rate (chosen on the training tasks"
+                 + ("; Random init takes 0.01" if any(r.key == "random" for r in bad) else "") + ")")
+    if own_lr and outside:
+        big_a = amplitude is not None and amplitude > AMPLITUDE[1]
+        advice = (f"This α is {validated}, and this task is outside the training range (" + " and ".join(outside)
+                  + "): that is why"
+                  + (": its larger errors give larger gradients, so each step of the same α goes too far"
+                     if big_a else "") + ". Try a task inside the range, or a smaller α: " + turn_off + ".")
+    elif own_lr:
+        advice = (f"This α is {validated}; on a few support sets even it overshoots. Try other points, or a smaller "
+                  "α: " + turn_off + ".")
+    else:
+        advice = ("Lower the inner learning rate α in the sidebar (the shipped models were validated at 0.01)"
+                  + (f"; this task is outside the training range ({' and '.join(outside)}), where a step size "
+                     "that suits the training tasks can be too large" if outside else "") + ".")
     return ["The loss diverged for " + "; ".join(parts) + ". Each step overshoots the minimum and lands further "
-            "away. Lower the inner learning rate (the models were validated at about 0.01). The charts clip the "
-            "values so you can still see it happen; curves that left the chart are off-scale, not missing."]
+            "away. " + advice + " The charts clip the values so you can still see it happen; curves that left the "
+            "chart are off-scale, not missing."]
 
 
 def _fmt(v: float) -> str:
@@ -431,7 +465,7 @@ def scene_params(methods_key: str, methods: Sequence[str]) -> list[scene.Param]:
                     lambda ss: [str(ss.get("sin_k", 5))]),
         scene.Param("p", "the support points", read_points, _write_points, page_state=True),
         scene.switch("present", "presenter layout", "sin_present"),
-        *scene.settings_params(methods_key, methods),
+        *scene.settings_params(methods_key, methods, SinusoidState),
     ]
 
 
@@ -535,36 +569,53 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def explanation(results: dict[str, MethodResult], k: int, steps: int) -> str:
-    """What the charts show, every claim read off this support set's numbers: the query MSE of each
-    method from step 0 to the last step, who ends closest, who barely moves, who diverged and at which
-    step, and what the step-0 curves look like. Nothing is said that the numbers do not show."""
+def _listed(names: Sequence[str]) -> str:
+    """ "A", "A and B", "A, B and C": method names as a sentence lists them."""
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def explanation(results: dict[str, MethodResult], k: int, steps: int, step: int | None = None) -> str:
+    """What the charts show at the shown `step` of `steps` (default: the last), every claim read off this support
+    set's numbers at that step: the query MSE of each method from step 0 to it, who is closest, who barely moves,
+    who is further than at step 0, who diverged by then, and what the step-0 curves look like on x in [-5, 5] (the
+    range the networks were trained on and the query MSE measures). Nothing is said that the numbers do not show."""
     if not results:
         return "Choose at least one method in the sidebar to see it adapt."
     shapes = "; ".join(f"{r.label}: {_shape(r.preds[0])}" for r in results.values())
     if k == 0:
-        return ("No support points yet, so nothing adapts: each curve is a method's initial prediction (step 0) "
-                f"({shapes}). Add points to watch each method adapt from there.")
-    ok = {key: r for key, r in results.items() if r.diverged_at is None and math.isfinite(r.query_mse[-1])}
+        return ("No support points yet, so nothing adapts: each curve is a method's initial prediction (step 0); on "
+                f"x in [-5, 5] they are: {shapes}. Add points to watch each method adapt from there.")
+    s = steps if step is None else max(0, min(int(step), steps))
+    gone = {key for key, r in results.items() if r.diverged_at is not None and s >= r.diverged_at}
+    ok = {key: r for key, r in results.items() if key not in gone and math.isfinite(r.query_mse[s])}
+    truth = ("The dashed black line is the true sinusoid, which no method sees except through the points. ")
+    mse = "Query MSE (error against the true curve over x in [-5, 5])"
+    if s == 0:
+        text = (f"Step 0 is shown: each coloured curve is a method's prediction from its initial weights, before any "
+                f"gradient step on the {_plural(k, 'orange support point')}. " + truth
+                + f"On x in [-5, 5] the curves are: {shapes}. {mse} at step 0: "
+                + "; ".join(f"{r.label} {r.query_mse[0]:.2f}" for r in results.values()) + ".")
+        if steps == 0:
+            return text + (" With 0 inner steps nothing adapts: raise *Number of inner steps S* in the sidebar to "
+                           "watch them learn.")
+        return text + f" Press **Next** or **Play** to watch the {_plural(steps, 'inner step')}."
     parts = []
     for r in results.values():
         if r.key in ok:
-            parts.append(f"{r.label} {r.query_mse[0]:.2f} → {r.query_mse[-1]:.2f}")
+            parts.append(f"{r.label} {r.query_mse[0]:.2f} → {r.query_mse[s]:.2f}")
         else:
             parts.append(f"{r.label} diverged" + (f" at step {r.diverged_at}" if r.diverged_at is not None else ""))
-    text = (f"Each coloured curve is a method's prediction after the inner step shown on the slider: "
-            f"{_plural(steps, 'gradient step')} on the {_plural(k, 'orange support point')}, starting from that "
-            "method's initial weights. The dashed black line is the true sinusoid, which no method sees except "
-            f"through the points. At step 0 the curves are: {shapes}. Query MSE (error against the true curve over "
-            f"x in [-5, 5]) from step 0 to step {steps}: " + "; ".join(parts) + ".")
-    if steps == 0:
-        return text + " With 0 inner steps nothing adapts yet: raise the inner steps to watch them learn."
+    text = (f"Step {s} of {steps} is shown: each coloured curve is a method's prediction after "
+            f"{_plural(s, 'gradient step')} on the {_plural(k, 'orange support point')}, starting from that "
+            "method's initial weights. " + truth + f"At step 0, on x in [-5, 5], the curves were: {shapes}. "
+            f"{mse} from step 0 to step {s}: " + "; ".join(parts) + ".")
     if not ok:
-        return text + (" Every method diverged: each step overshoots and lands further away. Lower the inner "
-                       "learning rate α.")
-    best = min(ok.values(), key=lambda r: r.query_mse[-1])
-    text += f" With this support set, **{best.label}** ends closest to the truth"
-    gains = {key: (r.query_mse[0] - r.query_mse[-1]) / r.query_mse[0] for key, r in ok.items() if r.query_mse[0] > 0}
+        return text + (f" Every method has diverged by step {s}: each step overshoots and lands further away (the "
+                       "warning above says what to try).")
+    best = min(ok.values(), key=lambda r: r.query_mse[s])
+    text += f" After step {s}, **{best.label}** is closest to the truth"
+    gains = {key: (r.query_mse[0] - r.query_mse[s]) / r.query_mse[0] for key, r in ok.items() if r.query_mse[0] > 0}
     most = max(gains, key=gains.get) if gains else None
     if most is not None and gains[most] > BARELY_MOVES:
         text += (f", and **{ok[most].label}** improves the most ({gains[most]:.0%} lower error)" if most != best.key
@@ -572,16 +623,19 @@ def explanation(results: dict[str, MethodResult], k: int, steps: int) -> str:
     text += "."
     still = [r.label for key, r in ok.items() if abs(gains.get(key, 0.0)) < BARELY_MOVES]
     if still:
-        text += f" {', '.join(still)} barely move{'s' if len(still) == 1 else ''} (less than {BARELY_MOVES:.0%})."
+        text += (f" {_listed(still)} {'has' if len(still) == 1 else 'have'} barely moved by step {s} (less than "
+                 f"{BARELY_MOVES:.0%}).")
     worse = [r.label for key, r in ok.items() if gains.get(key, 0.0) <= -BARELY_MOVES]
     if worse:
-        text += f" {', '.join(worse)} end{'s' if len(worse) == 1 else ''} further from the truth than it started."
+        text += f" {_listed(worse)} {'is' if len(worse) == 1 else 'are'} further from the truth than at step 0."
     return text
 
 
 def _shape(pred: np.ndarray) -> str:
-    """A step-0 curve in words: a flat line near some value, or a wave of some half-range."""
-    v = pred[np.isfinite(pred)]
+    """A step-0 curve (predictions on PLOT_X) in words, on x in [-5, 5] only (beyond it the chart shades what the
+    networks never saw): a flat line near some value, or a wave of some half-range."""
+    v = pred[QUERY_SLICE]
+    v = v[np.isfinite(v)]
     if v.size == 0:
         return "off the chart"
     half = float(v.max() - v.min()) / 2
