@@ -194,10 +194,11 @@ def adapt_and_measure(model: nn.Module, params: Params, support_x: Tensor, suppo
       query_out (M, Q, ...)    the outputs on `query_x` (with `outputs`)
     Nothing is detached: with `first_order=False` the query losses are differentiable w.r.t.
     `params` (second-order MAML). It works under `vmap` over tasks. `queries_alone` predicts each
-    query in a batch of its own (it changes nothing except for the transductive batch norm).
+    query in a batch of its own (it changes nothing except for the transductive batch norm). `only` adapts just
+    the named tensors (ANIL: `head_names(model)`).
     """
     loss = loss or default_loss(support_y)
-    states, step_losses = _adapt(model, params, support_x, support_y, steps, inner_lr, first_order, loss)
+    states, step_losses = _adapt(model, params, support_x, support_y, steps, inner_lr, first_order, loss, only)
     measured = states if all_steps else states[-1:]
     out: dict[str, list[Tensor]] = {}
     if support_loss:

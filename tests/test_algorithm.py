@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from maml_core import (
@@ -395,3 +396,11 @@ def test_anil_adapts_the_head_alone_and_leaves_the_body_unchanged():
     assert not torch.equal(full[1]["features.0.conv.weight"], params["features.0.conv.weight"])
     with pytest.raises(ValueError, match="does not have"):
         adapt(model, params, x, y, steps=1, inner_lr=0.3, only=("nope",))
+    # the measuring paths take the same flag: their query losses are those of ANIL's states
+    qx, qy = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 0])
+    batch = Episode(x[None], y[None], qx[None], qy[None], 3, 2, 1)
+    anil_curves = adapt_curves(model, params, batch, steps=3, inner_lr=0.3, only=head_names(model))
+    full_curves = adapt_curves(model, params, batch, steps=3, inner_lr=0.3)
+    expected = torch.stack([F.cross_entropy(predict(model, s, qx), qy) for s in anil])
+    assert torch.allclose(anil_curves["query_loss"][0], expected, atol=1e-5)
+    assert not torch.allclose(full_curves["query_loss"][0, 1:], anil_curves["query_loss"][0, 1:])
