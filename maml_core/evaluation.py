@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -66,11 +67,11 @@ def task_sampler(config: TrainConfig, data: OmniglotData | None = None, *, k_sho
                          rotations=o.rotations and training, augment=o.augment and training)
 
 
-def adaptation_curves(model: nn.Module, params: Params, sampler, *, tasks: int = 600, steps: int = 10,
-                      inner_lr: InnerLR = 0.01, seed: int = EVAL_SEED, chunk: int = 50,
-                      queries_alone: bool = False) -> Curves:
-    """Adapt `params` to `tasks` tasks from `sampler` (fixed `seed`) and summarise per step.
-    `queries_alone` predicts each query in a batch of its own (only the transductive batch norm cares)."""
+def task_curves(model: nn.Module, params: Params, sampler, *, tasks: int = 600, steps: int = 10,
+                inner_lr: InnerLR = 0.01, seed: int = EVAL_SEED, chunk: int = 50, queries_alone: bool = False,
+                only: Collection[str] | None = None) -> dict[str, Tensor]:
+    """Every task's curves, unsummarised: `adapt_curves` over `tasks` tasks from `sampler` (fixed `seed`, in
+    chunks), e.g. support_loss and query_loss (tasks, steps + 1). `adaptation_curves` summarises them."""
     g = torch.Generator().manual_seed(seed)  # tasks are sampled on the CPU, then moved to the weights' device
     device = next(iter(params.values())).device
     parts: dict[str, list[Tensor]] = {}
@@ -78,11 +79,21 @@ def adaptation_curves(model: nn.Module, params: Params, sampler, *, tasks: int =
     while done < tasks:
         n = min(chunk, tasks - done)
         batch: Episode = sampler.sample(n, g).to(device)
-        out = adapt_curves(model, params, batch, steps=steps, inner_lr=inner_lr, queries_alone=queries_alone)
+        out = adapt_curves(model, params, batch, steps=steps, inner_lr=inner_lr, queries_alone=queries_alone,
+                           only=only)
         for k, v in out.items():
             parts.setdefault(k, []).append(v.cpu())
         done += n
-    cat = {k: torch.cat(v) for k, v in parts.items()}
+    return {k: torch.cat(v) for k, v in parts.items()}
+
+
+def adaptation_curves(model: nn.Module, params: Params, sampler, *, tasks: int = 600, steps: int = 10,
+                      inner_lr: InnerLR = 0.01, seed: int = EVAL_SEED, chunk: int = 50,
+                      queries_alone: bool = False) -> Curves:
+    """Adapt `params` to `tasks` tasks from `sampler` (fixed `seed`) and summarise per step.
+    `queries_alone` predicts each query in a batch of its own (only the transductive batch norm cares)."""
+    cat = task_curves(model, params, sampler, tasks=tasks, steps=steps, inner_lr=inner_lr, seed=seed, chunk=chunk,
+                      queries_alone=queries_alone)
 
     def summary(k: str) -> tuple[list[float], list[float]]:
         m, ci = mean_ci95(torch.nan_to_num(cat[k], nan=float("inf")))
