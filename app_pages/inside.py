@@ -73,6 +73,11 @@ def line(lr: float) -> np.ndarray:
     return iv.compute_line(model(), shipped("pretrain").params, shipped("maml").params, tasks, lr)
 
 
+@st.cache_resource(show_spinner="Adapting every start to the 600 test tasks…", max_entries=8)
+def many(lr: float) -> dict[str, np.ndarray]:
+    return iv.compute_many({m: (model(), shipped(m).params) for m in STARTS}, shipped("maml").config, lr)
+
+
 def user_task() -> iv.Task | None:
     """The task on this user's Sinusoid page (handed over in the session), if it has support points."""
     sin = ss.get("sinusoid")
@@ -177,6 +182,18 @@ st.subheader("4. What adaptation changes")
 st.plotly_chart(iv.layers_figure(layers, step, common.scaled(320)), key="ins_layers",
                 config={"displayModeBar": False})
 st.markdown(f"On {tasks[0].label}, from the θ shown. " + iv.layers_text(layers, step))
+st.subheader("5. Many tasks at once")
+spread = many(lr)
+mine = paths.query_loss[0] if state.clicked == (0.0, 0.0) else None
+st.plotly_chart(iv.many_figure(spread, step, mine, common.scaled(380)), key="ins_many",
+                config={"displayModeBar": False})
+st.caption(f"Each start adapted to the {iv.MANY_TASKS} held-out test tasks of docs/RESULTS.md ({iv.MANY_SHOTS} shots, "
+           f"α = {lr:g}): the median query MSE after each step, a band from the 10th to the 90th percentile, the mean "
+           f"(dots) and the paper's means (crosses). Dotted black: {tasks[0].label} on this page (its query MSE on "
+           "100 points across [-5, 5]; the test tasks use 100 random points).")
+for sentence in iv.many_text(spread, step, float(mine[min(step, len(mine) - 1)]) if mine is not None else None,
+                             origin, k):
+    st.markdown(sentence)
 st.caption(f"Page {(time.perf_counter() - T0) * 1e3:.0f} ms on the server.")
 scene.publish(SCENE)
 step_control.keep_playing(state.shown, view)

@@ -30,7 +30,7 @@ from .config import (
     TrainConfig,
     default_config,
 )
-from .evaluation import Curves, adaptation_curves, choose_test_settings, task_sampler
+from .evaluation import Curves, adaptation_curves, choose_test_settings, task_curves, task_sampler
 from .models import OmniglotConvNet, SinusoidMLP, build_model, count_params, get_params
 from .omniglot import DataError, OmniglotData, OmniglotTasks, download, load_omniglot, split
 from .preprocess import ImageError, has_ink, preprocess_image
@@ -42,8 +42,10 @@ __all__ = [
     "preprocess_image", "Metrics", "Headline",
     "adapt_curves", "meta_loss_and_grad", "meta_loss_loop", "Checkpoint", "CheckpointError",
     "ConfigError", "ModelConfig", "OmniglotTaskConfig", "SinusoidTaskConfig", "TrainConfig", "default_config",
-    "Curves", "adaptation_curves", "choose_test_settings", "task_sampler", "OmniglotConvNet", "SinusoidMLP",
+    "Curves", "adaptation_curves", "task_curves", "choose_test_settings", "task_sampler", "OmniglotConvNet",
+    "SinusoidMLP",
     "build_model", "count_params", "get_params", "DataError", "OmniglotData", "OmniglotTasks", "download",
     "load_omniglot", "split", "ImageError", "has_ink", "Episode", "SinusoidTasks", "make_sinusoid_episode",
-    "mean_ci95", "sinusoid", "StepInfo", "Trainer", "TrainResult", "LEARNED", "network_params", "describe_lr", "head_names",
+    "mean_ci95", "sinusoid", "StepInfo", "Trainer", "TrainResult", "LEARNED", "network_params", "describe_lr",
+    "head_names",
 ]

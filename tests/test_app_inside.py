@@ -44,11 +44,14 @@ def test_every_section_renders_with_sentences_from_its_numbers():
     assert at.title[0].value == "Inside MAML"
     heads = [h.value for h in at.subheader]
     assert heads == ["1. The landscape", "2. Where each method would move θ",
-                     "3. The meta-objective as inner steps grow", "4. What adaptation changes"]
+                     "3. The meta-objective as inner steps grow", "4. What adaptation changes",
+                     "5. Many tasks at once"]
     text = text_of(at)
     assert "After 10 inner steps from the MAML start" in text
     assert "Off the plane" in text and "cosine" in text and "m = 0: lowest at t = 0.00 (the pretrained start)" in text
     assert "Not drawn" in text and "Pretrained (all tasks) start is 33.3 away" in text
+    # the 600 test tasks of docs/RESULTS.md's 5-shot table: its MAML mean and interval reappear
+    assert "MAML 0.318 ± 0.049" in text and "The task on screen, from the MAML start" in text
     frame = at.dataframe[0].value
     assert list(frame["direction"]) == ["MAML", "FO-MAML", "Reptile", "Pretraining"]
     assert frame["cosine with MAML"].iloc[0] == "1.00"
@@ -146,3 +149,12 @@ def test_the_layer_sentence_names_the_layer_that_moved_most():
     text = iv.layers_text(G.LayerChanges(names, absolute, relative, relative), 1)
     assert text.startswith("After 1 step, layer 1 weights moved most (5% of its size)")
     assert "every layer changes" not in text  # a NaN (a zero start) is not "a small fraction"
+
+
+def test_the_many_tasks_sentence_places_the_task_on_screen():
+    many = {"maml": np.tile(np.linspace(1.0, 0.1, iv.MANY_STEPS + 1), (4, 1)) * np.array([[1], [2], [3], [4]])}
+    text = " ".join(iv.many_text(many, 10, 0.25, "maml", k=5))
+    assert "After 10 steps on the 600 test tasks" in text
+    assert "MAML 0.25 ±" in text and "better than 50% of those tasks." in text  # 0.3 and 0.4 are worse
+    assert "support points" not in text
+    assert "it has 7 support points, they have 5" in " ".join(iv.many_text(many, 3, 0.25, "maml", k=7))

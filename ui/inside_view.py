@@ -395,3 +395,82 @@ def layers_text(changes: G.LayerChanges, step: int) -> str:
     if np.all(np.isfinite(rel)) and rel.min() > 0 and rel.max() < 0.2:
         return text + ": every layer changes, each by a small fraction of its size."
     return text + "."
+
+
+# --- many tasks at once ------------------------------------------------------------------------------------------
+
+MANY_TASKS, MANY_SHOTS, MANY_STEPS = 600, 5, 10  # docs/RESULTS.md's 5-shot table: the same 600 test tasks
+PAPER_MEANS = {"maml": {1: 0.67, 5: 0.38, 10: 0.35}, "pretrain": {1: 2.41, 5: 2.23, 10: 2.19}}  # (docs/RESULTS.md)
+
+
+def compute_many(nets: dict[str, tuple[nn.Module, dict]], config, inner_lr: float) -> dict[str, np.ndarray]:
+    """Each start's query MSE on the 600 test tasks of docs/RESULTS.md (5 shots, test seed) after 0..10 steps:
+    method -> (600, 11)."""
+    from maml_core import task_curves, task_sampler
+
+    sampler = task_sampler(config, k_shot=MANY_SHOTS)
+    return {m: task_curves(model, params, sampler, tasks=MANY_TASKS, steps=MANY_STEPS,
+                           inner_lr=inner_lr)["query_loss"].numpy() for m, (model, params) in nets.items()}
+
+
+def _finite(v: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(v, nan=np.inf)
+
+
+def many_figure(many: dict[str, np.ndarray], step: int, mine: np.ndarray | None, height: int) -> figures.Figure:
+    """Per start: the median query MSE over the 600 tasks after each step, a band from the 10th to the 90th
+    percentile, and the mean (dots); the paper's means (crosses); the task on screen (black)."""
+    data: list[dict] = []
+    x = list(range(MANY_STEPS + 1))
+    for m, v in many.items():
+        c = METHOD_COLORS.get(m, REPTILE_COLOR)
+        lo, med, hi = (np.percentile(_finite(v), q, axis=0) for q in (10, 50, 90))
+        rgba = _rgba(c, 0.15)
+        data.append(dict(type="scatter", x=x + x[::-1], y=[float(y) for y in np.r_[hi, lo[::-1]]], fill="toself",
+                         fillcolor=rgba, line=dict(width=0), hoverinfo="skip", showlegend=False))
+        data.append(dict(type="scatter", mode="lines", x=x, y=np.round(med, 5).tolist(), name=f"{label(m)} (median)",
+                         line=dict(color=c, width=2.5)))
+        data.append(dict(type="scatter", mode="markers", x=x, y=np.round(_mean(v), 5).tolist(), name=f"{label(m)} mean",
+                         marker=dict(color=c, size=7, symbol="circle"), showlegend=False,
+                         hovertemplate=f"{label(m)}: mean %{{y:.3g}} after %{{x}} steps<extra></extra>"))
+        if m in PAPER_MEANS:
+            steps = sorted(PAPER_MEANS[m])
+            data.append(dict(type="scatter", mode="markers", x=steps, y=[PAPER_MEANS[m][s] for s in steps],
+                             name=f"paper, {label(m)} mean", marker=dict(color=c, size=11, symbol="x-thin",
+                                                                         line=dict(width=2.5, color=c))))
+    if mine is not None:
+        data.append(dict(type="scatter", mode="lines+markers", x=x[: len(mine)], y=np.round(mine, 5).tolist(),
+                         name="the task on screen", line=dict(color="#000", width=2, dash="dot"),
+                         marker=dict(color="#000", size=6)))
+    return figures.figure(data, height, shapes=[figures.step_line(step)],
+                          xaxis=dict(title="inner step", dtick=1, gridcolor=figures.GRID),
+                          yaxis=dict(title="query MSE (log scale)", type="log", dtick=1, gridcolor=figures.GRID))
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
+
+
+def _mean(v: np.ndarray) -> np.ndarray:
+    return _finite(v).mean(axis=0)
+
+
+def many_text(many: dict[str, np.ndarray], step: int, mine: float | None, mine_method: str | None,
+              k: int) -> list[str]:
+    """The 600 tasks' mean ± 95% CI and median per start at `step`, and where the task on screen falls."""
+    s = min(step, MANY_STEPS)
+    parts = []
+    for m, v in many.items():
+        col = _finite(v[:, s])
+        ci = 1.96 * col.std(ddof=1) / math.sqrt(len(col)) if np.isfinite(col).all() else float("inf")
+        parts.append(f"{label(m)} {col.mean():.3g} ± {ci:.2g} (median {np.median(col):.2g})")
+    out = [f"After {s} step{'' if s == 1 else 's'} on the {MANY_TASKS} test tasks of docs/RESULTS.md "
+           f"({MANY_SHOTS} shots, mean ± 95% CI): {_list(parts)}."]
+    if mine is not None and mine_method in many:
+        col = _finite(many[mine_method][:, s])
+        better = float((col > mine).mean())
+        shots = "" if k == MANY_SHOTS else f" (it has {k} support points, they have {MANY_SHOTS})"
+        out.append(f"The task on screen, from the {label(mine_method)} start, ends at {mine:.3g}: better than "
+                   f"{_pct(better)} of those tasks{shots}.")
+    return out
