@@ -78,6 +78,28 @@ def many(lr: float) -> dict[str, np.ndarray]:
     return iv.compute_many({m: (model(), shipped(m).params) for m in STARTS}, shipped("maml").config, lr)
 
 
+@st.cache_resource(show_spinner="Measuring the directions along meta-training…")
+def along(lr: float) -> tuple[iv.AlongTraining | None, str]:
+    """The directions at the snapshots of a retrained MAML run (assets/sinusoid_maml_snapshots.pt)."""
+    import torch
+
+    from maml_core import CheckpointError
+    from maml_core.checkpoints import read_blob
+
+    try:
+        blob = read_blob(common.ASSETS / "sinusoid_maml_snapshots.pt")
+        snaps = {int(i): p for i, p in blob["extra"]["snapshots"].items()}
+    except (CheckpointError, KeyError, TypeError, ValueError) as e:
+        return None, f"No snapshots to show ({e}). `python scripts/train_snapshots.py --out assets/...` makes them."
+    tasks = SinusoidTasks().sample(25, torch.Generator().manual_seed(1234), k_shot=10, n_query=10)
+    diff = blob["extra"].get("max_abs_diff_to_shipped", float("nan"))
+    command = blob["info"].get("command")
+    note = (f"Snapshots of a retrain of the shipped MAML checkpoint's protocol and seed ({command}); its last "
+            f"weights are not the shipped ones (largest difference {diff:.2g}), so the curve is of that run. "
+            "Directions on 25 fixed training-distribution tasks (10 shots), 1 inner step of α as in training.")
+    return iv.compute_along(model(), snaps, tasks, lr), note
+
+
 def user_task() -> iv.Task | None:
     """The task on this user's Sinusoid page (handed over in the session), if it has support points."""
     sin = ss.get("sinusoid")
@@ -169,6 +191,15 @@ with col_table:
                "adapting.")
 for sentence in iv.directions_text(table):
     st.markdown(sentence)
+
+st.markdown("**Along meta-training**")
+curve, note = along(lr)
+if curve is None:
+    st.info(note, icon=":material/info:")
+else:
+    st.plotly_chart(iv.along_figure(curve, common.scaled(320)), key="ins_along", config={"displayModeBar": False})
+    st.markdown(iv.along_text(curve))
+    st.caption(note)
 
 st.subheader("3. The meta-objective as inner steps grow")
 values = line(lr)

@@ -51,6 +51,7 @@ def test_every_section_renders_with_sentences_from_its_numbers():
     assert "Off the plane" in text and "cosine" in text and "m = 0: lowest at t = 0.00 (the pretrained start)" in text
     assert "Not drawn" in text and "Pretrained (all tasks) start is 33.3 away" in text
     # the 600 test tasks of docs/RESULTS.md's 5-shot table: its MAML mean and interval reappear
+    assert "At the initialisation MAML's and FO-MAML's directions have cosine" in text  # along meta-training
     assert "MAML 0.318 ± 0.049" in text and "The task on screen, from the MAML start" in text
     frame = at.dataframe[0].value
     assert list(frame["direction"]) == ["MAML", "FO-MAML", "Reptile", "Pretraining"]
@@ -158,3 +159,10 @@ def test_the_many_tasks_sentence_places_the_task_on_screen():
     assert "MAML 0.25 ±" in text and "better than 50% of those tasks." in text  # 0.3 and 0.4 are worse
     assert "support points" not in text
     assert "it has 7 support points, they have 5" in " ".join(iv.many_text(many, 3, 0.25, "maml", k=7))
+
+
+def test_the_along_training_sentence_reads_its_first_and_last_snapshot():
+    along = iv.AlongTraining([0, 100, 70000], [0.99, 0.8, 0.4], [0.17, 0.5, 1.09], [0.9, 0.2, 0.5])
+    text = iv.along_text(along)
+    assert "cosine 0.99 and the second-order term is 17% of MAML's gradient" in text
+    assert "after 70,000 iterations, 0.40 and 109%" in text and "from 0.90 to 0.50" in text

@@ -474,3 +474,47 @@ def many_text(many: dict[str, np.ndarray], step: int, mine: float | None, mine_m
         out.append(f"The task on screen, from the {label(mine_method)} start, ends at {mine:.3g}: better than "
                    f"{_pct(better)} of those tasks{shots}.")
     return out
+
+
+# --- along meta-training -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AlongTraining:
+    """At each snapshot of a MAML run: the MAML/FO-MAML cosine, the second-order share, Reptile's cosine with MAML."""
+
+    iterations: list[int]
+    maml_fomaml: list[float]
+    second_order: list[float]
+    reptile: list[float]
+
+
+def compute_along(model: nn.Module, snapshots: dict[int, dict], tasks: Episode, inner_lr: float,
+                  steps: int = 1) -> AlongTraining:
+    """The update directions at each snapshot on one fixed batch of tasks (the training protocol's 1 step)."""
+    its = sorted(snapshots)
+    ds = [G.update_directions(model, snapshots[i], tasks, steps=steps, inner_lr=inner_lr, reptile_steps=5)
+          for i in its]
+    return AlongTraining(its, [d.cosine("maml", "fomaml") for d in ds], [d.second_order_share() for d in ds],
+                         [d.cosine("maml", "reptile") for d in ds])
+
+
+def along_figure(along: AlongTraining, height: int) -> figures.Figure:
+    x = [max(i, 1) for i in along.iterations]  # (a log axis: iteration 0, the initialisation, is drawn at 1)
+    series = (("cosine MAML / FO-MAML", along.maml_fomaml, METHOD_COLORS["fomaml"]),
+              ("second-order share of MAML's gradient", along.second_order, METHOD_COLORS["maml"]),
+              ("cosine MAML / Reptile", along.reptile, REPTILE_COLOR))
+    data = [dict(type="scatter", mode="lines+markers", x=x, y=[round(v, 4) for v in ys], name=name,
+                 line=dict(color=c, width=2.5), marker=dict(color=c, size=7)) for name, ys, c in series]
+    return figures.figure(data, height, xaxis=dict(title="meta-training iteration (log scale; 1 = the initialisation)",
+                                                   type="log", gridcolor=figures.GRID),
+                          yaxis=dict(title="cosine / share", gridcolor=figures.GRID,
+                                     range=[-1.05, max(1.05, max(along.second_order) + 0.1)]))
+
+
+def along_text(along: AlongTraining) -> str:
+    first, last = 0, len(along.iterations) - 1
+    return (f"At the initialisation MAML's and FO-MAML's directions have cosine {along.maml_fomaml[first]:.2f} and "
+            f"the second-order term is {_pct(along.second_order[first])} of MAML's gradient; after "
+            f"{along.iterations[last]:,} iterations, {along.maml_fomaml[last]:.2f} and "
+            f"{_pct(along.second_order[last])}. Reptile's cosine with MAML goes from {along.reptile[first]:.2f} to "
+            f"{along.reptile[last]:.2f}.")
