@@ -58,9 +58,10 @@ def _parser() -> argparse.ArgumentParser:
                        description="Every default below comes from maml_core.config.default_config: the paper's "
                        "values for each problem, and the measured choices where the paper is silent.")
     t.add_argument("problem", choices=["sinusoid", "omniglot"], help="task family")
-    t.add_argument("--algo", default="maml", choices=["maml", "fomaml", "pretrain", "transfer"],
-                   help="maml (second-order), fomaml (first-order), pretrain (sinusoid baseline: one net on all "
-                        "tasks), transfer (Omniglot baseline: a classifier on the training classes)")
+    t.add_argument("--algo", default="maml", choices=["maml", "fomaml", "reptile", "pretrain", "transfer"],
+                   help="maml (second-order), fomaml (first-order), reptile (sinusoid: k SGD steps per task, then "
+                        "theta += epsilon (phi - theta); Nichol et al. 2018), pretrain (sinusoid baseline: one net on "
+                        "all tasks), transfer (Omniglot baseline: a classifier on the training classes)")
     t.add_argument("--iterations", type=int, help="meta-training iterations (outer updates)" + _d("iterations"))
     t.add_argument("--meta-batch", type=int, help="tasks per meta-update (meta-batch size)" + _d("meta_batch"))
     t.add_argument("--shots", type=int, help="K: support examples per class (sinusoid: points per task)"
@@ -72,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--inner-steps", type=int, help="inner gradient steps during meta-training" + _d("inner_steps"))
     t.add_argument("--inner-lr", type=float, help="alpha: inner (adaptation) learning rate" + _d("inner_lr"))
     t.add_argument("--meta-lr", type=float, help="beta: outer (meta) learning rate, Adam" + _d("meta_lr"))
+    t.add_argument("--outer-step", type=float, help="reptile: epsilon, the outer step, annealed linearly to 0"
+                   + _d("outer_step"))
     t.add_argument("--eval-steps", type=int, help="inner steps at test time (the most tried on validation)"
                    + _d("eval_steps"))
     t.add_argument("--seed", type=int, default=0, help="random seed")
@@ -218,7 +221,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
         val_every=args.val_every, seed=args.seed, meta_lr_schedule=args.meta_lr_schedule,
         first_order_iterations=args.first_order_iterations,
         multi_step_loss_iterations=args.multi_step_loss_iterations,
-        learn_inner_lr=args.learn_inner_lr).items() if v is not None}
+        learn_inner_lr=args.learn_inner_lr, outer_step=args.outer_step).items() if v is not None}
     if args.problem == "omniglot":
         over.update(data_dir=args.data_dir, split=args.split)
         over.update({k: v for k, v in dict(norm=args.norm, head=args.head, augment=args.augment).items()

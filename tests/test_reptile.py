@@ -63,3 +63,15 @@ def test_a_short_reptile_run_learns_a_start_that_adapts():
                               seed=7).query_loss[0][5]
     assert after < 0.8 * start, (start, after)
     assert len(result.history) == 3 and all(row["meta_loss"] > 0 for row in result.history)
+
+
+def test_the_cli_trains_reptile_and_records_it(tmp_path):
+    from maml_core import load_checkpoint
+    from maml_core.cli import main
+
+    out = tmp_path / "r.pt"
+    assert main(["train", "sinusoid", "--algo", "reptile", "--iterations", "5", "--meta-batch", "2",
+                 "--outer-step", "0.5", "--eval-tasks", "5", "--out", str(out)]) == 0
+    ckpt = load_checkpoint(out)
+    assert ckpt.algo == "reptile" and ckpt.config.outer_step == 0.5 and ckpt.config.inner_steps == 5
+    assert "--algo reptile" in ckpt.info["command"]
