@@ -40,9 +40,15 @@ VAL_TASKS = 20000
 VAL_SHOTS = 5
 
 
+# The inner loop each algorithm trains with: the paper's one step of 0.01, and Reptile's authors' five of 0.02.
+INNER = {"reptile": ["--inner-steps", "5", "--inner-lr", "0.02", "--outer-step", "1.0", "--select-lrs", "0.01", "0.02"]}
+PAPER_ALPHA = 0.01  # every checkpoint is validated (and tested) adapting with the paper's alpha
+
+
 def train(algo: str, seed: int, out: Path) -> None:
+    inner = INNER.get(algo, ["--inner-steps", "1", "--inner-lr", "0.01", "--meta-lr", "0.001"])
     cmd = [sys.executable, "-m", "maml_core", "train", "sinusoid", "--algo", algo, "--iterations", "70000",
-           "--meta-batch", "25", "--shots", "10", "--inner-steps", "1", "--inner-lr", "0.01", "--meta-lr", "0.001",
+           "--meta-batch", "25", "--shots", "10", *inner,
            "--seed", str(seed), "--eval-steps", "10", "--resume", "--out", str(out)]
     print("$", " ".join(cmd[1:]), flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
@@ -56,7 +62,7 @@ def validation(path: Path) -> tuple[int, float, list[float]]:
     g = torch.Generator().manual_seed(EVAL_SEED + 1)
     losses = []
     for _ in range(VAL_TASKS // 100):
-        out = adapt_curves(model, ck.params, sampler.sample(100, g), steps=max(STEPS), inner_lr=ck.config.inner_lr)
+        out = adapt_curves(model, ck.params, sampler.sample(100, g), steps=max(STEPS), inner_lr=PAPER_ALPHA)
         losses.append(out["query_loss"])
     q = torch.cat(losses)[:, list(STEPS)]  # (tasks, len(STEPS))
     bad = ~(q <= DIVERGED_MSE)  # NaN included
@@ -72,7 +78,7 @@ def test_figures(path: Path) -> list[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--algo", default="maml", choices=["maml", "fomaml", "pretrain"])
+    ap.add_argument("--algo", default="maml", choices=["maml", "fomaml", "reptile", "pretrain"])
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     ap.add_argument("--out-dir", type=Path, default=ROOT / "logs" / "sinusoid_seeds")
     ap.add_argument("--existing", type=Path, action="append", default=[],
