@@ -116,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
                         "measured to pay; off otherwise)")
     t.add_argument("--device", default="cpu", help="where to compute, e.g. cuda (tasks are sampled on the CPU either "
                    "way, with the same seed, and the checkpoint is written for the CPU)")
+    t.add_argument("--threads", type=int, help="CPU threads for torch (default: 1 for sinusoid, whose tiny tensors "
+                   "run 15x slower with two threads on a busy 2-core machine; torch's own choice for omniglot)")
     t.add_argument("--max-minutes", type=float, help="stop after this many minutes (resumable with --resume)")
     t.add_argument("--eval-tasks", type=int, default=600, help="held-out tasks for the recorded metrics")
     t.add_argument("--out", required=True, help="checkpoint path to write (e.g. assets/sinusoid_maml.pt)")
@@ -205,6 +207,12 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     _check_writable("--out", args.out)
     _check_writable("--json", args.json)
     _check_device(args.device)
+    _check_positive(threads=args.threads)
+    threads = args.threads or (1 if args.problem == "sinusoid" else None)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     if args.algo not in ALGORITHMS[args.problem]:
         raise UsageError(f"--algo {args.algo} is not available for {args.problem}: "
                          f"choose {', '.join(ALGORITHMS[args.problem])}")
