@@ -1,6 +1,6 @@
 """Inside MAML: why a meta-learned start adapts, measured on the shipped sinusoid networks.
 
-A view only: the geometry is `maml_core.geometry`; ui/inside_view.py turns its numbers into charts and sentences.
+A view only: the geometry is `maml_core.geometry`; ui/inside/ turns its numbers into charts and sentences.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import streamlit as st
 
 from maml_core import SinusoidTasks, build_model
 from ui import chart_click, common, scene, step_control
-from ui import inside_view as iv
+from ui.inside import charts, explain, names
+from ui.inside import numbers as num
 from ui.inside_state import INSIDE_PREFIX, InsideState
 from ui.live_chart import live_chart
 
@@ -26,7 +27,7 @@ METHODS_KEY = "methods_" + "_".join(STARTS)
 SCENE = [
     scene.Param("th", "the start θ", scene.one("ins_origin", scene.choice(STARTS)),
                 lambda s: [s.get("ins_origin", "maml")]),
-    scene.Param("pl", "the plane", scene.one("ins_plane", scene.choice(list(iv.PLANES))),
+    scene.Param("pl", "the plane", scene.one("ins_plane", scene.choice(list(num.PLANES))),
                 lambda s: [s.get("ins_plane", "gradients")]),
     *scene.settings_params(METHODS_KEY, STARTS),
 ]
@@ -47,21 +48,21 @@ def model():
 
 
 @st.cache_resource(show_spinner="Measuring the loss over the plane…", max_entries=64)
-def landscape(origin: str, kind: str, tasks: tuple[iv.Task, ...], steps: int, lr: float) -> iv.Landscape:
+def landscape(origin: str, kind: str, tasks: tuple[num.Task, ...], steps: int, lr: float) -> num.Landscape:
     starts = {m: shipped(m).params for m in STARTS}
-    return iv.compute_landscape(model(), starts, origin, kind, iv.episode(tasks), steps, lr)
+    return num.compute_landscape(model(), starts, origin, kind, num.episode(tasks), steps, lr)
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
-def paths_and_directions(origin: str, kind: str, tasks: tuple[iv.Task, ...], steps: int, lr: float,
+def paths_and_directions(origin: str, kind: str, tasks: tuple[num.Task, ...], steps: int, lr: float,
                          clicked: tuple[float, float]):
     land = landscape(origin, kind, tasks, steps, lr)
     theta = land.plane.point(*clicked) if clicked != (0.0, 0.0) else shipped(origin).params
-    batch = iv.episode(tasks)
+    batch = num.episode(tasks)
     net = model()
-    paths = iv.compute_paths(net, land.plane, theta, batch, steps, lr)
-    table = iv.compute_directions(net, land.plane, theta, batch, steps, lr)
-    layers = iv.compute_layers(net, theta, batch.task(0), steps, lr)
+    paths = num.compute_paths(net, land.plane, theta, batch, steps, lr)
+    table = num.compute_directions(net, land.plane, theta, batch, steps, lr)
+    layers = num.compute_layers(net, theta, batch.task(0), steps, lr)
     return paths, table, layers
 
 
@@ -70,16 +71,16 @@ def line(lr: float) -> np.ndarray:
     import torch
 
     tasks = SinusoidTasks().sample(100, torch.Generator().manual_seed(1234), k_shot=10, n_query=50)
-    return iv.compute_line(model(), shipped("pretrain").params, shipped("maml").params, tasks, lr)
+    return num.compute_line(model(), shipped("pretrain").params, shipped("maml").params, tasks, lr)
 
 
 @st.cache_resource(show_spinner="Adapting every start to the 600 test tasks…", max_entries=8)
 def many(lr: float) -> dict[str, np.ndarray]:
-    return iv.compute_many({m: (model(), shipped(m).params) for m in STARTS}, shipped("maml").config, lr)
+    return num.compute_many({m: (model(), shipped(m).params) for m in STARTS}, shipped("maml").config, lr)
 
 
 @st.cache_resource(show_spinner="Measuring the directions along meta-training…")
-def along(lr: float) -> tuple[iv.AlongTraining | None, str]:
+def along(lr: float) -> tuple[num.AlongTraining | None, str]:
     """The directions at the snapshots of a retrained MAML run (assets/sinusoid_maml_snapshots.pt)."""
     import torch
 
@@ -97,10 +98,10 @@ def along(lr: float) -> tuple[iv.AlongTraining | None, str]:
     note = (f"Snapshots of a retrain of the shipped MAML checkpoint's protocol and seed ({command}); its last "
             f"weights are not the shipped ones (largest difference {diff:.2g}), so the curve is of that run. "
             "Directions on 25 fixed training-distribution tasks (10 shots), 1 inner step of α as in training.")
-    return iv.compute_along(model(), snaps, tasks, lr), note
+    return num.compute_along(model(), snaps, tasks, lr), note
 
 
-def user_task() -> iv.Task | None:
+def user_task() -> num.Task | None:
     """The task on this user's Sinusoid page (handed over in the session), if it has support points."""
     sin = ss.get("sinusoid")
     points = getattr(sin, "points", None)
@@ -109,7 +110,7 @@ def user_task() -> iv.Task | None:
     amp, phase = float(ss.get("sin_amp", 3.0)), float(ss.get("sin_phase", 0.5))
     xs = [float(p.x) for p in points]
     ys = [amp * math.sin(p.x - phase) if p.y is None else float(p.y) for p in points]
-    return iv.Task(amp, phase, tuple(xs), tuple(ys), "your task")
+    return num.Task(amp, phase, tuple(xs), tuple(ys), "your task")
 
 
 # --- the page ---------------------------------------------------------------------------------------------------
@@ -124,9 +125,9 @@ with st.sidebar:
     ss.setdefault("ins_origin", "maml")
     ss.setdefault("ins_plane", "gradients")
     origin = st.radio("The plane passes through", STARTS, key="ins_origin",
-                      format_func=lambda m: iv.label(m) + " start",
+                      format_func=lambda m: names.label(m) + " start",
                       help="The start θ the inner steps begin from (until you click elsewhere on the plane).")
-    kind = st.radio("Spanned by", list(iv.PLANES), key="ins_plane", format_func=iv.PLANES.get,
+    kind = st.radio("Spanned by", list(num.PLANES), key="ins_plane", format_func=num.PLANES.get,
                     help="Two tasks' gradients hold every first step exactly; two adapted weights hold both ends; "
                          "random filter-normalised directions are Li et al.'s loss-landscape slices (NeurIPS 2018).")
     if st.button("Reset this page", key="ins_reset", icon=":material/restart_alt:"):
@@ -139,7 +140,7 @@ steps = max(settings.inner_steps, 1)
 lr = float(settings.inner_lr) if settings.inner_lr is not None else 0.01  # every shipped sinusoid net: 0.01
 mine = user_task()
 k = len(mine.x) if mine is not None else 5
-tasks = tuple(iv.page_tasks(mine, k, settings.seed))
+tasks = tuple(num.page_tasks(mine, k, settings.seed))
 if mine is None:
     st.info("These are four random tasks of the paper's family. Set up a task on the **Sinusoid regression** page "
             "and it appears here as *your task*, in black.", icon=":material/info:")
@@ -156,7 +157,7 @@ step = view.step
 col_chart, col_text = st.columns([1.15, 1], gap="medium")
 with col_chart:
     height = common.scaled(540)
-    live_chart(iv.landscape_figure(land, paths, step, tasks, origin, state.clicked, height), key="ins_landscape")
+    live_chart(charts.landscape_figure(land, paths, step, tasks, origin, state.clicked, height), key="ins_landscape")
     click = chart_click.chart_click("ins_landscape", key="ins_click", points_trace=0, radius_px=0)
     if click is not None and click.t != state.last_click:
         state.last_click, state.clicked = click.t, (round(click.x, 6), round(click.y, 6))
@@ -166,20 +167,20 @@ with col_text:
     if state.clicked != (0.0, 0.0) and st.button("Back to the start", key="ins_unclick", icon=":material/undo:"):
         state.clicked = (0.0, 0.0)
         st.rerun()
-    for sentence in iv.landscape_text(land, paths, tasks, step, origin, state.clicked):
+    for sentence in explain.landscape_text(land, paths, tasks, step, origin, state.clicked):
         st.markdown(sentence)
     st.caption(f"Contours: each task's support loss (MSE on its {k} points, log scale) in the task's colour, over "
-               f"a plane through the {iv.label(origin)} start spanned by {iv.PLANES[kind]}. Lines with arrows: "
+               f"a plane through the {names.label(origin)} start spanned by {num.PLANES[kind]}. Lines with arrows: "
                f"each task's inner steps of α = {lr:g} up to the step shown.")
 
 st.subheader("2. Where each method would move θ")
 col_arrows, col_table = st.columns([1, 1.2], gap="medium")
 with col_arrows:
-    st.plotly_chart(iv.directions_figure(table, common.scaled(380)), key="ins_directions",
+    st.plotly_chart(charts.directions_figure(table, common.scaled(380)), key="ins_directions",
                     config={"displayModeBar": False})
 with col_table:
     frame = pd.DataFrame({
-        "direction": [iv.DIRECTION_LABELS[m] for m in table.norms],
+        "direction": [names.DIRECTION_LABELS[m] for m in table.norms],
         "length": [f"{v:.3g}" for v in table.norms.values()],
         "cosine with MAML": [f"{1.0 if m == 'maml' else table.cosines.get(('maml', m), 0.0):.2f}"
                              for m in table.norms],
@@ -189,7 +190,7 @@ with col_table:
                f"of α = {lr:g}. MAML and FO-MAML: minus the meta-gradient of the query loss; Reptile: the mean of "
                "φ − θ (Nichol, Achiam & Schulman 2018); pretraining: minus the gradient of the loss before "
                "adapting.")
-for sentence in iv.directions_text(table):
+for sentence in explain.directions_text(table):
     st.markdown(sentence)
 
 st.markdown("**Along meta-training**")
@@ -197,32 +198,32 @@ curve, note = along(lr)
 if curve is None:
     st.info(note, icon=":material/info:")
 else:
-    st.plotly_chart(iv.along_figure(curve, common.scaled(320)), key="ins_along", config={"displayModeBar": False})
-    st.markdown(iv.along_text(curve))
+    st.plotly_chart(charts.along_figure(curve, common.scaled(320)), key="ins_along", config={"displayModeBar": False})
+    st.markdown(explain.along_text(curve))
     st.caption(note)
 
 st.subheader("3. The meta-objective as inner steps grow")
 values = line(lr)
-st.plotly_chart(iv.line_figure(values, common.scaled(380)), key="ins_line", config={"displayModeBar": False})
+st.plotly_chart(charts.line_figure(values, common.scaled(380)), key="ins_line", config={"displayModeBar": False})
 st.caption(f"The mean query MSE after m inner steps of α = {lr:g} on 100 tasks (10 shots), at starts along the "
            "straight line from the pretrained start (t = 0) through the MAML start (t = 1).")
-for sentence in iv.line_text(values):
+for sentence in explain.line_text(values):
     st.markdown(sentence)
 
 st.subheader("4. What adaptation changes")
-st.plotly_chart(iv.layers_figure(layers, step, common.scaled(320)), key="ins_layers",
+st.plotly_chart(charts.layers_figure(layers, step, common.scaled(320)), key="ins_layers",
                 config={"displayModeBar": False})
-st.markdown(f"On {tasks[0].label}, from the θ shown. " + iv.layers_text(layers, step))
+st.markdown(f"On {tasks[0].label}, from the θ shown. " + explain.layers_text(layers, step))
 st.subheader("5. Many tasks at once")
 spread = many(lr)
 mine = paths.query_loss[0] if state.clicked == (0.0, 0.0) else None
-st.plotly_chart(iv.many_figure(spread, step, mine, common.scaled(380)), key="ins_many",
+st.plotly_chart(charts.many_figure(spread, step, mine, common.scaled(380)), key="ins_many",
                 config={"displayModeBar": False})
-st.caption(f"Each start adapted to the {iv.MANY_TASKS} held-out test tasks of docs/RESULTS.md ({iv.MANY_SHOTS} shots, "
-           f"α = {lr:g}): the median query MSE after each step, a band from the 10th to the 90th percentile, the mean "
-           f"(dots) and the paper's means (crosses). Dotted black: {tasks[0].label} on this page (its query MSE on "
-           "100 points across [-5, 5]; the test tasks use 100 random points).")
-for sentence in iv.many_text(spread, step, float(mine[min(step, len(mine) - 1)]) if mine is not None else None,
+st.caption(f"Each start adapted to the {num.MANY_TASKS} held-out test tasks of docs/RESULTS.md ({num.MANY_SHOTS} "
+           f"shots, α = {lr:g}): the median query MSE after each step, a band from the 10th to the 90th percentile, "
+           f"the mean (dots) and the paper's means (crosses). Dotted black: {tasks[0].label} on this page (its query "
+           "MSE on 100 points across [-5, 5]; the test tasks use 100 random points).")
+for sentence in explain.many_text(spread, step, float(mine[min(step, len(mine) - 1)]) if mine is not None else None,
                              origin, k):
     st.markdown(sentence)
 st.caption(f"Page {(time.perf_counter() - T0) * 1e3:.0f} ms on the server.")

@@ -23,7 +23,8 @@ logging.disable(logging.WARNING)  # "no runtime" warnings: the views run here wi
 import torch  # noqa: E402
 
 from maml_core import SinusoidTasks, load_checkpoint  # noqa: E402
-from ui import inside_view as iv  # noqa: E402
+from ui.inside import charts  # noqa: E402
+from ui.inside import numbers as num  # noqa: E402
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -43,36 +44,36 @@ def main() -> None:
     nets = {m: load_checkpoint(ROOT / "assets" / f"sinusoid_{m}.pt") for m in ("maml", "fomaml", "pretrain")}
     model = nets["maml"].model
     starts = {m: c.params for m, c in nets.items()}
-    tasks = iv.page_tasks(None, 5, seed=0)
-    batch = iv.episode(tasks)
+    tasks = num.page_tasks(None, 5, seed=0)
+    batch = num.episode(tasks)
     steps, lr = 10, 0.01
-    land = iv.compute_landscape(model, starts, "maml", "gradients", batch, steps, lr)  # (warm-up)
+    land = num.compute_landscape(model, starts, "maml", "gradients", batch, steps, lr)  # (warm-up)
     theta = land.plane.point(0.05, -0.03)
 
     def new_plane():
-        return iv.compute_landscape(model, starts, "maml", "gradients", batch, steps, lr)
+        return num.compute_landscape(model, starts, "maml", "gradients", batch, steps, lr)
 
     def click():
-        paths = iv.compute_paths(model, land.plane, theta, batch, steps, lr)
-        table = iv.compute_directions(model, land.plane, theta, batch, steps, lr)
-        layers = iv.compute_layers(model, theta, batch.task(0), steps, lr)
+        paths = num.compute_paths(model, land.plane, theta, batch, steps, lr)
+        table = num.compute_directions(model, land.plane, theta, batch, steps, lr)
+        layers = num.compute_layers(model, theta, batch.task(0), steps, lr)
         return paths, table, layers
 
     line_tasks = SinusoidTasks().sample(100, torch.Generator().manual_seed(1234), k_shot=10, n_query=50)
     paths, table, layers = click()
 
     def draw():
-        iv.landscape_figure(land, paths, steps, tasks, "maml", (0.05, -0.03), 540).to_dict()
-        iv.directions_figure(table, 380).to_dict()
-        iv.layers_figure(layers, steps, 320).to_dict()
+        charts.landscape_figure(land, paths, steps, tasks, "maml", (0.05, -0.03), 540).to_dict()
+        charts.directions_figure(table, 380).to_dict()
+        charts.layers_figure(layers, steps, 320).to_dict()
 
     t_plane = median_seconds(new_plane, args.repeats)
     t_click = median_seconds(click, args.repeats)
     t_draw = median_seconds(draw, args.repeats)
-    t_line = median_seconds(lambda: iv.compute_line(model, starts["pretrain"], starts["maml"], line_tasks, lr),
+    t_line = median_seconds(lambda: num.compute_line(model, starts["pretrain"], starts["maml"], line_tasks, lr),
                             max(1, args.repeats // 3))
     print(f"sinusoid, {len(tasks)} tasks, K = 5, S = {steps}, one thread, median of {args.repeats}:")
-    print(f"  (1) new plane: {iv.GRID}x{iv.GRID} grid of 4 tasks + the spanning paths   {t_plane * 1e3:7.1f} ms")
+    print(f"  (1) new plane: {num.GRID}x{num.GRID} grid of 4 tasks + the spanning paths   {t_plane * 1e3:7.1f} ms")
     print(f"  (2) click: 4 tasks' paths, 4 directions, layer changes          {t_click * 1e3:7.1f} ms")
     print(f"      figures for (1)+(2)                                          {t_draw * 1e3:7.1f} ms")
     total = t_plane + t_click + t_draw

@@ -1,4 +1,4 @@
-"""The Inside MAML page (AppTest) and its view's numbers and sentences (ui/inside_view.py)."""
+"""The Inside MAML page (AppTest) and its view's numbers and sentences (ui/inside/)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ if str(ROOT) not in sys.path:
 
 from maml_core import geometry as G  # noqa: E402
 from maml_core import load_checkpoint  # noqa: E402
-from ui import inside_view as iv  # noqa: E402
+from ui.inside import explain  # noqa: E402
+from ui.inside import numbers as num  # noqa: E402
 
 APP = str(ROOT / "app.py")
 ASSETS = ROOT / "assets"
@@ -85,60 +86,60 @@ def sinusoid_nets():
 
 def test_paths_from_a_clicked_point_start_there_and_stay_on_a_gradient_plane_for_one_step(sinusoid_nets):
     net = sinusoid_nets["maml"]
-    tasks = iv.page_tasks(None, 5, seed=3)
-    batch = iv.episode(tasks)
-    land = iv.compute_landscape(net.model, {m: c.params for m, c in sinusoid_nets.items()}, "maml", "gradients",
+    tasks = num.page_tasks(None, 5, seed=3)
+    batch = num.episode(tasks)
+    land = num.compute_landscape(net.model, {m: c.params for m, c in sinusoid_nets.items()}, "maml", "gradients",
                                 batch, 2, 0.01)
-    assert land.loss.shape == (4, iv.GRID, iv.GRID)
+    assert land.loss.shape == (4, num.GRID, num.GRID)
     assert land.starts["maml"].off == pytest.approx(0.0, abs=1e-5)
-    paths = iv.compute_paths(net.model, land.plane, land.plane.point(0.05, -0.02), batch, 2, 0.01)
+    paths = num.compute_paths(net.model, land.plane, land.plane.point(0.05, -0.02), batch, 2, 0.01)
     assert np.allclose(paths.coords[:, 0], [0.05, -0.02], atol=1e-5)
-    origin_paths = iv.compute_paths(net.model, land.plane, net.params, batch, 2, 0.01)
+    origin_paths = num.compute_paths(net.model, land.plane, net.params, batch, 2, 0.01)
     assert np.all(origin_paths.off_share[:2, 1] < 1e-3)  # the two tasks that span the plane: their first step
     assert np.all(paths.support_loss[:, 0] > 0)
 
 
-def _paths(off_share: float) -> iv.Paths:
+def _paths(off_share: float) -> num.Paths:
     coords = np.zeros((2, 3, 2))
     loss = np.array([[1.0, 0.5, 0.25], [2.0, 1.0, 0.5]])
-    return iv.Paths(coords, np.zeros((2, 3)), np.full((2, 3), off_share), loss, loss, 0.0)
+    return num.Paths(coords, np.zeros((2, 3)), np.full((2, 3), off_share), loss, loss, 0.0)
 
 
-def _land(starts: dict[str, G.Projection]) -> iv.Landscape:
-    return iv.Landscape(None, np.linspace(-1, 1, 3), np.linspace(-1, 1, 3), np.ones((2, 3, 3)), starts)
+def _land(starts: dict[str, G.Projection]) -> num.Landscape:
+    return num.Landscape(None, np.linspace(-1, 1, 3), np.linspace(-1, 1, 3), np.ones((2, 3, 3)), starts)
 
 
 def test_the_landscape_sentences_say_what_the_numbers_say():
-    tasks = [iv.Task(1.0, 0.0, (0.0,), (0.0,), "your task"), iv.Task(2.0, 1.0, (0.0,), (0.0,), "task 2")]
+    tasks = [num.Task(1.0, 0.0, (0.0,), (0.0,), "your task"), num.Task(2.0, 1.0, (0.0,), (0.0,), "task 2")]
     near = {"maml": G.Projection(0.0, 0.0, 0.0, 0.0), "pretrain": G.Projection(0.3, 0.4, 12.0, 0.99)}
-    text = " ".join(iv.landscape_text(_land(near), _paths(0.0), tasks, 2, "maml", (0.0, 0.0)))
+    text = " ".join(explain.landscape_text(_land(near), _paths(0.0), tasks, 2, "maml", (0.0, 0.0)))
     assert "After 2 inner steps from the MAML start" in text
     assert "your task 1 → 0.25 and task 2 2 → 0.5" in text
     assert "holds these paths exactly" in text
     assert "Pretrained (all tasks) start is 12 away, 99% of that off the plane" in text
-    text = " ".join(iv.landscape_text(_land(near), _paths(0.5), tasks, 1, "maml", (0.2, 0.1)))
+    text = " ".join(explain.landscape_text(_land(near), _paths(0.5), tasks, 1, "maml", (0.2, 0.1)))
     assert "After 1 inner step from the θ you clicked" in text and "part of the movement is not in this picture" in text
-    assert iv.landscape_text(_land(near), _paths(0.0), tasks, 0, "maml", (0.0, 0.0))[0].startswith("Step 0")
+    assert explain.landscape_text(_land(near), _paths(0.0), tasks, 0, "maml", (0.0, 0.0))[0].startswith("Step 0")
 
 
 def test_far_starts_are_not_drawn_where_they_happen_to_project():
-    assert iv.drawn(G.Projection(0.1, 0.1, 0.05, 0.3), half=1.0)
-    assert not iv.drawn(G.Projection(0.1, 0.1, 30.0, 0.99), half=1.0)  # projects inside, lies far off
-    assert not iv.drawn(G.Projection(3.0, 0.0, 0.0, 0.0), half=1.0)
+    assert num.drawn(G.Projection(0.1, 0.1, 0.05, 0.3), half=1.0)
+    assert not num.drawn(G.Projection(0.1, 0.1, 30.0, 0.99), half=1.0)  # projects inside, lies far off
+    assert not num.drawn(G.Projection(3.0, 0.0, 0.0, 0.0), half=1.0)
 
 
 def test_the_directions_and_line_sentences_follow_the_numbers():
-    table = iv.DirectionTable({m: 1.0 for m in G.METHODS},
+    table = num.DirectionTable({m: 1.0 for m in G.METHODS},
                               {("maml", "fomaml"): 0.5, ("maml", "reptile"): -0.25, ("maml", "pretrain"): 0.9},
                               0.82, {m: (0.1, 0.0, 0.4) for m in G.METHODS}, 3)
-    text = " ".join(iv.directions_text(table))
+    text = " ".join(explain.directions_text(table))
     assert "cosine 0.50 (they differ by 60°)" in text and "82% of the length of MAML's meta-gradient" in text
     assert "Reptile's update (3 inner steps per task, no query set) has cosine -0.25" in text
-    values = np.full((len(iv.LINE_STEPS), len(iv.LINE_T)), 5.0)
-    values[0, np.argmin(np.abs(iv.LINE_T - 0.0))] = 1.0
-    for j in range(1, len(iv.LINE_STEPS)):
-        values[j, np.argmin(np.abs(iv.LINE_T - 1.0))] = 0.5
-    text = iv.line_text(values)[0]
+    values = np.full((len(num.LINE_STEPS), len(num.LINE_T)), 5.0)
+    values[0, np.argmin(np.abs(num.LINE_T - 0.0))] = 1.0
+    for j in range(1, len(num.LINE_STEPS)):
+        values[j, np.argmin(np.abs(num.LINE_T - 1.0))] = 0.5
+    text = explain.line_text(values)[0]
     assert "m = 0: lowest at t = 0.00 (the pretrained start)" in text
     assert "m = 10: lowest at t = 1.00 (the MAML start)" in text
 
@@ -147,22 +148,22 @@ def test_the_layer_sentence_names_the_layer_that_moved_most():
     names = ("net.0.weight", "net.0.bias", "head")
     absolute = torch.tensor([[0.0, 0.0, 0.0], [0.1, 0.02, 0.3]])
     relative = torch.tensor([[0.0, 0.0, 0.0], [0.05, 0.01, float("nan")]])
-    text = iv.layers_text(G.LayerChanges(names, absolute, relative, relative), 1)
+    text = explain.layers_text(G.LayerChanges(names, absolute, relative, relative), 1)
     assert text.startswith("After 1 step, layer 1 weights moved most (5% of its size)")
     assert "every layer changes" not in text  # a NaN (a zero start) is not "a small fraction"
 
 
 def test_the_many_tasks_sentence_places_the_task_on_screen():
-    many = {"maml": np.tile(np.linspace(1.0, 0.1, iv.MANY_STEPS + 1), (4, 1)) * np.array([[1], [2], [3], [4]])}
-    text = " ".join(iv.many_text(many, 10, 0.25, "maml", k=5))
+    many = {"maml": np.tile(np.linspace(1.0, 0.1, num.MANY_STEPS + 1), (4, 1)) * np.array([[1], [2], [3], [4]])}
+    text = " ".join(explain.many_text(many, 10, 0.25, "maml", k=5))
     assert "After 10 steps on the 600 test tasks" in text
     assert "MAML 0.25 ±" in text and "better than 50% of those tasks." in text  # 0.3 and 0.4 are worse
     assert "support points" not in text
-    assert "it has 7 support points, they have 5" in " ".join(iv.many_text(many, 3, 0.25, "maml", k=7))
+    assert "it has 7 support points, they have 5" in " ".join(explain.many_text(many, 3, 0.25, "maml", k=7))
 
 
 def test_the_along_training_sentence_reads_its_first_and_last_snapshot():
-    along = iv.AlongTraining([0, 100, 70000], [0.99, 0.8, 0.4], [0.17, 0.5, 1.09], [0.9, 0.2, 0.5])
-    text = iv.along_text(along)
+    along = num.AlongTraining([0, 100, 70000], [0.99, 0.8, 0.4], [0.17, 0.5, 1.09], [0.9, 0.2, 0.5])
+    text = explain.along_text(along)
     assert "cosine 0.99 and the second-order term is 17% of MAML's gradient" in text
     assert "after 70,000 iterations, 0.40 and 109%" in text and "from 0.90 to 0.50" in text
