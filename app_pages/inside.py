@@ -16,6 +16,7 @@ from maml_core import SinusoidTasks, build_model
 from ui import chart_click, common, scene, step_control
 from ui.inside import charts, explain, names
 from ui.inside import numbers as num
+from ui.inside import omniglot as inside_omniglot
 from ui.inside_state import INSIDE_PREFIX, InsideState
 from ui.live_chart import live_chart
 
@@ -226,6 +227,22 @@ st.caption(f"Each start adapted to the {num.MANY_TASKS} held-out test tasks of d
 for sentence in explain.many_text(spread, step, float(mine[min(step, len(mine) - 1)]) if mine is not None else None,
                              origin, k):
     st.markdown(sentence)
+st.subheader("6. Omniglot: what adaptation changes")
+omni, problem = inside_omniglot.load(common.ASSETS / "inside_omniglot.json")
+if omni is None:
+    st.info(problem, icon=":material/info:")
+else:
+    col_acc, col_layers = st.columns(2, gap="medium")
+    with col_acc:
+        st.plotly_chart(inside_omniglot.accuracy_figure(omni, step, common.scaled(340)), key="ins_omni_acc",
+                        config={"displayModeBar": False})
+    with col_layers:
+        st.plotly_chart(inside_omniglot.layers_figure(omni, step, common.scaled(340)), key="ins_omni_layers",
+                        config={"displayModeBar": False})
+    for sentence in inside_omniglot.explain(omni, step):
+        st.markdown(sentence)
+    st.caption(f"The shipped 5-way 1-shot MAML network (TaskNorm-I, zero head). Measured by `{omni.command}`; the "
+               "step shown is the page's (up to the file's 10).")
 st.caption(f"Page {(time.perf_counter() - T0) * 1e3:.0f} ms on the server.")
 scene.publish(SCENE)
 step_control.keep_playing(state.shown, view)

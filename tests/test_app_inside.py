@@ -46,14 +46,15 @@ def test_every_section_renders_with_sentences_from_its_numbers():
     heads = [h.value for h in at.subheader]
     assert heads == ["1. The landscape", "2. Where each method would move θ",
                      "3. The meta-objective as inner steps grow", "4. What adaptation changes",
-                     "5. Many tasks at once"]
+                     "5. Many tasks at once", "6. Omniglot: what adaptation changes"]
     text = text_of(at)
     assert "After 10 inner steps from the MAML start" in text
     assert "Off the plane" in text and "cosine" in text and "m = 0: lowest at t = 0.00 (the pretrained start)" in text
     assert "Not drawn" in text and "Pretrained (all tasks) start is 33.3 away" in text
     # the 600 test tasks of docs/RESULTS.md's 5-shot table: its MAML mean and interval reappear
     assert "At the initialisation MAML's and FO-MAML's directions have cosine" in text  # along meta-training
-    assert "MAML 0.318 ± 0.049" in text and "The task on screen, from the MAML start" in text
+    assert "MAML 0.318 ± 0.049" in text
+    assert "step 1 changes only the head, which starts at exactly zero" in text  # 6. Omniglot, from the JSON and "The task on screen, from the MAML start" in text
     frame = at.dataframe[0].value
     assert list(frame["direction"]) == ["MAML", "FO-MAML", "Reptile", "Pretraining"]
     assert frame["cosine with MAML"].iloc[0] == "1.00"
@@ -167,3 +168,32 @@ def test_the_along_training_sentence_reads_its_first_and_last_snapshot():
     text = explain.along_text(along)
     assert "cosine 0.99 and the second-order term is 17% of MAML's gradient" in text
     assert "after 70,000 iterations, 0.40 and 109%" in text and "from 0.90 to 0.50" in text
+
+
+def _omniglot_figures(diff: float, ci: float):
+    from ui.inside import omniglot as io
+
+    acc = {io.FULL: {"mean": [0.2, 0.9, 0.95], "ci95": [0.0, 0.01, 0.01]},
+           io.ANIL: {"mean": [0.2, 0.9, 0.95 - diff], "ci95": [0.0, 0.01, 0.01]}}
+    return io.OmniglotFigures(100, 5, 1, 0.2, "python scripts/inside_omniglot.py --data-dir DATA", acc,
+                              {"mean": [0.0, 0.0, diff], "ci95": [0.0, 0.0, ci], "better": [0, 0, 7],
+                               "worse": [0, 0, 3]},
+                              ["features.0", "head"], [[0, 0], [0, 1.1], [0.002, 1.2]], [[10, 0], [10, 1.1], [10, 1.2]])
+
+
+def test_the_omniglot_sentences_follow_the_measured_figures(tmp_path):
+    from ui.inside import omniglot as io
+
+    tie = " ".join(io.explain(_omniglot_figures(0.001, 0.004), 2))
+    assert "both ways of adapting are the same there (90.0%)" in tie
+    assert "+0.10 ± 0.40 points (no measurable difference; better on 7 episodes, worse on 3)" in tie
+    assert "the body at most 0.02% of its size" in tie
+    ahead = " ".join(io.explain(_omniglot_figures(0.02, 0.005), 2))
+    assert "(all layers ahead;" in ahead
+    assert "After 2 steps" not in " ".join(io.explain(_omniglot_figures(0.02, 0.005), 1))
+    missing, why = io.load(tmp_path / "none.json")
+    assert missing is None and "scripts/inside_omniglot.py" in why
+    (tmp_path / "bad.json").write_text("{not json")
+    assert io.load(tmp_path / "bad.json")[0] is None
+    shipped, problem = io.load(ASSETS / "inside_omniglot.json")
+    assert problem is None and shipped.tasks == 200 and shipped.steps == 10
