@@ -275,26 +275,61 @@ def test_lockstep_interleaving_trains_exactly_what_each_method_trains_alone():
         assert [s.iteration for s in run.view()[algo].snapshots] == [0, 10, 20, 30]
 
 
-def test_lockstep_keeps_every_method_on_the_same_iteration_and_wallclock_does_not():
-    configs = tv.sinusoid_configs(["maml", "pretrain"], iterations=20_000, meta_batch=25, inner_steps=1,
+class FakeClock:
+    """Time that passes only when a method steps (each method costs a fixed, exact amount): the pace test then
+    depends on nothing but the scheduling, however busy the machine is."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def paced_messages(monkeypatch, pace: str) -> tuple[dict, list[tuple]]:
+    from ui import train_worker
+
+    configs = tv.sinusoid_configs(["maml", "pretrain"], iterations=20_000, meta_batch=5, inner_steps=1,
                                   inner_lr=0.01, meta_lr=0.001, seed=0)
-    spreads = {}
-    for pace in ("lockstep", "wallclock"):
-        run = tv.LiveRun("sinusoid", configs, max_seconds=3, snapshot_every=10**6, pace=pace).start()
-        wait_for_training(run)
-        seen = []
-        while run.running:
-            its = [p.iteration for p in run.view().values()]
-            seen.append(max(its) - min(its))
-            time.sleep(0.05)
-        assert run.join(30)
-        final = {a: p.iteration for a, p in run.view().items()}
-        spreads[pace] = (max(seen), final)
-    assert spreads["lockstep"][0] <= 1  # at most one turn apart while it runs
-    lock = spreads["lockstep"][1]
-    assert lock["maml"] == lock["pretrain"] > 0
-    wall = spreads["wallclock"][1]
-    assert wall["pretrain"] > 1.5 * wall["maml"] > 0  # same seconds: the cheap baseline does more updates
+    clock = FakeClock()
+    cost = {"maml": 1 / 128, "pretrain": 1 / 512}  # MAML four times as dear (binary fractions: exact sums)
+
+    class Timed(train_worker.Trainer):
+        def step(self):
+            clock.t += cost[self.config.algo]
+            return super().step()
+
+    monkeypatch.setattr(train_worker, "Trainer", Timed)
+    monkeypatch.setattr(train_worker, "WALLCLOCK_SLICE", 1 / 16)
+    messages: list[tuple] = []
+    train_worker.train_together("sinusoid", configs, send=messages.append, should_stop=lambda: clock.t >= 1.0,
+                                max_seconds=10**9, snapshot_every=10**6, pace=pace, clock=clock)
+    return configs, messages
+
+
+@pytest.mark.parametrize("pace", ["lockstep", "wallclock"])
+def test_lockstep_keeps_every_method_on_the_same_iteration_and_wallclock_does_not(monkeypatch, pace):
+    """Every message the training process sends, replayed into the page's record one at a time: in lockstep the
+    page never sees the methods apart (it once did, between one method's progress message and the next's, which
+    a busy machine made visible); in equal time slices the four-times-cheaper baseline does four times the
+    updates."""
+    configs, messages = paced_messages(monkeypatch, pace)
+    run = tv.LiveRun("sinusoid", configs, max_seconds=60, pace=pace)
+    run.started = time.time()
+    spreads = []
+    for message in messages:
+        if message[0] == "end":
+            break
+        run._handle(message)
+        its = [p.iteration for p in run.view().values()]
+        spreads.append(max(its) - min(its))
+    final = {a: p.iteration for a, p in run.view().items()}
+    if pace == "lockstep":
+        assert max(spreads) == 0
+        assert final["maml"] == final["pretrain"] == 103  # 1.0 / (1/128 + 1/512) = 102.4: the 103rd turn ends it
+    else:
+        assert final == {"maml": 64, "pretrain": 256}  # 8 turns of 1/16 s: 8 and 32 updates each
+        assert max(spreads) > 0
 
 
 def test_the_queue_estimates_each_place_from_the_runs_ahead():

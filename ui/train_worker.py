@@ -9,7 +9,8 @@ the engine's speed on its own core and sends its progress to the page a few time
 `run_in_child` steps one `maml_core.Trainer` per method, interleaved: in lockstep (one iteration of each in
 turn, so at any moment all methods have had the same number of updates and the probe snapshots fall on the same
 iterations) or by equal time slices (`pace="wallclock"`). Messages to the parent (a one-way pipe):
-("status", algo, status, message), ("progress", algo, Update), ("result", algo, dict), ("end", reason).
+("status", algo, status, message), ("progress", {algo: Update}) (every method that moved, in one message),
+("result", algo, dict), ("end", reason).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import math
 import multiprocessing
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,26 +86,30 @@ def probe_snapshot(model: torch.nn.Module, params: dict[str, Tensor], inner_lr: 
 
 
 def train_together(problem: str, configs: dict[str, TrainConfig], *, send, should_stop, max_seconds: float,
-                   snapshot_every: int, pace: str = "lockstep", data: Any = None) -> None:
-    """Train every config to its end (or until `should_stop()` or `max_seconds`), interleaved by `pace`, and
-    report through `send(message)` (the messages above)."""
+                   snapshot_every: int, pace: str = "lockstep", data: Any = None,
+                   clock: Callable[[], float] = time.perf_counter) -> None:
+    """Train every config to its end (or until `should_stop()` or `max_seconds` of `clock`), interleaved by
+    `pace`, and report through `send(message)` (the messages above). `clock` paces the time slices, the progress
+    messages and the time limit (tests pass one that moves only when a method steps)."""
     if pace not in PACES:
         raise ValueError(f"pace must be one of {', '.join(PACES)}, not {pace!r}")
-    started = time.time()
+    started = clock()
     trainers: dict[str, Trainer] = {}
     models: dict[str, torch.nn.Module] = {}
     pending = {a: Update() for a in configs}
     failed: set[str] = set()
-    last_flush = [time.perf_counter()]
+    last_flush = [clock()]
 
     def flush(force: bool = False) -> None:
-        if not force and time.perf_counter() - last_flush[0] < FLUSH_EVERY:
+        if not force and clock() - last_flush[0] < FLUSH_EVERY:
             return
-        for algo, u in pending.items():
-            if u.losses or u.snapshots or u.val:
-                send(("progress", algo, u))
+        # one message for every method: the page applies it at once, so lockstep methods are never seen apart
+        batch = {algo: u for algo, u in pending.items() if u.losses or u.snapshots or u.val}
+        if batch:
+            send(("progress", batch))
+            for algo, u in batch.items():
                 pending[algo] = Update(u.iteration, u.elapsed)
-        last_flush[0] = time.perf_counter()
+        last_flush[0] = clock()
 
     def fail(algo: str, e: Exception) -> None:
         failed.add(algo)
@@ -134,11 +140,11 @@ def train_together(problem: str, configs: dict[str, TrainConfig], *, send, shoul
             if should_stop():
                 reason = "stop"
                 break
-            if time.time() - started >= max_seconds:
+            if clock() - started >= max_seconds:
                 reason = "limit"
                 break
             for algo in live:
-                until = time.perf_counter() + (WALLCLOCK_SLICE if pace == "wallclock" else 0.0)
+                until = clock() + (WALLCLOCK_SLICE if pace == "wallclock" else 0.0)
                 while True:
                     try:
                         info = trainers[algo].step()
@@ -155,7 +161,7 @@ def train_together(problem: str, configs: dict[str, TrainConfig], *, send, shoul
                         u.accs.append(float(info.accuracies[-1]))
                     if info.val and "val_acc" in info.val:
                         u.val.append((info.iteration, float(info.val["val_acc"])))
-                    if trainers[algo].done or time.perf_counter() >= until:
+                    if trainers[algo].done or clock() >= until:
                         break
             flush()
     finally:

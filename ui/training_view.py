@@ -291,21 +291,24 @@ class LiveRun:
         return self._stop_elapsed
 
     def _handle(self, message: tuple) -> None:
-        kind, algo = message[0], message[1]
+        kind = message[0]
         with self._lock:
+            if kind == "progress":  # every method's update under one lock: `view` never sees half of it
+                for algo, u in message[1].items():
+                    p = self.progress[algo]
+                    p.iteration, p.elapsed = u.iteration, u.elapsed
+                    p.losses += u.losses
+                    p.accs += u.accs
+                    p.val += u.val
+                    p.snapshots += u.snapshots
+                    p.its_per_sec = u.iteration / max(time.time() - self._began.get(algo, self.started), 1e-9)
+                return
+            algo = message[1]
             p = self.progress[algo]
             if kind == "status":
                 p.status, p.message = message[2], message[3]
                 if p.status == "running":
                     self._began[algo] = time.time()
-            elif kind == "progress":
-                u = message[2]
-                p.iteration, p.elapsed = u.iteration, u.elapsed
-                p.losses += u.losses
-                p.accs += u.accs
-                p.val += u.val
-                p.snapshots += u.snapshots
-                p.its_per_sec = u.iteration / max(time.time() - self._began.get(algo, self.started), 1e-9)
             elif kind == "result":
                 r = message[2]
                 config = self.configs[algo]
