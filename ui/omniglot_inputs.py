@@ -37,15 +37,20 @@ from ui.page_state import OmniglotState
 INK = "#000000"
 PAPER = "#ffffff"
 
-# streamlit-drawable-canvas 0.13 keeps its toolbar, transparent, over the top ~20% of the canvas until the mouse
-# hovers it: on a touch screen nothing hovers, so a stroke that starts there leaves no ink. These rules (added inside
-# the component's shadow root, next to its own stylesheet) let strokes through the hidden toolbar, and on a touch
-# screen keep the toolbar visible above the canvas instead of over it.
+# streamlit-drawable-canvas 0.13 keeps its toolbar (undo, redo, clear) invisible over the top ~20% of the canvas, and
+# on hover slides it up after 0.1 s to 2.65rem above, where its 2.9rem still cover the canvas's top edge: a mouse
+# stroke that starts there within ~0.2 s of the pointer arriving, or on the top edge at any time, lands on the toolbar
+# and leaves no ink. These rules (inside the component's shadow root, next to its own stylesheet) keep the toolbar
+# always wholly above the canvas (its bottom on the canvas's top edge, whatever the font size), showing on hover
+# with a mouse; only its card takes clicks, and only while shown. A touch screen has no hover: there the toolbar
+# is always shown, in room kept for it above the canvas.
 CANVAS_HTML = """<style>
-.dc-root>.dc-toolbar{pointer-events:none}
-.dc-root:hover>.dc-toolbar,.dc-root>.dc-toolbar:focus-within,.dc-root>.dc-toolbar[data-pinned=true]{pointer-events:auto}
+.dc-root>.dc-toolbar{top:auto!important;bottom:100%!important;pointer-events:none;transition:opacity .15s .1s!important}
+.dc-root>.dc-toolbar .dc-toolbar-card{pointer-events:none}
+.dc-root:hover>.dc-toolbar .dc-toolbar-card,.dc-root>.dc-toolbar:focus-within .dc-toolbar-card,
+.dc-root>.dc-toolbar[data-pinned=true] .dc-toolbar-card{pointer-events:auto}
 @media (hover:none){.dc-root{margin-top:3.1rem}
-.dc-root>.dc-toolbar{opacity:1!important;top:-3rem!important;pointer-events:auto!important}}
+.dc-root>.dc-toolbar{opacity:1!important}.dc-root>.dc-toolbar .dc-toolbar-card{pointer-events:auto}}
 </style><div class="canvas-root"></div>"""
 
 

@@ -31,6 +31,7 @@ from maml_core import (
     has_ink,
     preprocess_image,
 )
+from maml_core.omniglot import fit_head  # noqa: F401  (the page and tests use it from here)
 from ui import common, figures, scene
 from ui.page_state import OmniglotState
 
@@ -153,28 +154,6 @@ def fingerprint(*parts: object) -> str:
 # ---------------------------------------------------------------------------------------------
 # Adaptation
 # ---------------------------------------------------------------------------------------------
-
-def fit_head(params: Params, n_way: int) -> Params:
-    """An N-way network from a checkpoint with some other number of outputs, the same features either way.
-
-    Fewer ways: the head's first N outputs (softmax over a subset of logits is the classifier restricted to those
-    classes; the first inner step trains exactly these N rows). More ways: possible only when every row of the
-    head is the same (the zeroing trick's zero head, or UNICORN-MAML's shared row), because then the start does
-    not depend on which class is which: the head is that row repeated N times. New tensors: the checkpoint is never
-    modified. Raises `ValueError` with what to do otherwise.
-    """
-    w, b = params["head.weight"], params["head.bias"]
-    width = w.shape[0]
-    out = dict(params)
-    if 1 <= n_way <= width:
-        out["head.weight"], out["head.bias"] = w[:n_way], b[:n_way]
-        return out
-    if n_way > width and bool((w == w[:1]).all()) and bool((b == b[:1]).all()):
-        out["head.weight"], out["head.bias"] = w[:1].repeat(n_way, 1), b[:1].repeat(n_way)
-        return out
-    raise ValueError(f"this network's head learned {width} classes, so it cannot classify {n_way} ways; choose at "
-                     f"most {width} ways")
-
 
 def head_problem(ckpt: Checkpoint, n_way: int) -> str | None:
     """Why this network cannot classify `n_way` ways (None when it can): the check `fit_head` makes."""
