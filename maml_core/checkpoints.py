@@ -4,9 +4,11 @@ machine that produced them, and a format version. One loader for the CLI, tests,
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import platform
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,15 @@ import torch
 from torch import Tensor, nn
 
 from .algorithm import LEARNED, initial_rates
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, ModelConfig, TrainConfig
 from .models import build_model
 
 FORMAT = "maml_core.checkpoint"
 VERSION = 2  # 2: the Omniglot network's normalisation and head are recorded in config.model (norm, head)
 Params = dict[str, Tensor]
+# An upload larger than this is refused unread: the app's largest network (the Omniglot conv net, ~113k weights)
+# with its training log is well under 1 MB.
+UPLOAD_MAX_BYTES = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -150,12 +155,8 @@ def machine_description() -> str:
     return f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}, torch {torch.__version__}"
 
 
-def save_checkpoint(path: str | Path, config: TrainConfig, params: Params, *, metrics: Metrics | None = None,
-                    info: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
-    """Write a checkpoint atomically (a crash mid-write never leaves a half file at `path`).
-    `extra` holds plain tensors/values for resuming (optimizer state, RNG state)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _blob(config: TrainConfig, params: Params, metrics: Metrics | None, info: dict[str, Any] | None,
+          extra: dict[str, Any] | None) -> dict[str, Any]:
     blob = {
         "format": FORMAT, "version": VERSION, "config": config.to_dict(),
         "params": {k: v.detach().cpu().contiguous() for k, v in params.items()},
@@ -163,10 +164,27 @@ def save_checkpoint(path: str | Path, config: TrainConfig, params: Params, *, me
     }
     if extra:
         blob["extra"] = extra
+    return blob
+
+
+def save_checkpoint(path: str | Path, config: TrainConfig, params: Params, *, metrics: Metrics | None = None,
+                    info: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """Write a checkpoint atomically (a crash mid-write never leaves a half file at `path`).
+    `extra` holds plain tensors/values for resuming (optimizer state, RNG state)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(blob, tmp)
+    torch.save(_blob(config, params, metrics, info, extra), tmp)
     tmp.replace(path)
     return path
+
+
+def checkpoint_bytes(config: TrainConfig, params: Params, *, metrics: Metrics | None = None,
+                     info: dict[str, Any] | None = None) -> bytes:
+    """The file `save_checkpoint` would write, as bytes (a download in the app); `load_checkpoint` reads it."""
+    buf = io.BytesIO()
+    torch.save(_blob(config, params, metrics, info, None), buf)
+    return buf.getvalue()
 
 
 def read_blob(path: str | Path) -> dict[str, Any]:
@@ -176,27 +194,145 @@ def read_blob(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"no checkpoint at {path}: check the path, or train one with `python -m maml_core train`")
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    with open(path, "rb") as f:
+        head = f.read(64)
+    return _read(path, head, str(path))
+
+
+def _read(source: Path | io.BytesIO, head: bytes, name: str) -> dict[str, Any]:
+    """torch.load(weights_only=True) of `source`, whose first bytes are `head`, with every failure in words."""
+    not_torch = _not_a_torch_file(head)
+    if not_torch:
+        raise CheckpointError(f"{name} is not a readable checkpoint: {not_torch}, not a PyTorch file. Give a .pt file "
+                              "written by `python -m maml_core train` or downloaded from the app's Meta-training "
+                              "page (the shipped ones are in assets/)")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "weights only load failed" not in str(e).lower():
-            raise CheckpointError(f"{path} is not a readable checkpoint ({_first_line(e)}): it may be truncated or "
-                                  "not a PyTorch file; re-download or re-train it") from e
+        if "unsupported global" not in str(e).lower():  # e.g. "Unsupported operand": bytes that are no pickle
+            raise CheckpointError(f"{name} is not a readable checkpoint ({_torch_reason(e)}): it may be truncated "
+                                  "or damaged; re-download or re-train it") from e
         # torch's message advises weights_only=False, which would run code from the file: never that here.
-        raise CheckpointError(f"{path} is not a readable checkpoint: it holds Python objects, not only tensors and "
+        raise CheckpointError(f"{name} is not a readable checkpoint: it holds Python objects, not only tensors and "
                               "numbers, so it was not loaded (loading it could run code). Use a checkpoint written "
                               "by `python -m maml_core train`") from e
     except Exception as e:  # arbitrary bytes make the unpickler raise almost anything (IndexError, KeyError...)
-        first = _first_line(e)
-        raise CheckpointError(f"{path} is not a readable checkpoint ({first}): it may be truncated or not a "
-                              "PyTorch file; re-download or re-train it") from e
+        raise CheckpointError(f"{name} is not a readable checkpoint ({_first_line(e)}): it may be truncated or "
+                              "damaged; re-download or re-train it") from e
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is a PyTorch file but not a maml_core checkpoint (no '{FORMAT}' header): "
+        raise CheckpointError(f"{name} is a PyTorch file but not a maml_core checkpoint (no '{FORMAT}' header): "
                               "use a file written by `python -m maml_core train`")
-    if blob.get("version", 0) > VERSION:
-        raise CheckpointError(f"{path} has checkpoint format {blob.get('version')}, newer than this code "
+    if not isinstance(blob.get("version", 0), int) or blob.get("version", 0) > VERSION:
+        raise CheckpointError(f"{name} has checkpoint format {blob.get('version')}, newer than this code "
                               f"understands ({VERSION}): update maml_core")
     return _upgrade(blob)
+
+
+def _not_a_torch_file(head: bytes) -> str:
+    """Why bytes beginning with `head` cannot be a torch.save file (a zip archive, or a legacy pickle); "" if
+    they might be one."""
+    if head.startswith(b"PK") or head.startswith(b"\x80"):
+        return ""
+    if not head:
+        return "it is empty (0 bytes)"
+    text = ""
+    for cut in range(4):  # the 64 bytes may end inside a multi-byte character
+        try:
+            text = head[:len(head) - cut].decode("utf-8")
+            break
+        except UnicodeDecodeError:
+            continue
+    if text and all(c.isprintable() or c in "\r\n\t" for c in text):
+        first = text.splitlines()[0][:20].strip() if text.strip() else ""
+        return f"it is a text file (it begins '{first}')" if first else "it is a text file"
+    return f"its first bytes ({head[:8].hex(' ')}) are not those of a PyTorch file"
+
+
+def _torch_reason(e: Exception) -> str:
+    """The line of torch's weights-only error that says what it met (its advice to load unsafely left out)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    for i, ln in enumerate(lines):
+        if ln.startswith("Unsupported"):
+            return ln
+        if "WeightsUnpickler error" in ln and i + 1 < len(lines) and "weights_only" not in lines[i + 1]:
+            return lines[i + 1]
+    return "unreadable bytes"
+
+
+def checkpoint_from_bytes(data: bytes, name: str = "the uploaded file", *, model: ModelConfig | None = None,
+                          max_bytes: int = UPLOAD_MAX_BYTES) -> Checkpoint:
+    """A checkpoint from untrusted bytes (a browser upload). Refused, with what is wrong and what to do, when it
+    is over `max_bytes` (or its zip entries unpack past it), is not a PyTorch file, holds anything but tensors and
+    plain values (read with weights_only=True: nothing in it runs), or, with `model`, describes another network
+    or holds tensors other than exactly that network's (names, shapes, float32): checked before any network the
+    file describes is built."""
+    mb = lambda n: f"{n / 1e6:.2g} MB" if n < 1e6 else f"{n / 1e6:.1f} MB"  # noqa: E731
+    limit = f"{max_bytes / 1e6:g} MB"
+    if len(data) > max_bytes:
+        raise CheckpointError(f"{name} is {mb(len(data))}, more than the {limit} a checkpoint of this app can be: "
+                              "upload a .pt file downloaded from the Meta-training page")
+    if data.startswith(b"PK"):
+        try:
+            unpacked = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist())
+        except (zipfile.BadZipFile, ValueError, OSError):
+            unpacked = 0  # torch's reader reports a damaged archive below
+        if unpacked > max_bytes:
+            raise CheckpointError(f"{name} unpacks to {mb(unpacked)}, more than the {limit} a checkpoint of this "
+                                  "app can be: upload a .pt file downloaded from the Meta-training page")
+    blob = _read(io.BytesIO(data), data[:64], name)
+    try:
+        config = TrainConfig.from_dict(blob["config"])
+    except (KeyError, TypeError, ConfigError, AttributeError, ValueError) as e:
+        raise CheckpointError(f"{name} is a maml_core checkpoint with a damaged or incompatible config "
+                              f"({type(e).__name__}: {e}); re-train it") from e
+    params = blob.get("params")
+    if not isinstance(params, dict):
+        raise CheckpointError(f"{name} is a maml_core checkpoint without weights: re-train it")
+    if model is not None:
+        if config.model != model:
+            raise CheckpointError(f"{name} describes a {_network(config.model)}; this page's model is the "
+                                  f"{_network(model)}: upload a checkpoint of this page's problem")
+        _check_tensors(name, params, _expected_tensors(model, config))
+    try:
+        return Checkpoint(config, dict(params), Metrics.from_dict(blob.get("metrics")),
+                          dict(blob.get("info") or {}))
+    except (CheckpointError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"{name}: {e}") from e
+
+
+def _network(m: ModelConfig) -> str:
+    size = f"hidden {'-'.join(map(str, m.hidden))}" if m.kind == "mlp" else f"{m.channels} channels, {m.norm}"
+    return f"{m.kind} network ({m.n_out} output{'' if m.n_out == 1 else 's'}, {size})"
+
+
+def _expected_tensors(model: ModelConfig, config: TrainConfig) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    net = build_model(model)  # the page's model, never the file's
+    expected = {k: (tuple(v.shape), v.dtype) for k, v in net.named_parameters()}
+    if config.learn_inner_lr:
+        rates = initial_rates(dict(net.named_parameters()), config.inner_steps, config.inner_lr)
+        expected.update({k: (tuple(v.shape), v.dtype) for k, v in rates.items()})
+    return expected
+
+
+def _check_tensors(name: str, params: dict, expected: dict[str, tuple[tuple[int, ...], torch.dtype]]) -> None:
+    def fix(what: str) -> CheckpointError:
+        return CheckpointError(f"{name} does not fit this page's model: {what}. Upload a checkpoint downloaded from "
+                               "the Meta-training page for this problem")
+
+    for k in params:
+        if k not in expected:
+            raise fix(f"an unexpected tensor {str(k)[:60]}")
+    for k, (shape, dtype) in expected.items():
+        v = params.get(k)
+        if v is None:
+            raise fix(f"{k} is missing")
+        if not isinstance(v, Tensor) or v.layout != torch.strided:
+            raise fix(f"{k} is not a tensor")
+        if v.dtype != dtype:
+            raise fix(f"{k} has dtype {str(v.dtype).removeprefix('torch.')}, the page's model needs "
+                      f"{str(dtype).removeprefix('torch.')}")
+        if tuple(v.shape) != shape:
+            raise fix(f"{k} has shape {tuple(v.shape)}, the page's model needs {shape}")
 
 
 def _first_line(e: Exception) -> str:

@@ -273,6 +273,28 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
               f"{result.seconds / 60:.1f} min; the state is in {state}: rerun with --resume to continue")
         return 0
 
+    params = result.params
+    curves: dict[str, Curves] = {}
+    if args.eval_tasks == 0:  # asked for no evaluation: the checkpoint records no held-out metrics, nor settings
+        metrics = Metrics(history=result.history, best_val=result.best_val)
+    else:
+        metrics, curves = _held_out(args, config, result)
+    info = {"command": "python -m maml_core " + " ".join(shlex.quote(a) for a in argv),
+            "training_seconds": round(result.seconds, 1), "compile_seconds": round(result.compile_seconds, 1),
+            "iteration": result.iterations_done, "eval_tasks": args.eval_tasks,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "wall_seconds_total": round(time.time() - started, 1),
+            "init": args.init, "data": [args.data_dir] if args.problem == "omniglot" else None,
+            "characters": {k: len(v) for k, v in result.data.items()} if result.data else None}
+    save_checkpoint(out, config, params, metrics=metrics, info=info)
+    _print_summary(out, config, metrics, info, curves)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"metrics": metrics.to_dict(), "info": info}, indent=1))
+    return 0
+
+
+def _held_out(args: argparse.Namespace, config, result) -> tuple[Metrics, dict[str, Curves]]:
+    """Test-time settings chosen on validation tasks, then adaptation curves on `--eval-tasks` test tasks."""
     model, params = result.model, result.params
     on_device = {k: v.to(args.device) for k, v in params.items()}  # evaluate where we trained
     val_data = result.data["val"] if result.data else None
@@ -294,26 +316,18 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
         headline=Headline("accuracy" if main_curve.classification else "mse", value, ci, steps, lr,
                           args.eval_tasks, EVAL_SEED, "test", train_k),
         curves={k: c.to_dict() for k, c in curves.items()}, history=result.history, best_val=result.best_val)
-    info = {"command": "python -m maml_core " + " ".join(shlex.quote(a) for a in argv),
-            "training_seconds": round(result.seconds, 1), "compile_seconds": round(result.compile_seconds, 1),
-            "iteration": result.iterations_done,
-            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "wall_seconds_total": round(time.time() - started, 1),
-            "init": args.init, "data": [args.data_dir] if args.problem == "omniglot" else None,
-            "characters": {k: len(v) for k, v in result.data.items()} if result.data else None}
-    save_checkpoint(out, config, params, metrics=metrics, info=info)
-    _print_summary(out, config, metrics, info, curves)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"metrics": metrics.to_dict(), "info": info}, indent=1))
-    return 0
+    return metrics, curves
 
 
 def _print_summary(out, config, metrics: Metrics, info, curves: dict[str, Curves]) -> None:
-    unit = "accuracy" if metrics.headline.metric == "accuracy" else "query MSE"
     print(f"\nwrote {out}  ({config.algo}, {config.problem}, {info['iteration']} iterations, "
           f"{info['training_seconds'] / 60:.1f} min"
           + (f", of which {info['compile_seconds']:.1f} s compiling the meta-step)" if info.get("compile_seconds")
              else ")"))
+    if metrics.headline is None:
+        print(f"no held-out metrics (--eval-tasks 0): evaluate it with `python -m maml_core evaluate {out}`")
+        return
+    unit = "accuracy" if metrics.headline.metric == "accuracy" else "query MSE"
     n = metrics.eval_steps
     print(f"test-time settings chosen on validation: inner lr {metrics.inner_lr}, {n} step{'' if n == 1 else 's'}")
     for name, c in curves.items():

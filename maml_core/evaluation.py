@@ -72,6 +72,8 @@ def task_curves(model: nn.Module, params: Params, sampler, *, tasks: int = 600, 
                 only: Collection[str] | None = None) -> dict[str, Tensor]:
     """Every task's curves, unsummarised: `adapt_curves` over `tasks` tasks from `sampler` (fixed `seed`, in
     chunks), e.g. support_loss and query_loss (tasks, steps + 1). `adaptation_curves` summarises them."""
+    if tasks < 1:
+        raise ValueError(f"adaptation curves need at least one task, got tasks={tasks}: there is nothing to average")
     g = torch.Generator().manual_seed(seed)  # tasks are sampled on the CPU, then moved to the weights' device
     device = next(iter(params.values())).device
     parts: dict[str, list[Tensor]] = {}

@@ -183,3 +183,81 @@ def test_metrics_without_chosen_settings_fall_back_to_the_training_config(tmp_pa
     assert (ckpt.inner_lr, ckpt.eval_steps) == (config.inner_lr, config.eval_steps)
     acc = Headline("accuracy", 0.9234, 0.0071, 3, 0.4, 600)
     assert acc.describe() == "92.3% ± 0.7"
+
+
+# --- checkpoints as bytes: a download from the app, and an upload (untrusted input) --------------------------------
+
+def _upload_error(data: bytes, **kw) -> str:
+    from maml_core.checkpoints import checkpoint_from_bytes
+
+    MARKER.unlink(missing_ok=True)
+    with pytest.raises(CheckpointError) as e:
+        checkpoint_from_bytes(data, "my_run.pt", **kw)
+    assert not MARKER.exists(), "loading an upload ran code from it"
+    message = str(e.value)
+    assert "\n" not in message and "weights_only" not in message and message.startswith("my_run.pt")
+    return message
+
+
+def test_a_checkpoint_as_bytes_round_trips_and_passes_the_upload_checks(tmp_path):
+    from maml_core.checkpoints import checkpoint_bytes, checkpoint_from_bytes
+
+    path, config, _, params = _sinusoid(tmp_path)
+    data = checkpoint_bytes(config, params, metrics=Metrics(inner_lr=0.02, eval_steps=4), info={"iteration": 7})
+    ckpt = checkpoint_from_bytes(data, "my_run.pt", model=default_config().model)
+    assert ckpt.info["iteration"] == 7 and ckpt.inner_lr == 0.02 and ckpt.eval_steps == 4
+    assert all(torch.equal(ckpt.params[k], v) for k, v in params.items())
+    assert ckpt.info["machine"]  # self-describing, as a file written by save_checkpoint
+
+
+def test_uploads_are_refused_with_what_is_wrong_and_what_to_do(tmp_path):
+    from maml_core.checkpoints import checkpoint_bytes
+
+    path, config, _, params = _sinusoid(tmp_path)
+    good = checkpoint_bytes(config, params)
+    mlp = default_config().model
+    assert "is 0.11 MB, more than the 0.01 MB" in _upload_error(good + bytes(100_000), max_bytes=10_000)
+    assert "is a text file (it begins 'x,y')" in _upload_error(b"x,y\n1,2\n", model=mlp)
+    assert "is empty" in _upload_error(b"", model=mlp)
+    assert "not a PyTorch file" in _upload_error(b"\x89PNG\r\n\x1a\n" + bytes(50), model=mlp)
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": FORMAT, "evil": Evil()}, evil)
+    assert "holds Python objects" in _upload_error(evil.read_bytes(), model=mlp)
+    # a network other than the page's: refused before any network the file describes is built
+    conv = checkpoint_bytes(default_config("omniglot", iterations=1), get_params(build_model(default_config(
+        "omniglot").model)))
+    assert ("describes a conv network (5 outputs, 64 channels, tasknorm_i); this page's model is the mlp network "
+            "(1 output, hidden 40-40)") in _upload_error(conv, model=mlp)
+    raw = torch.load(path, weights_only=True)
+
+    def variant(**changes) -> bytes:
+        path = tmp_path / "variant.pt"
+        torch.save({**raw, **changes}, path)
+        return path.read_bytes()
+
+    half = {k: v.half() for k, v in raw["params"].items()}
+    assert "net.0.weight has dtype float16, the page's model needs float32" in _upload_error(
+        variant(params=half), model=mlp)
+    extra = {**raw["params"], "hidden.bomb": torch.zeros(3)}
+    assert "an unexpected tensor hidden.bomb" in _upload_error(variant(params=extra), model=mlp)
+    missing = {k: v for k, v in raw["params"].items() if k != "net.0.weight"}
+    assert "net.0.weight is missing" in _upload_error(variant(params=missing), model=mlp)
+    shaped = {**raw["params"], "net.0.weight": torch.zeros(7, 1)}
+    assert "net.0.weight has shape (7, 1), the page's model needs (40, 1)" in _upload_error(
+        variant(params=shaped), model=mlp)
+    assert "not a tensor" in _upload_error(variant(params={**raw["params"], "net.0.weight": [1.0]}), model=mlp)
+    assert "a PyTorch file but not a maml_core checkpoint" in _upload_error(variant(format="other"), model=mlp)
+
+
+def test_an_upload_that_unpacks_to_more_than_the_limit_is_refused_before_it_is_read(tmp_path):
+    """A checkpoint is a zip archive: one whose entries claim to unpack past the limit is refused from its
+    directory alone (a small file could otherwise expand in memory)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data/0", bytes(5_000_000))  # 5 MB of zeros deflate to a few KB
+    data = buf.getvalue()
+    assert len(data) < 50_000
+    assert "unpacks to 5.0 MB, more than the 1 MB" in _upload_error(data, max_bytes=1_000_000)

@@ -179,3 +179,28 @@ def test_learned_inner_lrs_train_save_and_evaluate(tmp_path, capsys):
     code, stdout, err = run(capsys, "evaluate", str(out), "--tasks", "20", "--steps", "3")
     assert code == 0, err
     assert "inner lr learned" in stdout
+
+
+@pytest.mark.timeout(180)
+def test_eval_tasks_0_trains_skips_evaluation_and_the_checkpoint_says_it_has_no_held_out_metrics(tmp_path, capsys):
+    out = tmp_path / "s.pt"
+    code, stdout, err = run(capsys, "train", "sinusoid", "--iterations", "5", "--eval-tasks", "0", "--out", str(out))
+    assert code == 0, err
+    assert "Traceback" not in err + stdout
+    assert "no held-out metrics (--eval-tasks 0)" in stdout and f"python -m maml_core evaluate {out}" in stdout
+    ckpt = load_checkpoint(out)
+    assert ckpt.info["iteration"] == 5 and ckpt.info["eval_tasks"] == 0
+    assert ckpt.metrics.headline is None and ckpt.metrics.curves == {} and ckpt.held_out() is None
+    assert ckpt.metrics.inner_lr is None and ckpt.inner_lr == 0.01  # no settings chosen: the training alpha
+    code, stdout, err = run(capsys, "evaluate", str(out), "--tasks", "10", "--steps", "2")  # evaluable later
+    assert code == 0, err
+
+
+def test_evaluate_a_text_file_says_it_is_not_a_pytorch_file(capsys):
+    code, out, err = run(capsys, "evaluate", str(ROOT / "README.md"))
+    assert code == 2 and "Traceback" not in err + out
+    line = err.strip()
+    assert "\n" not in line
+    assert "is a text file (it begins '# MAML, visible')" in line and "not a PyTorch file" in line
+    assert "Python objects" not in line  # what it used to say, which is not what is wrong with it
+    assert "python -m maml_core train" in line  # what to do
