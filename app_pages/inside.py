@@ -116,9 +116,10 @@ def user_task() -> num.Task | None:
 
 # --- the page ---------------------------------------------------------------------------------------------------
 st.title("Inside MAML")
-st.markdown("*Why* does a meta-learned start adapt in a few steps? Here is parameter space around the shipped "
-            "sinusoid networks (1,761 weights each), cut down to a plane you can see: each task's loss, each "
-            "task's inner steps, and where each method would move the start.")
+if not big:  # (projector mode: the lecturer says it, and the landscape fits the first screen)
+    st.markdown("*Why* does a meta-learned start adapt in a few steps? Here is parameter space around the shipped "
+                "sinusoid networks (1,761 weights each), cut down to a plane you can see: each task's loss, each "
+                "task's inner steps, and where each method would move the start.")
 restored.show()
 
 with st.sidebar:
@@ -142,9 +143,6 @@ lr = float(settings.inner_lr) if settings.inner_lr is not None else 0.01  # ever
 mine = user_task()
 k = len(mine.x) if mine is not None else 5
 tasks = tuple(num.page_tasks(mine, k, settings.seed))
-if mine is None:
-    st.info("These are four random tasks of the paper's family. Set up a task on the **Sinusoid regression** page "
-            "and it appears here as *your task*, in black.", icon=":material/info:")
 
 plane_key = (origin, kind, tasks, steps, lr)
 if state.plane_key != plane_key:  # a new plane: a click on the old one means nothing here
@@ -157,7 +155,7 @@ view = step_control.step_control("ins", state.shown, steps)
 step = view.step
 col_chart, col_text = st.columns([1.15, 1], gap="medium")
 with col_chart:
-    height = common.scaled(540)
+    height = 600 if big else 540
     live_chart(charts.landscape_figure(land, paths, step, tasks, origin, state.clicked, height), key="ins_landscape")
     click = chart_click.chart_click("ins_landscape", key="ins_click", points_trace=0, radius_px=0)
     if click is not None and click.t != state.last_click:
@@ -170,6 +168,9 @@ with col_text:
         st.rerun()
     for sentence in explain.landscape_text(land, paths, tasks, step, origin, state.clicked):
         st.markdown(sentence)
+    if mine is None:
+        st.info("These are four random tasks of the paper's family. Set up a task on the **Sinusoid regression** "
+                "page and it appears here as *your task*, in black.", icon=":material/info:")
     st.caption(f"Contours: each task's support loss (MSE on its {k} points, log scale) in the task's colour, over "
                f"a plane through the {names.label(origin)} start spanned by {num.PLANES[kind]}. Lines with arrows: "
                f"each task's inner steps of α = {lr:g} up to the step shown.")

@@ -65,6 +65,9 @@ def test_the_page_in_projector_mode_and_on_a_phone(server, browser):
             box = chart.bounding_box()
             assert box["width"] > 250 and box["height"] > 250, box
             assert box["x"] >= 0 and box["x"] + box["width"] <= options["viewport"]["width"] + 1, box
+            if query == "?big=1":  # a lecture hall: the step control and the whole landscape on the first screen
+                control = page.locator(".st-key-ins_step_row").bounding_box()
+                assert control["y"] >= 0 and box["y"] + box["height"] <= 1080, (control, box)
             assert_no_error(page)
             shot(page, name)
         finally:

@@ -78,7 +78,8 @@ def layers_figure(f: OmniglotFigures, step: int, height: int) -> figures.Figure:
                                 customdata=[round(m, 4) for m in moved],
                                 hovertemplate="%{x}: moved %{customdata} (%{y:.3g}% of its size now)<extra></extra>")],
                           height, showlegend=False,
-                          yaxis=dict(title=f"|θ_{s} − θ_0| / |θ_{s}| (%)", gridcolor=figures.GRID),
+                          yaxis=dict(title=f"|θ_{s} − θ_0| / |θ_{s}| (%, log scale)", type="log", dtick=1,
+                                     gridcolor=figures.GRID),
                           xaxis=dict(title=f"after {s} inner step{'' if s == 1 else 's'}"))
 
 
