@@ -245,7 +245,7 @@ def _not_a_torch_file(head: bytes) -> str:
     if text and all(c.isprintable() or c in "\r\n\t" for c in text):
         first = text.splitlines()[0][:20].strip() if text.strip() else ""
         return f"it is a text file (it begins '{first}')" if first else "it is a text file"
-    return f"its first bytes ({head[:8].hex(' ')}) are not those of a PyTorch file"
+    return f"it is binary data of another kind (it begins {head[:8].hex(' ')})"
 
 
 def _torch_reason(e: Exception) -> str:
