@@ -30,8 +30,28 @@ SCENE = [
                 lambda s: [s.get("ins_origin", "maml")]),
     scene.Param("pl", "the plane", scene.one("ins_plane", scene.choice(list(num.PLANES))),
                 lambda s: [s.get("ins_plane", "gradients")]),
+    scene.Param("at", "the clicked θ", lambda v: {"clicked": read_clicked(v[-1])}, lambda s: write_clicked(s),
+                page_state=True),
     *scene.settings_params(METHODS_KEY, STARTS),
 ]
+
+
+def read_clicked(text: str) -> tuple[float, float]:
+    """'a,b': plane coordinates of a clicked θ (|a|, |b| at most 100: far beyond any plane the page draws)."""
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ValueError("is not two numbers a,b")
+    a, b = (scene.number(-100.0, 100.0)(p) for p in parts)
+    return float(a), float(b)
+
+
+def write_clicked(session) -> list[str] | None:
+    mine = session.get(InsideState.KEY)
+    if mine is None or mine.clicked == (0.0, 0.0):
+        return None
+    return [f"{scene.fmt(mine.clicked[0], 6)},{scene.fmt(mine.clicked[1], 6)}"]
+
+
 restored = scene.restore(SCENE, state)
 settings = common.sidebar_settings(STARTS)
 common.apply_theme(settings.large_fonts)
@@ -145,8 +165,9 @@ k = len(mine.x) if mine is not None else 5
 tasks = tuple(num.page_tasks(mine, k, settings.seed))
 
 plane_key = (origin, kind, tasks, steps, lr)
-if state.plane_key != plane_key:  # a new plane: a click on the old one means nothing here
-    state.plane_key, state.clicked = plane_key, (0.0, 0.0)
+if state.plane_key != plane_key:  # a new plane: a click on the old one means nothing here (a link's is kept)
+    state.clicked = state.clicked if not state.plane_key else (0.0, 0.0)
+    state.plane_key = plane_key
 land = landscape(origin, kind, tasks, steps, lr)
 paths, table, layers = paths_and_directions(origin, kind, tasks, steps, lr, state.clicked)
 

@@ -51,10 +51,10 @@ def test_every_section_renders_with_sentences_from_its_numbers():
     assert "After 10 inner steps from the MAML start" in text
     assert "Off the plane" in text and "cosine" in text and "m = 0: lowest at t = 0.00 (the pretrained start)" in text
     assert "Not drawn" in text and "Pretrained (all tasks) start is 33.3 away" in text
-    # the 600 test tasks of docs/RESULTS.md's 5-shot table: its MAML mean and interval reappear
     assert "At the initialisation MAML's and FO-MAML's directions have cosine" in text  # along meta-training
-    assert "MAML 0.318 ± 0.049" in text
-    assert "step 1 changes only the head, which starts at exactly zero" in text  # 6. Omniglot, from the JSON and "The task on screen, from the MAML start" in text
+    assert "MAML 0.318 ± 0.049" in text  # docs/RESULTS.md's 600 5-shot test tasks: its mean and interval reappear
+    assert "The task on screen, from the MAML start" in text
+    assert "step 1 changes only the head, which starts at exactly zero" in text  # 6. Omniglot, from the JSON
     frame = at.dataframe[0].value
     assert list(frame["direction"]) == ["MAML", "FO-MAML", "Reptile", "Pretraining"]
     assert frame["cosine with MAML"].iloc[0] == "1.00"
@@ -76,8 +76,16 @@ def test_a_link_sets_the_start_the_plane_and_the_steps():
     text = text_of(at)
     assert "After 3 inner steps from the FO-MAML start" in text
     assert "spanned by random directions (filter-normalised)" in text
-    at = open_inside({"th": "nonsense"})
-    assert any("the start θ" in w.value for w in at.warning)
+    at = open_inside({"th": "nonsense", "at": "0.05"})
+    problems = " ".join(w.value for w in at.warning)
+    assert "the start θ" in problems and "the clicked θ" in problems and "is not two numbers" in problems
+
+
+def test_a_link_restores_a_clicked_theta():
+    at = open_inside({"at": "0.05,-0.02", "S": "2"})
+    text = text_of(at)
+    assert "After 2 inner steps from the θ you clicked" in text
+    assert at.query_params["at"] == "0.05,-0.02"
 
 
 @pytest.fixture(scope="module")
