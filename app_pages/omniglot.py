@@ -7,9 +7,11 @@ import torch
 
 from maml_core import DataError, OmniglotTaskConfig, describe_lr
 from ui import common, figures, scene, step_control
+from ui import omniglot_compare as oc
 from ui import omniglot_inputs as oi
 from ui import omniglot_view as ov
 from ui.page_state import OmniglotState
+from ui.scroll_into_view import scroll_into_view
 
 ss = st.session_state  # widget values (ui/page_state.OMNIGLOT_WIDGETS) and the shared sidebar's
 state = OmniglotState.of(ss)  # everything else this page keeps for this user
@@ -27,14 +29,14 @@ SCENE = ov.scene_params("methods_" + "_".join(ALL_METHODS), ALL_METHODS)
 restored = scene.restore(SCENE, state)
 
 # --- the trained networks: shipped, or the user's own run from the Meta-training page ---------------------
-checkpoints, sources, problems = {}, {}, []
+checkpoints, sources, weights_ids, problems = {}, {}, {}, []
 ways_now = int(ss.get("omni_ways", 5))  # (the control is drawn below; its value is known from the last run)
 for method in common.OMNIGLOT_CHECKPOINTS:
     start = common.chosen_weights("omniglot", method, ways=ways_now)[0]  # (no "both" on this page)
     if start.checkpoint is None:
         problems.append(f"**{common.METHOD_LABELS.get(method, method)}**: {start.error}")
     else:
-        checkpoints[method], sources[method] = start.checkpoint, start.source
+        checkpoints[method], sources[method], weights_ids[method] = start.checkpoint, start.source, start.weights_id
 available = tuple(checkpoints)
 settings = common.sidebar_settings(available or tuple(common.OMNIGLOT_CHECKPOINTS),
                                    default_lr=next(iter(checkpoints.values())).inner_lr if checkpoints else 0.4)
@@ -66,8 +68,10 @@ with st.container():
     if checkpoints and problems:
         st.warning("Some methods are unavailable:\n\n" + "\n\n".join(f"- {p}" for p in problems),
                    icon=":material/warning:")
-    if measured := ov.held_out_caption(checkpoints):
-        st.caption(measured)
+    results = oc.load_results(common.ASSETS)
+    test_figs = oc.test_figures(checkpoints, weights_ids, ways_now, results)
+    if measured := oc.held_out_caption(test_figs, ways_now, list(checkpoints)):
+        st.caption(measured + " " + oc.edge_sentence(results, ways_now))
 
 # --- 1. the episode ----------------------------------------------------------------------------------
 st.subheader("1. The episode")
@@ -170,10 +174,23 @@ scene.publish(SCENE)  # everything a link holds is settled by now (the page may 
 
 # --- 2. the query, and adapt ----------------------------------------------------------------------------------
 st.subheader("2. The query, then adapt")
-lr_text = "each network's validated rate" if settings.inner_lr is None else f"α = {settings.inner_lr:g}"
-plan = (f"{settings.inner_steps} inner step{'s' if settings.inner_steps != 1 else ''} on the support set with "
-        f"{lr_text} (both in the sidebar), for " + (", ".join(common.METHOD_LABELS.get(m, m) for m in chosen)
-                                                   or "no method") + ".")
+mode = oc.EQUAL if settings.inner_lr is not None else oc.VALIDATED
+plan = oc.mode_sentence(mode, chosen, settings.inner_steps, settings.inner_lr) if chosen else "No method is selected."
+
+
+def set_own_lr() -> None:
+    ss["own_lr"] = ss["omni_compare"] == oc.VALIDATED
+
+
+def compare_control() -> None:
+    """The two ways of comparing the methods, one click apart; it sets the sidebar's own switch (one state)."""
+    ss["omni_compare"] = mode  # (before the widget: the sidebar's switch may have changed it)
+    st.segmented_control("Compare the methods with", list(oc.MODES), format_func=oc.MODES.get, required=True,
+                         key="omni_compare", on_change=set_own_lr,
+                         help="Each method's own validated settings give the accuracies the tables report; the same α "
+                              "and steps for every method make their speeds comparable.")
+    st.caption(plan)
+
 if source == "draw":
     qcol, acol = st.columns([1, 4], gap="small")
     with qcol:
@@ -184,7 +201,7 @@ if source == "draw":
                     "is?")
         pressed = st.button("Adapt", type="primary", icon=":material/play_arrow:", key="omni_adapt",
                             disabled=not checkpoints)
-        st.caption(plan)
+        compare_control()
         st.button("Clear all drawings and uploads", icon=":material/delete:", on_click=oi.clear_inputs,
                   args=(state,), key="omni_clear", type="tertiary")
         messages = st.container()
@@ -202,7 +219,7 @@ else:
         st.markdown(ov.tiles_html([(x, "") for x in query_x], common.scaled(40)), unsafe_allow_html=True)
     pressed = st.button("Adapt", type="primary", icon=":material/play_arrow:", key="omni_adapt",
                         disabled=not checkpoints or query_x is None)
-    st.caption(plan)
+    compare_control()
     messages = st.container()
 
 support_y = torch.arange(n_way).repeat_interleave(k_shot) if support_x is not None else None
@@ -231,11 +248,16 @@ if ready and (pressed or auto):
                              steps=settings.inner_steps, inner_lr=settings.inner_lr)
     result = state.result = ov.EpisodeResult(
         inputs_fp=inputs_fp, settings_fp=settings_fp, runs=runs, n_way=n_way, k_shot=k_shot, source=source,
-        support_x=support_x, query_x=query_x, query_y=query_y, class_tiles=class_tiles, query_labels=query_labels)
+        support_x=support_x, query_x=query_x, query_y=query_y, class_tiles=class_tiles, query_labels=query_labels,
+        mode=mode)
     state.shown.show(max((r.steps for r in runs.values()), default=0))  # new results: the last step
 
 # --- 3. what happened ---------------------------------------------------------------------------------
-st.subheader("3. What happened")
+with st.container(key="omni_results"):
+    st.subheader("3. What happened")
+if pressed and ready:  # the results start far below a laptop's screen: bring them up
+    ss["omni_scroll_token"] = ss.get("omni_scroll_token", 0) + 1
+    scroll_into_view("omni_results", ss["omni_scroll_token"], key="omni_scroll")
 if result is None:
     if source == "draw":
         done = sum(v.x is not None for v in inputs.values())
@@ -304,6 +326,9 @@ if acc_at is not None:
                "Hollow circles mark the number of steps each network was validated with.")
 else:
     st.caption("Hollow circles mark the number of steps each network was validated with on held-out characters.")
+st.markdown(" ".join(t for t in (oc.speed_sentence(result.mode, runs), oc.loss_sentence(runs)) if t))
+if "maml" in runs and (edge := oc.edge_sentence(results, result.n_way, runs if result.query_y is not None else None)):
+    st.markdown(f"**How large is MAML's edge?** {edge}")
 
 with st.expander("How to read this, and where each network comes from"):
     st.markdown(

@@ -159,9 +159,9 @@ def test_renders_with_empty_state(page):
 def test_states_each_checkpoints_recorded_held_out_accuracy(page):
     page.run()
     text = " ".join(c.value for c in page.caption)
-    assert "on 600 held-out 5-way 1-shot episodes of characters they never saw" in text
-    assert "**FO-MAML** 91.2% ± 0.6 (3 steps)" in text
-    assert "**Transfer" not in text  # it records no held-out figure, so none is claimed
+    assert "on 600 held-out 5-way 1-shot episodes of characters these networks never saw" in text
+    assert "**FO-MAML** 91.2% ± 0.6 (3 steps, α = 0.4)" in text
+    assert "**Transfer learning**: no held-out 5-way figure for these weights" in text  # none recorded, none claimed
 
 
 def test_drawings_adapt_and_show_results(page):
@@ -563,3 +563,95 @@ def test_presenter_layout_puts_the_bars_and_the_loss_side_by_side_and_a_link_kee
     assert column_of("omni_prob_chart") is None  # full width again, above the picks
     assert column_of("omni_loss_chart") is not None  # beside the accuracy, as before
     assert "present" not in at.query_params
+
+
+# --- the fair comparison (ui/omniglot_compare.py) --------------------------------------------------------------
+
+def test_the_default_mode_is_each_methods_validated_settings_and_speed_is_compared_only_with_the_same_alpha(page):
+    at = page.run()
+    fill(at)
+    at.run()
+    assert at.segmented_control(key="omni_compare").value == "validated"
+    text = texts(at)
+    assert "**Each method's own validated settings**: MAML α = 0.4, validated with 3 steps" in text
+    assert "Transfer learning α = 0.1, validated with 3 steps" in text
+    at.button(key="omni_adapt").click().run()
+    no_traceback(at)
+    text = texts(at)
+    assert "Watch how quickly" not in text
+    assert "Their α differ (MAML 0.4, FO-MAML 0.4, Transfer learning 0.1)" in text
+    assert "compares the methods" not in text
+    # one click: the same α and steps for every method, the sidebar's switch follows, the sentence compares speed
+    at.segmented_control(key="omni_compare").set_value("equal").run()
+    no_traceback(at)
+    assert at.session_state["own_lr"] is False
+    assert at.toggle(key="own_lr").value is False
+    at.button(key="omni_adapt").click().run()
+    text = texts(at)
+    assert f"**The same α and steps for every method**: α = {at.session_state['inner_lr']:g} and S = 10 steps" in text
+    assert "so how fast each moves compares the methods" in text
+    assert {r.inner_lr for r in state(at).result.runs.values()} == {at.session_state["inner_lr"]}
+    at.segmented_control(key="omni_compare").set_value("validated").run()
+    assert at.session_state["own_lr"] is True
+
+
+def fake_run(method: str, loss: list[float], acc: list[float] | None = None, lr: float = 0.2, queries: int = 25):
+    s = len(loss) - 1
+    return ov.MethodRun(method, lr, s, torch.full((s + 1, queries, 5), 0.2), torch.tensor(loss),
+                        None if acc is None else torch.tensor(acc))
+
+
+def test_loss_sentence_says_where_a_support_loss_rose():
+    from ui import omniglot_compare as oc
+
+    text = oc.loss_sentence({"maml": fake_run("maml", [1.61, 0.5, 0.7, 0.1]),
+                             "transfer": fake_run("transfer", [1.61, 1.0, 0.4, 0.2])})
+    assert "MAML's support loss goes from 1.61 to 0.1 and rises at step 2" in text
+    assert "Transfer learning's support loss goes from 1.61 to 0.2 and falls at every step" in text
+
+
+RESULTS = {"20": {"tasks": 600, "methods": {
+    "maml": {"checkpoint": "omniglot_20w1s_maml.pt", "trained_ways": 20, "steps": 8, "inner_lr": 0.1,
+             "accuracy": 0.887, "ci95": 0.004},
+    "transfer": {"checkpoint": "omniglot_5w1s_transfer.pt", "trained_ways": 5, "steps": 3, "inner_lr": 0.01,
+                 "accuracy": 0.870, "ci95": 0.004}},
+    "pairs": [{"a": "maml", "b": "transfer", "difference": 0.017, "ci95": 0.003, "better": 349, "equal": 60,
+               "worse": 191}]}}
+
+
+def test_the_20_way_caption_shows_20_way_figures_only_and_says_what_each_is(assets_dir):
+    from ui import omniglot_compare as oc
+
+    five = load_checkpoint(assets_dir / "omniglot_5w1s_transfer.pt")  # records no headline: only the file's figure
+    five.metrics.inner_lr, five.metrics.eval_steps = 0.01, 3
+    fo = load_checkpoint(assets_dir / "omniglot_5w1s_fomaml.pt")  # records a 5-way headline: not a 20-way figure
+    cks = {"transfer": five, "fomaml": fo}
+    ids = {"transfer": "shipped:omniglot_5w1s_transfer.pt:1", "fomaml": "shipped:omniglot_5w1s_fomaml.pt:1"}
+    figs = oc.test_figures(cks, ids, 20, RESULTS)
+    assert set(figs) == {"transfer"}
+    text = oc.held_out_caption(figs, 20, ["transfer", "fomaml"])
+    assert "600 held-out 20-way 1-shot episodes" in text
+    assert "**Transfer learning** 87.0% ± 0.4 (3 steps, α = 0.01, its 5-way network with a 20-way zero head)" in text
+    assert "**FO-MAML**: no held-out 20-way figure for these weights" in text
+    assert "91.2" not in text  # FO-MAML's 5-way figure is not set beside 20-way ones
+    # the user's own run (no shipped id) or other settings: the file's figure is not theirs
+    assert oc.test_figures(cks, {"transfer": None}, 20, RESULTS) == {}
+    five.metrics.inner_lr = 0.2
+    assert oc.test_figures(cks, ids, 20, RESULTS) == {}
+
+
+def test_edge_sentence_sizes_the_measured_difference_and_the_episodes():
+    from ui import omniglot_compare as oc
+
+    text = oc.edge_sentence(RESULTS, 20)
+    assert "MAML − Transfer learning is +1.7 ± 0.3 points (per episode, paired): a small edge for MAML" in text
+    assert "better on 349, equal on 60 and worse on 191" in text
+    tied = {"maml": fake_run("maml", [1.6, 0.1], [0.2, 1.0]), "transfer": fake_run("transfer", [1.6, 0.2], [0.2, 1.0])}
+    assert "MAML 100%, Transfer learning 100%, tied" in oc.edge_sentence(RESULTS, 20, tied)
+    ahead = {"maml": fake_run("maml", [1.6, 0.1], [0.2, 0.96]),
+             "transfer": fake_run("transfer", [1.6, 0.2], [0.2, 0.92])}
+    assert "MAML ahead by 4 points (1 of 25 queries)" in oc.edge_sentence(RESULTS, 20, ahead)
+    big = {"20": {**RESULTS["20"], "pairs": [{**RESULTS["20"]["pairs"][0], "difference": 0.05}]}}
+    assert "a clear edge" in oc.edge_sentence(big, 20)
+    none = {"20": {**RESULTS["20"], "pairs": [{**RESULTS["20"]["pairs"][0], "difference": 0.002}]}}
+    assert "no clear difference" in oc.edge_sentence(none, 20)

@@ -215,6 +215,7 @@ class EpisodeResult:
     query_y: Tensor | None
     class_tiles: list[Tensor]
     query_labels: list[str]  # one per query, for the "Query to inspect" slider
+    mode: str = "validated"  # how the methods were compared (ui/omniglot_compare.MODES)
 
 
 def scene_params(methods_key: str, methods: tuple[str, ...]) -> list[scene.Param]:
@@ -234,24 +235,6 @@ def scene_params(methods_key: str, methods: tuple[str, ...]) -> list[scene.Param
     ]
 
 
-def held_out_caption(checkpoints: dict[str, Checkpoint]) -> str:
-    """One line with each checkpoint's recorded held-out accuracy (mean ± 95% CI, and after how many steps);
-    empty when none records one (e.g. runs trained in the browser)."""
-    known = {m: c.metrics.headline for m, c in checkpoints.items() if c.metrics.headline is not None}
-    if not known:
-        return ""
-    ways = {m: checkpoints[m].config.omniglot.n_way for m in known}
-    first_m = next(iter(known))
-    first = known[first_m]
-    same = all((h.tasks, h.k_shot, ways[m]) == (first.tasks, first.k_shot, ways[first_m]) for m, h in known.items())
-    setting = f"{first.tasks} held-out {ways[first_m]}-way {first.k_shot}-shot episodes" if same else \
-        "held-out episodes"
-    parts = [f"**{common.METHOD_LABELS.get(m, m)}** {h.describe()} ({h.steps} step{'' if h.steps == 1 else 's'}"
-             + ("" if same else f", {h.tasks} {ways[m]}-way {h.k_shot}-shot episodes") + ")" for m, h in known.items()]
-    return (f"Measured accuracy of these networks on {setting} of characters they never saw (mean ± 95% CI, "
-            "recorded in each checkpoint): " + " · ".join(parts) + ".")
-
-
 def step_zero_sentence(runs: dict[str, MethodRun]) -> str:
     """What step 0 shows, read off the numbers: a start at chance (every class 1/N for every query) or a
     network that already favours some class before it has seen the examples (a markdown list item)."""
@@ -267,8 +250,7 @@ def step_zero_sentence(runs: dict[str, MethodRun]) -> str:
     if others:
         parts.append(f"{label(others)} already favour{'s' if len(others) == 1 else ''} some class before any step: "
                      "the class numbers mean nothing yet, so that first guess is chance, however confident it looks.")
-    return "- **Step 0** is the network before it has seen your examples. " + " ".join(parts) + \
-        " Watch how quickly each method moves from there.\n"
+    return "- **Step 0** is the network before it has seen your examples. " + " ".join(parts) + "\n"
 
 
 def run_adaptation(checkpoints: dict[str, Checkpoint], support_x: Tensor, support_y: Tensor, query_x: Tensor,
