@@ -13,8 +13,8 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from maml_core import DataError, split
-from ui import common, figures, run_queue, scene, train_worker
+from maml_core import CheckpointError, DataError, split
+from ui import browser, common, figures, run_queue, run_store, scene, train_worker
 from ui import training_view as tv
 from ui.page_state import MetaTrainingState
 
@@ -35,6 +35,13 @@ restored.show()
 scene.publish([scene.LARGE_FONTS])
 
 
+def initial(key: str, value) -> dict:
+    """A widget's default, given only when the session has no value for it: a session state default set before
+    the widget would replace the value the browser sends (after a server restart the page still shows 300
+    iterations, and the first click would silently turn them into 2000)."""
+    return {} if key in ss else {"value": value}
+
+
 def current_run() -> tv.LiveRun | None:
     return ss.get("mt_run")
 
@@ -44,8 +51,34 @@ def collect(run: tv.LiveRun) -> None:
     if run.collected or run.active:
         return
     for algo, (ckpt, label) in run.checkpoints().items():
-        common.store_trained_run(run.problem, algo, ckpt, label)
+        common.store_trained_run(run.problem, algo, ckpt, label, file=tv.checkpoint_file(ckpt),
+                                 filename=tv.file_name(ckpt), run_id=run.id)
     run.collected = True
+
+
+def kind_of(problem: str) -> str:
+    return "sinusoid" if problem == "Sinusoid" else "omniglot"
+
+
+def lost_runs() -> str:
+    """Once per session, on its first run: "restart" when the runs this browser kept were on a server process that
+    is gone, "evicted" when this server dropped them to make room, else ""."""
+    if "mt_lost" not in ss:
+        were_on = browser.runs_were_on()
+        kept = run_store.STORE.has(browser.browser_id())
+        ss.mt_lost = "" if not were_on or kept else "restart" if were_on != run_store.SERVER_ID else "evicted"
+    return ss.mt_lost
+
+
+LOST = {
+    "restart": "**Your earlier run is gone: this server restarted since it finished.** A restart empties the "
+               "server's memory (on Streamlit Community Cloud every wake is a fresh server), and runs are kept only "
+               "there. If you downloaded its checkpoint, upload it below to use it again; otherwise press Start "
+               "training for a new run.",
+    "evicted": f"**Your earlier run is no longer kept:** this server keeps the runs of the "
+               f"{run_store.MAX_BROWSERS} browsers that trained most recently, and yours was dropped to make room. "
+               "If you downloaded its checkpoint, upload it below; otherwise press Start training for a new run.",
+}
 
 
 def on_start() -> None:
@@ -102,7 +135,6 @@ running = run is not None and run.active  # queued or training: the settings are
 if run is not None and not running:
     collect(run)
 
-ss.setdefault("mt_problem", "Sinusoid")
 problem = st.radio("Problem", ["Sinusoid", "Omniglot (small run)"], key="mt_problem", persist_state=P,
                    disabled=running, horizontal=True)
 # While a run waits or trains its settings are locked: folded away, so that the progress and the live curves sit
@@ -111,32 +143,31 @@ settings = (st.expander("Settings of this run (locked while it waits or trains)"
             else st.container(border=True))
 with settings:
     if problem == "Sinusoid":
-        ss.setdefault("mt_algos", list(SIN_ALGOS))
-        ss.setdefault("mt_iterations", 2000)
-        ss.setdefault("mt_meta_batch", 25)
-        ss.setdefault("mt_train_steps", 1)
-        ss.setdefault("mt_alpha", 0.01)
-        ss.setdefault("mt_beta", 0.001)
-        ss.setdefault("mt_snapshot_every", 250)
         c1, c2, c3, c4 = st.columns([2.6, 1, 1, 1])
         c1.multiselect("Algorithms (trained side by side)", list(SIN_ALGOS), key="mt_algos", persist_state=P,
+                       **({} if "mt_algos" in ss else {"default": list(SIN_ALGOS)}),
                        format_func=lambda a: common.METHOD_LABELS[a], disabled=running)
         c2.number_input("Iterations", 100, tv.SINUSOID_MAX_ITERATIONS, step=100, key="mt_iterations",
+                        **initial("mt_iterations", 2000),
                         persist_state=P, disabled=running,
                         help=f"Outer updates per algorithm (paper: 70,000; here at most "
                              f"{tv.SINUSOID_MAX_ITERATIONS:,} and {tv.SINUSOID_MAX_SECONDS / 60:.0f} minutes).")
-        c3.number_input("Meta-batch (tasks)", 1, 50, step=1, key="mt_meta_batch", persist_state=P,
+        c3.number_input("Meta-batch (tasks)", 1, 50, step=1, key="mt_meta_batch",
+                        **initial("mt_meta_batch", 25), persist_state=P,
                         disabled=running, help="Tasks per meta-update (paper: 25).")
-        c4.number_input("Snapshot every", 50, 5000, step=50, key="mt_snapshot_every", persist_state=P,
+        c4.number_input("Snapshot every", 50, 5000, step=50, key="mt_snapshot_every",
+                        **initial("mt_snapshot_every", 250), persist_state=P,
                         disabled=running, help="Iterations between probe-task snapshots.")
         d1, d2, d3, d4 = st.columns([1, 1, 1, 2.2])
-        d1.number_input("Inner steps", 1, 5, step=1, key="mt_train_steps", persist_state=P, disabled=running,
+        d1.number_input("Inner steps", 1, 5, step=1, key="mt_train_steps",
+                        **initial("mt_train_steps", 1), persist_state=P, disabled=running,
                         help="Inner gradient steps during meta-training (paper: 1). Snapshots always take 10.")
         d2.number_input("Inner learning rate α", 0.0001, 0.5, step=0.005, format="%.4f", key="mt_alpha",
+                        **initial("mt_alpha", 0.01),
                         persist_state=P, disabled=running, help="Paper: 0.01.")
         d3.number_input("Meta learning rate β", 0.00001, 0.05, step=0.0005, format="%.5f", key="mt_beta",
+                        **initial("mt_beta", 0.001),
                         persist_state=P, disabled=running, help="Adam step size for the outer update (paper: 0.001).")
-        ss.setdefault("mt_pace", "lockstep")
         d4.radio("Pace", list(tv.PACES), key="mt_pace", persist_state=P, disabled=running, horizontal=True,
                  format_func=lambda p: {"lockstep": "Same iterations", "wallclock": "Same time"}[p],
                  help="Same iterations (fair, the default): the methods take turns, one update each, so at any "
@@ -148,16 +179,15 @@ with settings:
                 f"{tv.OMNIGLOT_MAX_ITERATIONS} iterations and {tv.OMNIGLOT_MAX_SECONDS / 60:.0f} minutes (the paper "
                 "trains 60,000 iterations with 32 tasks each; the shipped model took hours). Expect the accuracy to "
                 "climb from chance (20%) towards 50–80%, not to the paper's 98.7%.", icon=":material/science:")
-        ss.setdefault("mt_omni_algo", "fomaml")
-        ss.setdefault("mt_omni_iterations", 100)
-        ss.setdefault("mt_omni_meta_batch", 8)
         c1, c2, c3 = st.columns(3)
         c1.radio("Algorithm", ["fomaml", "maml"], key="mt_omni_algo", persist_state=P, horizontal=True,
                  format_func=lambda a: common.METHOD_LABELS[a], disabled=running,
                  help="Second-order MAML is about 3x slower per iteration on a CPU.")
         c2.number_input("Iterations", 10, tv.OMNIGLOT_MAX_ITERATIONS, step=10, key="mt_omni_iterations",
+                        **initial("mt_omni_iterations", 100),
                         persist_state=P, disabled=running)
-        c3.number_input("Meta-batch (tasks)", 1, 32, step=1, key="mt_omni_meta_batch", persist_state=P,
+        c3.number_input("Meta-batch (tasks)", 1, 32, step=1, key="mt_omni_meta_batch",
+                        **initial("mt_omni_meta_batch", 8), persist_state=P,
                         disabled=running, help="Paper: 32. Smaller is faster and noisier.")
         can_start = common.omniglot_archives_present()
         if not can_start:
@@ -192,7 +222,13 @@ def live_panel(was_queued: bool, was_running: bool) -> None:
     """The current run's place in line or its progress bars; re-drawn every second while it waits or trains."""
     run = current_run()
     if run is None:
-        st.progress(0.0, text="No run yet: choose the settings above and press Start training.")
+        if lost_runs():
+            st.warning(LOST[lost_runs()], icon=":material/restart_alt:")
+        elif common.trained_runs(kind_of(ss.get("mt_problem", "Sinusoid"))):
+            st.progress(0.0, text="No run training now: the run this browser trained earlier is kept below. Press "
+                                  "Start training for a new one.")
+        else:
+            st.progress(0.0, text="No run yet: choose the settings above and press Start training.")
         return
     if (was_running and not run.active) or (was_queued and not run.queued):
         st.rerun()  # the run just started or ended: redraw the whole page (buttons, results), stop polling at the end
@@ -273,20 +309,55 @@ curves_panel()
 snapshot_panel()
 
 run = current_run()
-if run is not None and not run.active:
-    runs = common.trained_runs(run.problem)
-    mine = {a: runs[a] for a in run.results if a in runs}  # what this run produced (not an older run's)
-    if mine:
-        st.success("Finished. Your weights are kept for this browser session:\n\n- "
-                   + "\n- ".join(r["label"] for r in mine.values()))
-        target, prefix = (("app_pages/sinusoid.py", "sin_src_") if run.problem == "sinusoid"
+if run is None or not run.active:
+    kind = kind_of(problem)
+    runs = common.trained_runs(kind)
+    kept = run_store.STORE.has(browser.browser_id())
+    if runs:
+        fresh = run is not None and all(r.get("run_id") == run.id for r in runs.values())
+        where = ("kept on this server for this browser: a reload keeps them, a server restart does not, so "
+                 "download them to keep them" if kept else
+                 "kept for this browser session only (this browser gave the page no id: cookies or scripts are "
+                 "blocked), so a reload loses them: download them to keep them")
+        st.success(("Finished. Your weights are " if fresh else "Your trained weights are ") + where + ":\n\n- "
+                   + "\n- ".join(r["label"] for r in runs.values()))
+        cols = st.columns(len(runs) + 1, vertical_alignment="center")
+        for col, (algo, r) in zip(cols, runs.items()):
+            if r.get("file"):
+                col.download_button(f"Download {common.METHOD_LABELS.get(algo, algo)}", r["file"],
+                                    file_name=r["filename"], mime="application/octet-stream", key=f"mt_dl_{algo}",
+                                    icon=":material/download:", on_click="ignore", width="stretch")
+        target, prefix = (("app_pages/sinusoid.py", "sin_src_") if kind == "sinusoid"
                           else ("app_pages/omniglot.py", "omni_src_"))
 
         def use_mine() -> None:
-            for a in mine:
+            for a in runs:
                 ss[f"{prefix}{a}"] = "mine"
 
-        page_name = "Sinusoid" if run.problem == "sinusoid" else "Omniglot"
+        page_name = "Sinusoid" if kind == "sinusoid" else "Omniglot"
         if st.button(f"Use my trained model(s) on the {page_name} page", icon=":material/arrow_forward:",
                      key="mt_use", on_click=use_mine):
             st.switch_page(target)
+    upload = st.file_uploader(f"Use a {kind} checkpoint you downloaded from this page (.pt, at most "
+                              f"{tv.UPLOAD_MAX_BYTES / 1e6:.0f} MB)", type=["pt"], key=f"mt_upload_{kind}",
+                              max_upload_size=int(tv.UPLOAD_MAX_BYTES // 1_000_000),
+                              help="It is checked before it is used: only tensors and numbers are read (nothing "
+                                   "in the file runs), and they must be exactly this page's network.")
+    if upload is not None and ss.get("mt_uploaded") != upload.file_id:
+        try:
+            algo, ckpt, label = tv.load_upload(upload.getvalue(), upload.name, kind)
+        except CheckpointError as e:
+            ss.mt_upload_note = ("error", f"Not used: {e}")
+        else:
+            common.store_trained_run(kind, algo, ckpt, label, file=upload.getvalue(), filename=upload.name,
+                                     run_id="upload")
+            ss.mt_upload_note = ("success", f"Loaded {label}. It is listed above, ready to use.")
+            ss.mt_lost = ""
+        ss.mt_uploaded = upload.file_id
+        st.rerun()
+    note = ss.get("mt_upload_note")
+    if note and upload is not None:
+        getattr(st, note[0])(note[1])
+
+# the browser's id and where its runs are kept (draws nothing)
+browser.sync(runs_here=run_store.STORE.has(browser.browser_id()), forget=bool(lost_runs()))

@@ -475,3 +475,102 @@ def test_the_log_axis_has_labels_when_the_loss_spans_less_than_a_decade():
     assert any(2.9 <= t <= 4.0 for t in ticks)
     p.iteration, p.losses = 400, [3 * (0.1 / 3) ** (i / 399) for i in range(400)]  # 3 -> 0.1: 1-2-5 per decade
     assert list(tv.loss_figure({"maml": p}, "sinusoid").layout.yaxis.tickvals) == tv.LOG_TICKS
+
+
+# --- item: trained runs survive a reload (kept per browser id), a restart says so, downloads and uploads ---------
+
+BROWSER = "ab" * 16  # what ui/browser.py's script reports: 128 random bits in hex
+
+
+def fresh_session(sinusoid_assets, browser_id: str | None):
+    """A new session of the page, as a reload makes (the browser's id arrives from its cookie)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    if browser_id:
+        at.session_state["browser_id"] = browser_id
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_finished_run_survives_a_reload_and_is_offered_as_a_download(sinusoid_assets, tmp_path, monkeypatch):
+    from maml_core.checkpoints import checkpoint_from_bytes
+    from ui import common, run_store
+
+    monkeypatch.setattr(common, "ASSETS", sinusoid_assets)
+    monkeypatch.setattr(run_store, "STORE", run_store.RunStore())
+    first = fresh_session(sinusoid_assets, BROWSER)
+    run = start(first, iterations=100, algos=("maml", "fomaml"))
+    assert run.join(120)
+    first.run()
+    assert any(s.value.startswith("Finished. Your weights are kept on this server for this browser")
+               for s in first.success)
+    downloads = first.get("download_button")
+    assert [d.proto.label for d in downloads] == ["Download MAML", "Download FO-MAML"]
+    # the file is a self-describing checkpoint that passes the upload checks
+    entry = first.session_state["trained_runs"]["sinusoid"]["maml"]
+    ckpt = checkpoint_from_bytes(entry["file"], entry["filename"], model=tv.page_model("sinusoid"))
+    assert entry["filename"] == "sinusoid_maml_100it_seed0.pt"
+    assert ckpt.info["iteration"] == 100 and ckpt.metrics.history and ckpt.held_out() is None
+
+    again = fresh_session(sinusoid_assets, BROWSER)  # a reload: a new session, the same browser
+    assert "mt_run" not in again.session_state
+    texts = [s.value for s in again.success]
+    assert texts and texts[0].startswith("Your trained weights are kept on this server for this browser")
+    assert "your run: MAML, 100 iterations" in texts[0] and "your run: FO-MAML, 100 iterations" in texts[0]
+    assert progress_texts(again)[0].startswith("No run training now: the run this browser trained earlier")
+    again.button(key="mt_use").click().run()
+    if again.title[0].value != "Sinusoid regression":
+        again.switch_page("app_pages/sinusoid.py").run()
+    assert again.session_state["sin_src_maml"] == "mine"
+    assert "your run: MAML, 100 iterations" in " ".join(m.value for m in again.markdown)
+
+    other = fresh_session(sinusoid_assets, "cd" * 16)  # another browser sees none of it
+    assert not other.success and progress_texts(other)[0].startswith("No run yet")
+
+
+def test_after_a_server_restart_the_page_says_the_run_is_gone(sinusoid_assets, monkeypatch):
+    from ui import browser, common, run_store
+
+    monkeypatch.setattr(common, "ASSETS", sinusoid_assets)
+    monkeypatch.setattr(run_store, "STORE", run_store.RunStore())
+    monkeypatch.setattr(browser, "runs_were_on", lambda: "0123456789ab")  # kept by a server process now gone
+    at = fresh_session(sinusoid_assets, BROWSER)
+    assert [w.value.split("**")[1] for w in at.warning] == [
+        "Your earlier run is gone: this server restarted since it finished."]
+    assert not at.success and not progress_texts(at)  # no stale "Finished", no "No run yet" beside it
+    monkeypatch.setattr(browser, "runs_were_on", lambda: run_store.SERVER_ID)  # this server, but dropped
+    at = fresh_session(sinusoid_assets, BROWSER)
+    assert "no longer kept" in at.warning[0].value
+
+
+def test_the_run_store_is_bounded_least_recently_used_first():
+    from ui.run_store import RunStore
+
+    store = RunStore(max_browsers=2, max_bytes=250)
+    a, b, c = "a" * 32, "b" * 32, "c" * 32
+    assert store.keep(a, "sinusoid", "maml", {"file": b"x" * 100})
+    assert store.keep(b, "sinusoid", "maml", {"file": b"x" * 100})
+    assert store.restore(a)  # a was used: b is now the oldest
+    assert store.keep(c, "sinusoid", "maml", {"file": b"x" * 100})
+    assert store.has(a) and store.has(c) and not store.has(b)
+    store.keep(c, "omniglot", "maml", {"file": b"x" * 100})  # 300 bytes > 250: the oldest (a) goes
+    assert not store.has(a) and store.has(c)
+    assert not store.keep("not an id", "sinusoid", "maml", {}) and store.restore(None) == {}
+
+
+def test_an_upload_becomes_a_run_and_a_wrong_one_is_refused_with_what_to_do(tmp_path):
+    from maml_core import CheckpointError, meta_train
+    from maml_core.checkpoints import checkpoint_bytes
+
+    r = meta_train(default_config("sinusoid", "fomaml", iterations=3, meta_batch=2))
+    algo, ckpt, label = tv.load_upload(checkpoint_bytes(r.config, r.params, info={"iteration": 3}), "run<b>.pt",
+                                       "sinusoid")
+    assert algo == "fomaml" and label.startswith("your upload run_b_.pt: FO-MAML, 3 iterations")
+    with pytest.raises(CheckpointError, match="this page's model is the conv network"):
+        tv.load_upload(checkpoint_bytes(r.config, r.params), "s.pt", "omniglot")
+    reptile = meta_train(default_config("sinusoid", "reptile", iterations=2, meta_batch=2))
+    with pytest.raises(CheckpointError, match="this page uses sinusoid runs of MAML, FO-MAML, Pretrained"):
+        tv.load_upload(checkpoint_bytes(reptile.config, reptile.params), "r.pt", "sinusoid")

@@ -226,9 +226,14 @@ def scaled(px: int) -> int:
 # --- runs trained in this browser session (the Meta-training page writes them, other pages read them) -----------
 
 def trained_runs(problem: str) -> dict[str, dict[str, Any]]:
-    """This user's finished runs for a problem: algo -> {"checkpoint": Checkpoint, "label": str, ...}."""
-    runs = st.session_state.setdefault("trained_runs", {})
-    return runs.setdefault(problem, {})
+    """This user's finished runs for a problem: algo -> {"checkpoint": Checkpoint, "label": str, ...}. A new
+    session (a reload) starts from the runs this server keeps for this browser (ui/run_store.py)."""
+    ss = st.session_state
+    if "trained_runs" not in ss:
+        from ui import browser, run_store
+
+        ss["trained_runs"] = run_store.STORE.restore(browser.browser_id())
+    return ss["trained_runs"].setdefault(problem, {})
 
 
 @dataclass(frozen=True)
@@ -296,9 +301,15 @@ def chosen_weights(problem: str, method: str, ways: int = 5) -> list[StartingWei
     return [starting_weights(problem, method, pick, ways) for pick in picks]
 
 
-def store_trained_run(problem: str, algo: str, checkpoint: Checkpoint, label: str) -> None:
-    """Keep a finished run (per user, in session state); the latest run of an algorithm replaces the previous."""
-    trained_runs(problem)[algo] = {"checkpoint": checkpoint, "label": label}
+def store_trained_run(problem: str, algo: str, checkpoint: Checkpoint, label: str, **extra: Any) -> bool:
+    """Keep a finished run (per user, in session state, and on this server for this browser so that a reload
+    keeps it; `extra`: e.g. its checkpoint file); the latest run of an algorithm replaces the previous. False when
+    it could be kept for this session only (no browser id)."""
+    from ui import browser, run_store
+
+    entry = {"checkpoint": checkpoint, "label": label, **extra}
+    trained_runs(problem)[algo] = entry
+    return run_store.STORE.keep(browser.browser_id(), problem, algo, entry)
 
 
 @st.cache_resource(show_spinner="Decoding the Omniglot archives (once per server)…")

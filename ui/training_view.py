@@ -11,6 +11,7 @@ session.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -22,13 +23,15 @@ from plotly.subplots import make_subplots
 
 from maml_core import (
     Checkpoint,
+    CheckpointError,
+    ModelConfig,
     TrainConfig,
     TrainResult,
     build_model,
     default_config,
     sinusoid,
 )
-from maml_core.checkpoints import Metrics
+from maml_core.checkpoints import UPLOAD_MAX_BYTES, Metrics, checkpoint_bytes, checkpoint_from_bytes
 
 from . import figures, train_worker
 from .common import METHOD_COLORS, METHOD_LABELS
@@ -351,14 +354,55 @@ class LiveRun:
             c = r.config
             eval_steps = 10 if c.problem == "sinusoid" else c.eval_steps
             ckpt = Checkpoint(c, {k: v.detach().clone() for k, v in r.params.items()},
-                              metrics=Metrics(inner_lr=c.inner_lr, eval_steps=eval_steps),
+                              metrics=Metrics(inner_lr=c.inner_lr, eval_steps=eval_steps, history=r.history),
                               info={"iteration": r.iterations_done, "kind": "trained in the browser",
-                                    "seconds": round(r.seconds, 1)})
+                                    "command": "the Meta-training page of MAML, visible (app_pages/meta_training.py)",
+                                    "seconds": round(r.seconds, 1), "pace": self.pace,
+                                    "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
             its = f"{r.iterations_done:,} iteration{'' if r.iterations_done == 1 else 's'}"
             label = (f"your run: {METHOD_LABELS.get(algo, algo)}, {its} in "
                      f"{r.seconds:.0f} s (α = {c.inner_lr:g}, β = {c.meta_lr:g}, meta-batch {c.meta_batch})")
             out[algo] = (ckpt, label)
         return out
+
+
+# --- runs as files: a download at once, and an upload (untrusted) used like a run trained here ------------------
+
+UPLOAD_ALGOS = {"sinusoid": ("maml", "fomaml", "pretrain"), "omniglot": ("maml", "fomaml", "transfer")}
+
+
+def page_model(problem: str) -> ModelConfig:
+    """The network this page trains for `problem` (an upload must be exactly this network)."""
+    if problem == "sinusoid":
+        return default_config("sinusoid").model
+    return omniglot_config("fomaml", iterations=1, meta_batch=1, seed=0, data_dir=".").model
+
+
+def checkpoint_file(ckpt: Checkpoint) -> bytes:
+    """A run's self-describing checkpoint file (what `python -m maml_core evaluate` and an upload here read)."""
+    return checkpoint_bytes(ckpt.config, ckpt.params, metrics=ckpt.metrics, info=ckpt.info)
+
+
+def file_name(ckpt: Checkpoint) -> str:
+    c = ckpt.config
+    return f"{c.problem}_{c.algo}_{ckpt.info.get('iteration', c.iterations)}it_seed{c.seed}.pt"
+
+
+def load_upload(data: bytes, name: str, problem: str) -> tuple[str, Checkpoint, str]:
+    """An uploaded checkpoint for `problem`: (algo, checkpoint, label). Raises `CheckpointError` saying what is
+    wrong and what to do (too large, not a checkpoint, another network, a method the pages do not show)."""
+    name = re.sub(r"[^\w.\- ]", "_", name)[:60]  # shown on the page: no markup from a file name
+    ckpt = checkpoint_from_bytes(data, name, model=page_model(problem), max_bytes=UPLOAD_MAX_BYTES)
+    c = ckpt.config
+    if c.problem != problem or c.algo not in UPLOAD_ALGOS[problem]:
+        raise CheckpointError(f"{name} holds a {c.problem} {METHOD_LABELS.get(c.algo, c.algo)} run; this page uses "
+                              f"{problem} runs of " + ", ".join(METHOD_LABELS[a] for a in UPLOAD_ALGOS[problem])
+                              + ": upload one of those")
+    its = ckpt.info.get("iteration")
+    its = its if isinstance(its, int) and not isinstance(its, bool) else c.iterations
+    label = (f"your upload {name}: {METHOD_LABELS.get(c.algo, c.algo)}, {its:,} iterations (α = {c.inner_lr:g}, "
+             f"β = {c.meta_lr:g}, meta-batch {c.meta_batch})")
+    return c.algo, ckpt, label
 
 
 def _rss_mb(pid: int) -> float:
