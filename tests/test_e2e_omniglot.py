@@ -107,3 +107,23 @@ def test_on_a_phone_a_stroke_at_the_top_edge_leaves_ink_and_a_tap_clears_it(serv
         assert canvas_ink(page)[0] == 0, "a tap on clear did not empty the canvas"
     finally:
         context.close()
+
+
+def in_view(page, name: str) -> bool:
+    """The heading's box lies inside the window, below Streamlit's fixed header bar."""
+    return page.evaluate("""(name) => {
+        const h = [...document.querySelectorAll('h1, h2, h3')].find(e => e.innerText.trim() === name);
+        const bar = document.querySelector('[data-testid="stHeader"]');
+        const top = bar ? bar.getBoundingClientRect().bottom : 0, r = h.getBoundingClientRect();
+        return r.top >= top - 1 && r.bottom <= window.innerHeight; }""", name)
+
+
+def test_after_adapt_the_results_are_in_view_on_a_laptop(server, page):
+    open_page(page, server, "omniglot")
+    page.get_by_text("Omniglot test set").click()
+    settle(page)
+    page.get_by_role("button", name="Adapt").click()
+    page.get_by_text("Accuracy on the episode's query set").first.wait_for()
+    settle(page)
+    page.wait_for_timeout(500)
+    assert in_view(page, "3. What happened"), "after Adapt the results heading is not on the screen"

@@ -17,7 +17,7 @@ export default function(component) {
   let tries = 0;
   const go = () => {  // the target may be drawn a moment after this script runs
     const el = document.querySelector('.st-key-' + data.target);
-    if (el) el.scrollIntoView({ block: 'start' });
+    if (el) { el.style.scrollMarginTop = '4.5rem'; el.scrollIntoView({ block: 'start' }); }  // below the app's header
     else if (++tries < 40) setTimeout(go, 50);
   };
   setTimeout(go, 50);
