@@ -211,6 +211,21 @@ def loss_grid(model: nn.Module, plane: Plane, tasks: Episode, a: Tensor, b: Tens
     return values.T.reshape(-1, len(b), len(a))
 
 
+def task_paths(model: nn.Module, start: Params, tasks: Episode, *, steps: int,
+               inner_lr: float) -> tuple[list[Params], Tensor, Tensor]:
+    """Every task's inner-step path from `start`, all tasks at once (one `vmap`): the states 0..S (each a params
+    dict whose tensors have a leading task dimension T), and the support and query losses (T, S+1)."""
+
+    def per_task(sx, sy, qx, qy):
+        task = Episode(sx, sy, qx, qy)
+        states = adapt(model, start, sx, sy, steps=steps, inner_lr=inner_lr, first_order=True)
+        return (states, torch.stack([_task_loss(model, s, task, "support") for s in states]),
+                torch.stack([_task_loss(model, s, task, "query") for s in states]))
+
+    with torch.no_grad():
+        return vmap(per_task)(tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y)
+
+
 # --- update directions from one theta ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)

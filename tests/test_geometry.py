@@ -221,3 +221,16 @@ def test_layer_changes_of_a_zero_head_are_absolute_and_relative_to_the_adapted_h
     assert c.relative_to_adapted[1, h] == pytest.approx(1.0)  # from zero, all of the adapted head is change
     assert c.absolute[1, body] == 0  # the first step moves only the zero head (the body's gradient is zero)
     assert c.absolute[2, body] > 0 and torch.isfinite(c.relative[2, body])
+
+
+def test_task_paths_are_each_tasks_adapt_states_and_losses():
+    model, theta = tiny_mlp()
+    tasks = sine_tasks(b=3)
+    states, support, query = G.task_paths(model, theta, tasks, steps=2, inner_lr=0.05)
+    assert len(states) == 3 and support.shape == (3, 3) and query.shape == (3, 3)
+    for i in range(3):
+        t = tasks.task(i)
+        ref = adapt(model, theta, t.support_x, t.support_y, steps=2, inner_lr=0.05)
+        assert torch.allclose(states[2]["net.0.weight"][i], ref[2]["net.0.weight"], atol=1e-6)
+        assert float(query[i, 2]) == pytest.approx(float(F.mse_loss(predict(model, ref[2], t.query_x), t.query_y)),
+                                                   rel=1e-5)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from maml_core import Episode, adapt, adapt_and_measure, sinusoid
+from maml_core import Episode, adapt, sinusoid
 from maml_core import geometry as G
 
 GRID = 41  # points per side of the loss grid (the 41 x 41)
@@ -108,20 +108,11 @@ class Paths:
 
 def compute_paths(model: nn.Module, plane: G.Plane, start: dict, tasks: Episode, steps: int,
                   inner_lr: float) -> Paths:
-    coords, off, share, sl, ql = [], [], [], [], []
-    for i in range(tasks.support_x.shape[0]):
-        t = tasks.task(i)
-        with torch.no_grad():
-            states = adapt(model, start, t.support_x, t.support_y, steps=steps, inner_lr=inner_lr, first_order=True)
-            m = adapt_and_measure(model, start, t.support_x, t.support_y, t.query_x, t.query_y, steps=steps,
-                                  inner_lr=inner_lr)
-        path = plane.project_path(states)
-        coords.append(path.coords.numpy())
-        off.append(path.off.numpy())
-        share.append(path.off_share.numpy())
-        sl.append(m["support_loss"].numpy())
-        ql.append(m["query_loss"].numpy())
-    return Paths(np.array(coords), np.array(off), np.array(share), np.array(sl), np.array(ql),
+    states, support, query = G.task_paths(model, start, tasks, steps=steps, inner_lr=inner_lr)
+    paths = [plane.project_path([{k: v[i] for k, v in s.items()} for s in states])
+             for i in range(tasks.support_x.shape[0])]
+    return Paths(np.stack([p.coords.numpy() for p in paths]), np.stack([p.off.numpy() for p in paths]),
+                 np.stack([p.off_share.numpy() for p in paths]), support.numpy(), query.numpy(),
                  float(plane.project(start).off))
 
 
