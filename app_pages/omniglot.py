@@ -98,6 +98,7 @@ support_x = query_x = query_y = None
 class_tiles: list = []
 query_labels: list[str] = []
 inputs: dict = {}
+query_beside = False  # projector mode, drawing: the query and Adapt in a sixth column (below)
 GRID = ov.DRAW_WAYS_MAX  # always five class columns: canvases keep their place whatever N is (no layout jumps)
 
 if source == "draw" and n_way > ov.DRAW_WAYS_MAX:
@@ -115,15 +116,26 @@ if source == "draw":
                f"{n_way} characters** you make up (or letters of any alphabet). The small box under each input is "
                "the 28 x 28 image the network sees. Each canvas has undo and clear buttons (with a mouse, hover "
                "it; on a touch screen they sit above it); "
-               "**Clear all drawings and uploads** (below the query) empties every canvas; **Upload** takes a "
+               "**Clear all drawings and uploads** (in section 2) empties every canvas; **Upload** takes a "
                "picture instead.")
-    size = 140 if k_shot <= 2 else 112  # fits five columns of a 1280-pixel screen with the sidebar open
-    cols = st.columns(GRID, gap="small")
+    # 140 fits five columns of a 1280-pixel screen with the sidebar open. Projector mode (1920 wide): larger, and the
+    # query and Adapt in a sixth column, so that the whole episode and Adapt fit the first 1080-pixel screen.
+    query_beside = settings.large_fonts
+    size = common.scaled(140 if k_shot <= 2 else 112)
+    oi.keep_drawings_on_resize(state, size)  # a new size remounts the canvases with their strokes scaled to it
+    cols = st.columns(GRID + 1 if query_beside else GRID, gap="small")
     for c in range(n_way):
         with cols[c]:
             st.markdown(f"**{ov.CLASS_NAMES[c]}**")
             for k in range(k_shot):
                 inputs[ov.slot_id(c, k)] = oi.input_slot(state, ov.slot_id(c, k), size, st_canvas)
+    if query_beside:
+        with cols[GRID]:
+            st.markdown("**Query**", help="Another example of one of your characters: which class will each method "
+                                          "say it is?")
+            pressed = st.button("Adapt", type="primary", icon=":material/play_arrow:", key="omni_adapt",
+                                disabled=not checkpoints)
+            inputs[ov.QUERY_SLOT] = oi.input_slot(state, ov.QUERY_SLOT, size, st_canvas)
 else:
     split_config = next(iter(checkpoints.values())).config.omniglot if checkpoints else OmniglotTaskConfig()
     test, data_problem = oi.test_split(common.DATA_DIR, split_config)
@@ -191,7 +203,14 @@ def compare_control() -> None:
                               "and steps for every method make their speeds comparable.")
     st.caption(plan)
 
-if source == "draw":
+if source == "draw" and query_beside:
+    st.markdown("The **query** and **Adapt** are in the last column above: draw another example of one of your "
+                "characters there, and press Adapt.")
+    compare_control()
+    st.button("Clear all drawings and uploads", icon=":material/delete:", on_click=oi.clear_inputs,
+              args=(state,), key="omni_clear", type="tertiary")
+    messages = st.container()
+if source == "draw" and not query_beside:
     qcol, acol = st.columns([1, 4], gap="small")
     with qcol:
         st.markdown("**Query**")
@@ -205,6 +224,7 @@ if source == "draw":
         st.button("Clear all drawings and uploads", icon=":material/delete:", on_click=oi.clear_inputs,
                   args=(state,), key="omni_clear", type="tertiary")
         messages = st.container()
+if source == "draw":
     missing = [s for s, v in inputs.items() if v.x is None]
     if not missing:
         support_x = torch.stack([inputs[ov.slot_id(c, k)].x for c in range(n_way) for k in range(k_shot)])

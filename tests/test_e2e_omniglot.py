@@ -127,3 +127,24 @@ def test_after_adapt_the_results_are_in_view_on_a_laptop(server, page):
     settle(page)
     page.wait_for_timeout(500)
     assert in_view(page, "3. What happened"), "after Adapt the results heading is not on the screen"
+
+
+def test_projector_mode_has_larger_canvases_and_the_query_and_adapt_on_the_first_screen(server, browser):
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(f"{server}/omniglot?big=1")
+        page.get_by_role("heading", name="Omniglot few-shot").first.wait_for()
+        settle(page)
+        wait_for_canvases(page, 6)
+        page.wait_for_timeout(500)
+        boxes = page.evaluate(CANVASES)
+        assert len(boxes) == 6 and all(b[2] >= 180 and b[3] >= 180 for b in boxes), f"canvases: {boxes}"
+        query = boxes[5]  # the last canvas in page order is the query's
+        assert query[1] + query[3] <= 1080, f"the query canvas ends at y = {query[1] + query[3]:.0f}"
+        adapt = page.get_by_role("button", name="Adapt").bounding_box()
+        assert adapt["y"] + adapt["height"] <= 1080, f"Adapt ends at y = {adapt['y'] + adapt['height']:.0f}"
+        assert all(b[0] + b[2] <= 1920 for b in boxes)
+    finally:
+        context.close()

@@ -181,6 +181,25 @@ def input_slot(state: OmniglotState, slot: str, size: int, st_canvas) -> SlotInp
     return drawn
 
 
+def keep_drawings_on_resize(state: OmniglotState, size: int) -> None:
+    """When the canvases change size (projector mode on or off): every drawn canvas remounts (a new key) with its
+    strokes scaled to the new size, so a drawing keeps its place and shape instead of staying in one corner."""
+    ss = st.session_state
+    old = ss.get("omni_canvas_size")
+    ss["omni_canvas_size"] = size
+    if old is None or old == size:
+        return
+    f = size / old
+    for slot, drawing in list(state.canvas_json.items()):
+        if not isinstance(drawing, dict):
+            continue
+        objects = [{**o, **{k: o[k] * f for k in ("left", "top", "scaleX", "scaleY")
+                            if isinstance(o.get(k), (int, float))}}
+                   for o in drawing.get("objects", []) if isinstance(o, dict)]
+        state.canvas_json[slot] = {**drawing, "objects": objects}
+        state.canvas_gen[slot] = state.canvas_gen.get(slot, 0) + 1  # a new canvas key: mounted from canvas_json
+
+
 def _drop_upload(state: OmniglotState, slot: str) -> None:
     state.upload_gen[slot] = state.upload_gen.get(slot, 0) + 1
     state.upload_memo.pop(slot, None)
