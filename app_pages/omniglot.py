@@ -335,7 +335,8 @@ with picks_at:
     st.markdown(f"**Prediction {'before any inner step' if step == 0 else f'after inner step {step}'}** (the "
                 "class each method picks for the query, framed in its colour)")
     st.markdown(ov.prediction_html(runs, result.class_tiles, result.query_x[query_index], query_index, colors,
-                                   labels, true_label, size=common.scaled(72), step=step), unsafe_allow_html=True)
+                                   labels, true_label, size=common.scaled(72 if result.n_way <= 5 else 52),
+                                   step=step), unsafe_allow_html=True)
 loss_at.plotly_chart(ov.curve_figure(runs, "support_loss", step), width="stretch",
                      config=figures.PLOTLY_CONFIG, key="omni_loss_chart")
 if acc_at is not None:

@@ -4,9 +4,11 @@ into view after Adapt, projector mode at 1920 x 1080, and 20-way tiles on a phon
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import test_e2e
-from test_e2e import canvas_ink, open_page, settle
+from test_e2e import canvas_ink, open_page, settle, shot
 
 server, browser, page = test_e2e.server, test_e2e.browser, test_e2e.page  # the same fixtures (one server per module)
 
@@ -146,5 +148,31 @@ def test_projector_mode_has_larger_canvases_and_the_query_and_adapt_on_the_first
         adapt = page.get_by_role("button", name="Adapt").bounding_box()
         assert adapt["y"] + adapt["height"] <= 1080, f"Adapt ends at y = {adapt['y'] + adapt['height']:.0f}"
         assert all(b[0] + b[2] <= 1920 for b in boxes)
+    finally:
+        context.close()
+
+
+def test_on_a_phone_the_20_way_prediction_tiles_stay_square_and_on_the_screen(server, browser):
+    if not os.environ.get("MAML_DATA_DIR"):
+        pytest.skip("20-way episodes come from the Omniglot test set (set MAML_DATA_DIR)")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        open_page(page, server, "omniglot")
+        page.get_by_text("Omniglot test set").click()
+        settle(page)
+        page.get_by_role("radio", name="20").click() if page.get_by_role("radio", name="20").count() else \
+            page.get_by_text("20", exact=True).first.click()
+        settle(page)
+        page.get_by_role("button", name="Adapt").click()
+        page.get_by_text("framed in its colour").first.wait_for()
+        settle(page)
+        tiles = page.evaluate("""() => [...document.querySelectorAll('img[title^="Class "]')].map(i => {
+            const r = i.getBoundingClientRect(); return [r.width, r.height, r.right]; })""")
+        assert len(tiles) >= 60, f"{len(tiles)} tiles"  # 20 classes for each of three methods
+        bad = [t for t in tiles if abs(t[0] - t[1]) > 1 or t[2] > 391]
+        assert not bad, f"{len(bad)} of {len(tiles)} tiles squashed or off the screen, e.g. {bad[:3]}"
+        shot(page, "omniglot_phone_20way")
     finally:
         context.close()

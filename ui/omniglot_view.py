@@ -328,7 +328,7 @@ def prediction_html(runs: dict[str, MethodRun], class_tiles: list[Tensor], query
     for name, run in runs.items():
         color = colors.get(name, "#333")
         s = run.steps if step is None else min(step, run.steps)
-        head = (f'<div style="width:150px;font-weight:600;color:{color}">{labels.get(name, name)}<br>'
+        head = (f'<div style="width:150px;flex:none;font-weight:600;color:{color}">{labels.get(name, name)}<br>'
                 f'<span style="font-weight:400;color:#555;font-size:0.85em">'
                 + ("before any step" if s == 0 else f'after {s} step{"" if s == 1 else "s"}') + '</span></div>')
         if run.diverged and s >= run.diverged_at:
@@ -349,12 +349,13 @@ def prediction_html(runs: dict[str, MethodRun], class_tiles: list[Tensor], query
             if picked and true_label is not None:
                 mark = " ✓" if pick == true_label else " ✗"
             weight = "700" if picked else "400"
-            cells.append(f'<figure style="margin:0;text-align:center">'
+            cells.append(f'<figure style="margin:0;text-align:center;flex:none">'
                          f'{img_tag(class_png[c], size, border=border, width=width, title=CLASS_NAMES[c])}'
                          f'<figcaption style="font-size:0.8em;font-weight:{weight}">{CLASS_NAMES[c]}{mark}<br>'
                          f'{100 * float(probs[c]):.0f}%</figcaption></figure>')
-        rows.append(f'<div style="display:flex;align-items:center;gap:14px;margin-bottom:10px">{head}'
-                    + "".join(cells) + "</div>")
+        # the tiles wrap (flex:none keeps each square): 20 classes in one row were squashed to slivers on a phone
+        rows.append(f'<div style="display:flex;flex-wrap:wrap;align-items:center;gap:10px 14px;margin-bottom:10px">'
+                    f'{head}' + "".join(cells) + "</div>")
     return "".join(rows)
 
 
