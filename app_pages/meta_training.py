@@ -321,10 +321,10 @@ if run is None or not run.active:
                  "blocked), so a reload loses them: download them to keep them")
         st.success(("Finished. Your weights are " if fresh else "Your trained weights are ") + where + ":\n\n- "
                    + "\n- ".join(r["label"] for r in runs.values()))
-        cols = st.columns(len(runs) + 1, vertical_alignment="center")
+        cols = st.columns(max(len(runs), 3))
         for col, (algo, r) in zip(cols, runs.items()):
             if r.get("file"):
-                col.download_button(f"Download {common.METHOD_LABELS.get(algo, algo)}", r["file"],
+                col.download_button(f"Download {common.METHOD_LABELS.get(algo, algo).split(' (')[0]}", r["file"],
                                     file_name=r["filename"], mime="application/octet-stream", key=f"mt_dl_{algo}",
                                     icon=":material/download:", on_click="ignore", width="stretch")
         target, prefix = (("app_pages/sinusoid.py", "sin_src_") if kind == "sinusoid"

@@ -4,7 +4,8 @@ restart the page can say plainly that they are gone.
 
 A tiny components-v2 script draws nothing: it makes the id once (128 random bits from `crypto.getRandomValues`,
 which works on plain http too, unlike `crypto.randomUUID`), writes the cookies the page asks for, and reports the id
-when the server does not know it yet. The server reads both cookies from `st.context.cookies` (sent when the page
+when the server does not know it yet; and once Streamlit reconnects (a server restart) it asks for a run, so the
+old page does not stay on screen. The server reads both cookies from `st.context.cookies` (sent when the page
 connects, so a reload knows them on its first run).
 """
 
@@ -22,7 +23,7 @@ MAX_AGE_S = 7 * 24 * 3600
 
 _JS = r"""
 export default function(component) {
-  const { data, setStateValue } = component;
+  const { data, setStateValue, setTriggerValue } = component;
   const read = (name) => {
     const m = document.cookie.match('(?:^|; )' + name + '=([^;]*)');
     return m ? decodeURIComponent(m[1]) : null;
@@ -39,6 +40,24 @@ export default function(component) {
   if (data.runs_on && read(data.runs_cookie) !== data.runs_on) write(data.runs_cookie, data.runs_on, data.max_age);
   if (data.forget_runs && read(data.runs_cookie) !== null) write(data.runs_cookie, '', 0);
   if (id !== data.known) setStateValue('id', id);
+  // A reconnect (a server restart, a network blip) leaves the old page on screen until the next click; the page
+  // asks for a run itself once Streamlit's new connection is open, so a restart is said at once, not "Finished".
+  const watch = (window.__mamlSocketWatch = window.__mamlSocketWatch || { send: null });
+  watch.send = setTriggerValue;
+  if (!watch.installed) {
+    watch.installed = true;
+    const Native = window.WebSocket;
+    const Watched = function (...args) {
+      const ws = new Native(...args);
+      if (String(args[0]).includes('_stcore/stream')) {
+        ws.addEventListener('open', () => setTimeout(() => watch.send && watch.send('reconnected', Date.now()), 700));
+      }
+      return ws;
+    };
+    Watched.prototype = Native.prototype;
+    for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Watched[k] = Native[k];
+    window.WebSocket = Watched;
+  }
 }
 """
 
@@ -79,6 +98,7 @@ def sync(*, runs_here: bool, forget: bool = False) -> str | None:
     runs for it (`runs_here`) or forget that (`forget`: they are gone). Returns `browser_id()`."""
     try:
         result = _component()(key="maml_browser_id", height=0, on_id_change=lambda: None,
+                              on_reconnected_change=lambda: None,
                               data={"id_cookie": ID_COOKIE, "runs_cookie": RUNS_COOKIE, "max_age": MAX_AGE_S,
                                     "known": browser_id(), "runs_on": SERVER_ID if runs_here else "",
                                     "forget_runs": bool(forget and not runs_here)})
