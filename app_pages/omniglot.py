@@ -342,9 +342,9 @@ loss_at.plotly_chart(ov.curve_figure(runs, "support_loss", step), width="stretch
 if acc_at is not None:
     acc_at.plotly_chart(ov.curve_figure(runs, "query_acc", step), width="stretch",
                         config=figures.PLOTLY_CONFIG, key="omni_acc_chart")
-    finals = ", ".join(f"{labels.get(m, m)} {100 * float(r.query_acc[-1]):.0f}%" for m, r in runs.items())
-    st.caption(f"Accuracy on the {len(result.query_y)} query drawings after the last step: {finals}. "
-               "Hollow circles mark the number of steps each network was validated with.")
+    st.caption(f"Accuracy on the {len(result.query_y)} query drawings after the last step: "
+               f"{ov.finals_sentence(runs)}. Hollow circles mark the number of steps each network was validated with; "
+               "lines of methods that tie lie on top of each other (each has its own dash and marker).")
 else:
     st.caption("Hollow circles mark the number of steps each network was validated with on held-out characters.")
 st.markdown(" ".join(t for t in (oc.speed_sentence(result.mode, runs), oc.loss_sentence(runs)) if t))

@@ -655,3 +655,14 @@ def test_edge_sentence_sizes_the_measured_difference_and_the_episodes():
     assert "a clear edge" in oc.edge_sentence(big, 20)
     none = {"20": {**RESULTS["20"], "pairs": [{**RESULTS["20"]["pairs"][0], "difference": 0.002}]}}
     assert "no clear difference" in oc.edge_sentence(none, 20)
+
+
+def test_tied_methods_are_said_to_tie_and_their_accuracy_lines_stay_distinguishable():
+    runs = {"maml": fake_run("maml", [1.6, 0.1], [0.2, 1.0]), "fomaml": fake_run("fomaml", [1.6, 0.1], [0.2, 1.0]),
+            "transfer": fake_run("transfer", [1.6, 0.2], [0.2, 0.96])}
+    assert ov.finals_sentence(runs) == "MAML and FO-MAML tied at 100%, Transfer learning 96%"
+    fig = ov.curve_figure(runs, "query_acc")
+    lines = [t for t in fig.to_dict()["data"] if t.get("mode") == "lines+markers"]
+    assert len(lines) == 3
+    styles = {(t["line"]["dash"], t["line"]["width"], t["marker"]["symbol"][0]) for t in lines}
+    assert len({s[0] for s in styles}) == 3 and len({s[1] for s in styles}) == 3 and len({s[2] for s in styles}) == 3

@@ -47,6 +47,8 @@ WORK_SIZE = 1024  # uploads are shrunk to this right after decoding (preprocessi
 CLASS_NAMES = tuple(f"Class {i + 1}" for i in range(max(WAYS)))
 LOSS_CAP = 1e4  # a support cross-entropy above this has diverged (chance is ln N < 3); charts clip there
 LOSS_FLOOR = 1e-6  # a log axis cannot show 0
+LINE_DASHES = ("solid", "dash", "dot")  # one per method, in the order drawn
+MARKERS = ("circle", "square", "diamond")
 
 Params = dict[str, Tensor]
 
@@ -235,6 +237,22 @@ def scene_params(methods_key: str, methods: tuple[str, ...]) -> list[scene.Param
     ]
 
 
+def finals_sentence(runs: dict[str, MethodRun]) -> str:
+    """Each method's query accuracy after its last step, grouping methods that tie: 'MAML and FO-MAML tied at 100%,
+    Transfer learning 96%'."""
+    groups: dict[float, list[str]] = {}
+    for m, r in runs.items():
+        if r.query_acc is not None:
+            groups.setdefault(round(100 * float(r.query_acc[-1]), 6), []).append(common.METHOD_LABELS.get(m, m))
+    parts = []
+    for acc, names in sorted(groups.items(), reverse=True):
+        if len(names) == 1:
+            parts.append(f"{names[0]} {acc:.0f}%")
+        else:
+            parts.append(f"{', '.join(names[:-1])} and {names[-1]} tied at {acc:.0f}%")
+    return ", ".join(parts)
+
+
 def step_zero_sentence(runs: dict[str, MethodRun]) -> str:
     """What step 0 shows, read off the numbers: a start at chance (every class 1/N for every query) or a
     network that already favours some class before it has seen the examples (a markdown list item)."""
@@ -396,7 +414,7 @@ def curve_figure(runs: dict[str, MethodRun], which: str, step: int | None = None
     colors, labels = common.METHOD_COLORS, common.METHOD_LABELS
     traces = []
     lowest = LOSS_CAP
-    for name, run in runs.items():
+    for i, (name, run) in enumerate(runs.items()):
         values = getattr(run, which)
         if values is None:
             continue
@@ -410,8 +428,11 @@ def curve_figure(runs: dict[str, MethodRun], which: str, step: int | None = None
         lowest = min([lowest, *[y for y in ys if y is not None]])
         traces.append(dict(
             type="scatter", x=list(range(len(ys))), y=ys, mode="lines+markers", name=labels.get(name, name),
-            line=dict(color=colors.get(name), width=3),
-            marker=dict(size=[12 if o else 7 for o in off], symbol=["x" if o else "circle" for o in off]),
+            # methods that tie (e.g. all at 100%) draw on top of each other: each later line is narrower and has
+            # its own dash and marker, so every one stays visible
+            line=dict(color=colors.get(name), width=max(2.0, 7 - 2.5 * i), dash=LINE_DASHES[i % len(LINE_DASHES)]),
+            marker=dict(size=[12 if o else max(6, 13 - 3 * i) for o in off],
+                        symbol=["x" if o else MARKERS[i % len(MARKERS)] for o in off]),
             hovertext=[f"step {s}: diverged (off the chart)" if o else f"step {s}: {v:.3g}"
                        for s, (v, o) in enumerate(zip(raw, off))], hoverinfo="text+name"))
         if 0 <= run.eval_steps < len(ys) and ys[run.eval_steps] is not None:
