@@ -343,3 +343,37 @@ def test_augmented_episodes_only_when_asked(omniglot_data):
     assert aug.support_x.shape == plain.support_x.shape
     assert not torch.equal(aug.support_x, plain.support_x)
     assert float(aug.support_x.min()) >= 0 and float(aug.support_x.max()) <= 1
+
+
+def test_fit_head_widens_only_a_head_whose_rows_are_all_the_same():
+    from maml_core.omniglot import fit_head
+
+    zero = {"head.weight": torch.zeros(5, 3), "head.bias": torch.zeros(5), "f": torch.ones(2)}
+    wide = fit_head(zero, 20)
+    assert wide["head.weight"].shape == (20, 3) and wide["head.bias"].shape == (20,) and wide["f"] is zero["f"]
+    assert fit_head(zero, 3)["head.weight"].shape == (3, 3)
+    learned = {"head.weight": torch.randn(5, 3), "head.bias": torch.zeros(5)}
+    with pytest.raises(ValueError, match="choose at most 5 ways"):
+        fit_head(learned, 20)
+
+
+def test_paired_script_measures_every_method_on_the_same_wider_episodes(tmp_path, monkeypatch):
+    """scripts/paired.py at more ways than the networks were trained with (their zero heads widen): each method's
+    mean is its per-episode mean, and each pair's difference is the difference of the two (same episodes)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from test_app_omniglot import quick_checkpoints
+
+    from scripts import paired
+
+    monkeypatch.setattr(paired, "ASSETS", quick_checkpoints(tmp_path))
+    data = synthetic_omniglot(120)  # 24 test characters: enough for 8-way episodes
+    r = paired.measure(data, tasks=6, ways=8)
+    assert r["ways"] == 8 and r["tasks"] == 6 and set(r["methods"]) == {"maml", "fomaml", "transfer"}
+    assert all(m["trained_ways"] == 5 for m in r["methods"].values())
+    for p in r["pairs"]:
+        a, b = r["methods"][p["a"]]["accuracy"], r["methods"][p["b"]]["accuracy"]
+        assert p["difference"] == pytest.approx(a - b, abs=1e-6)
+        assert p["better"] + p["equal"] + p["worse"] == 6
+    assert "| MAML − Transfer learning |" in "\n".join(paired.rows(r))
