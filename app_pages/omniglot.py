@@ -71,7 +71,7 @@ with st.container():
     results = oc.load_results(common.ASSETS)
     test_figs = oc.test_figures(checkpoints, weights_ids, ways_now, results)
     if measured := oc.held_out_caption(test_figs, ways_now, list(checkpoints)):
-        st.caption(measured + " " + oc.edge_sentence(results, ways_now))
+        st.caption(measured + " " + oc.edge_sentence(results, ways_now, against=("transfer",)))
 
 # --- 1. the episode ----------------------------------------------------------------------------------
 st.subheader("1. The episode")

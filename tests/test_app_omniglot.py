@@ -644,7 +644,8 @@ def test_edge_sentence_sizes_the_measured_difference_and_the_episodes():
     from ui import omniglot_compare as oc
 
     text = oc.edge_sentence(RESULTS, 20)
-    assert "MAML − Transfer learning is +1.7 ± 0.3 points (per episode, paired): a small edge for MAML" in text
+    assert ("(each method at its own validated settings), MAML − Transfer learning is +1.7 ± 0.3 points (per "
+            "episode, paired): a small edge for MAML") in text
     assert "better on 349, equal on 60 and worse on 191" in text
     tied = {"maml": fake_run("maml", [1.6, 0.1], [0.2, 1.0]), "transfer": fake_run("transfer", [1.6, 0.2], [0.2, 1.0])}
     assert "MAML 100%, Transfer learning 100%, tied" in oc.edge_sentence(RESULTS, 20, tied)

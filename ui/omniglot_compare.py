@@ -101,11 +101,12 @@ def held_out_caption(figs: dict[str, TestFigure], n_way: int, methods: list[str]
             "its own validated steps and α): " + " · ".join(parts) + ".")
 
 
-def edge_sentence(results: dict, n_way: int, runs: dict | None = None) -> str:
+def edge_sentence(results: dict, n_way: int, runs: dict | None = None,
+                  against: tuple[str, ...] = ("transfer", "fomaml")) -> str:
     """How large MAML's edge over transfer learning (and FO-MAML) is on the held-out episodes, from the measured
     per-episode differences, and on this episode (`runs` with query accuracies), from its numbers."""
     out = []
-    for b in ("transfer", "fomaml"):
+    for b in against:
         p = paired(results, n_way, "maml", b)
         if p is None:
             continue
@@ -117,13 +118,14 @@ def edge_sentence(results: dict, n_way: int, runs: dict | None = None) -> str:
         else:
             size = f"a clear {'edge' if d > 0 else 'deficit'} for MAML"
         n = p["better"] + p["equal"] + p["worse"]
-        out.append(f"On {n} held-out {n_way}-way episodes, MAML − {label(b)} is {d:+.1f} ± {ci:.1f} points "
+        out.append(f"On {n} held-out {n_way}-way episodes (each method at its own validated settings), MAML − "
+                   f"{label(b)} is {d:+.1f} ± {ci:.1f} points "
                    f"(per episode, paired): {size}; MAML was better on {p['better']}, equal on {p['equal']} and "
                    f"worse on {p['worse']}.")
     if runs and "maml" in runs and runs["maml"].query_acc is not None:
         q = runs["maml"].probs.shape[1]
         mine = float(runs["maml"].query_acc[-1])
-        for b in ("transfer", "fomaml"):
+        for b in against:
             r = runs.get(b)
             if r is None or r.query_acc is None:
                 continue
