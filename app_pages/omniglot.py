@@ -351,6 +351,11 @@ st.markdown(" ".join(t for t in (oc.speed_sentence(result.mode, runs), oc.loss_s
 if "maml" in runs and (edge := oc.edge_sentence(results, result.n_way, runs if result.query_y is not None else None)):
     st.markdown(f"**How large is MAML's edge?** {edge}")
 
+def validated_lr(m: str) -> str:
+    same = m in checkpoints and result.n_way == ways_now  # (the networks of these ways, not a previous episode's)
+    return f" at α = {describe_lr(checkpoints[m].inner_lr)}" if same else ""
+
+
 with st.expander("How to read this, and where each network comes from"):
     st.markdown(
         ov.step_zero_sentence(runs) +
@@ -362,6 +367,6 @@ with st.expander("How to read this, and where each network comes from"):
         f"- This episode has {result.n_way} ways. A network with more outputs uses its first {result.n_way} "
         "(the same classifier restricted to these classes); a network whose head starts at zero (the zeroing "
         f"trick) gets a zero head of {result.n_way} rows, so it starts at chance whatever the number of ways.\n"
-        + "".join(f"- **{labels.get(m, m)}** (α = {describe_lr(r.inner_lr)}, validated with {r.eval_steps} steps): "
-                  f"{sources.get(m, '')}\n" for m, r in runs.items()))
+        + "".join(f"- **{labels.get(m, m)}** (ran here with α = {describe_lr(r.inner_lr)}; validated with "
+                  f"{r.eval_steps} steps{validated_lr(m)}): {sources.get(m, '')}\n" for m, r in runs.items()))
 step_control.keep_playing(state.shown, view)  # last: while playing, the next step after a pause
