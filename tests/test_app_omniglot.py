@@ -591,6 +591,8 @@ def test_the_default_mode_is_each_methods_validated_settings_and_speed_is_compar
     assert f"**The same α and steps for every method**: α = {at.session_state['inner_lr']:g} and S = 10 steps" in text
     assert "so how fast each moves compares the methods" in text
     assert {r.inner_lr for r in state(at).result.runs.values()} == {at.session_state["inner_lr"]}
+    assert f"**Transfer learning** (ran here with α = {at.session_state['inner_lr']:g}; validated with 3 steps at " \
+        "α = 0.1)" in text
     at.segmented_control(key="omni_compare").set_value("validated").run()
     assert at.session_state["own_lr"] is True
 
