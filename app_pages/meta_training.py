@@ -31,6 +31,8 @@ with st.sidebar:
     seed = common.seed_input()
     large = common.large_fonts_toggle()
 common.apply_theme(large)
+if large:  # projector: less empty band above the title, so that the live curves fit under the fold at 1080p
+    st.markdown("<style>[data-testid='stMainBlockContainer'] {padding-top: 2.5rem;}</style>", unsafe_allow_html=True)
 restored.show()
 scene.publish([scene.LARGE_FONTS])
 
@@ -135,12 +137,13 @@ running = run is not None and run.active  # queued or training: the settings are
 if run is not None and not running:
     collect(run)
 
-problem = st.radio("Problem", ["Sinusoid", "Omniglot (small run)"], key="mt_problem", persist_state=P,
-                   disabled=running, horizontal=True)
-# While a run waits or trains its settings are locked: folded away, so that the progress and the live curves sit
-# under the Stop button on a 1080p projector.
+# While a run waits or trains its settings (the problem too) are locked: folded away, so that the progress and the
+# live curves sit under the Stop button on a 1080p projector.
 settings = (st.expander("Settings of this run (locked while it waits or trains)", expanded=False) if running
             else st.container(border=True))
+with settings if running else st.container():
+    problem = st.radio("Problem", ["Sinusoid", "Omniglot (small run)"], key="mt_problem", persist_state=P,
+                       disabled=running, horizontal=True)
 with settings:
     if problem == "Sinusoid":
         c1, c2, c3, c4 = st.columns([2.6, 1, 1, 1])
@@ -246,13 +249,15 @@ def live_panel(was_queued: bool, was_running: bool) -> None:
                 + ("stopping…" if run.stopping else "training…" if run.running
                    else f"not run: {run.cancelled}" if run.cancelled else "finished")
                 + f" · {run.elapsed:.0f} s of at most {run.max_seconds:.0f} s")
-    for algo, p in view.items():
+    # one bar per method, side by side while it trains (one row, not three: the curves stay above a 1080p fold)
+    cols = st.columns(len(view)) if run.running and len(view) > 1 else [st.container() for _ in view]
+    for col, (algo, p) in zip(cols, view.items()):
         last = p.losses[-1] if p.losses else float("nan")
         status = {"waiting": "starting…", "running": "", "done": " · done", "stopped": f" · {p.message}",
                   "error": " · failed"}[p.status]
-        st.progress(min(p.iteration / max(p.iterations, 1), 1.0),
-                    text=f"**{common.METHOD_LABELS.get(algo, algo)}**: {p.iteration:,} / {p.iterations:,} iterations"
-                         f" · {p.its_per_sec:,.0f} it/s · meta-loss {last:.3g}{status}")
+        col.progress(min(p.iteration / max(p.iterations, 1), 1.0),
+                     text=f"**{common.METHOD_LABELS.get(algo, algo)}**: {p.iteration:,} / {p.iterations:,} "
+                          f"iterations · {p.its_per_sec:,.0f} it/s · meta-loss {last:.3g}{status}")
     for algo, p in view.items():
         if p.status == "error":
             st.error(f"{common.METHOD_LABELS.get(algo, algo)} stopped with an error: {p.message}")

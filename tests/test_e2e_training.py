@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_e2e import (  # noqa: E402
+    ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
     _free_port,
@@ -115,6 +116,92 @@ def test_a_run_survives_a_reload_and_a_restart_says_it_is_gone(served, chromium)
         assert "Your earlier run is gone: this server restarted since it finished." in text
         assert "Finished" not in text and "No run yet" not in text
         assert iterations_input(page).input_value() == "300"  # the settings the page showed, not 2000
+        assert_no_error(page)
+    finally:
+        context.close()
+
+
+GEOMETRY = """() => {
+  const box = (el) => { if (!el) return null; const r = el.getBoundingClientRect();
+                        return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
+  const chart = (key) => document.querySelector('.st-key-' + key);
+  const titles = [...(chart('mt_loss_chart')?.querySelectorAll('g.annotation') || [])].map(box);
+  const snap = chart('mt_snapshot_chart');
+  return {loss: box(chart('mt_loss_chart')), titles,
+          buttons: [...(snap?.querySelectorAll('g.updatemenu-button') || [])].map(box),
+          label: box(snap?.querySelector('.slider-group text, g.slider-container text')),
+          ticks: [...(snap?.querySelectorAll('g.xtick text') || [])].map(box)};
+}"""
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] and b["top"] < a["bottom"]
+
+
+def start_long_run(page) -> None:
+    for label, value in (("Iterations", "20000"), ("Snapshot every", "50")):  # several snapshots in seconds
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+        settle(page)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("training…").first.wait_for(timeout=60_000)
+    page.locator(".st-key-mt_loss_chart g.annotation").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(3000)  # a couple of curve refreshes
+
+
+def stop_run(page) -> None:
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Your weights are kept").wait_for(timeout=90_000)
+    settle(page)
+
+
+def test_projector_mode_shows_the_live_curves_above_the_fold_while_training(served, chromium):
+    base, _ = served
+    context = chromium.new_context(viewport={"width": 1920, "height": 1080})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(f"{base}/meta_training?big=1")
+        page.get_by_role("heading", name="Meta-training").first.wait_for()
+        settle(page)
+        start_long_run(page)
+        page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
+        page.wait_for_timeout(500)
+        g = page.evaluate(GEOMETRY)
+        page.screenshot(path=str(ARTIFACTS / "meta_training_projector_training.png"))
+        assert g["loss"]["bottom"] <= 1080, g["loss"]  # the whole loss chart, not only its top (was at 862 px)
+        stop_run(page)
+        assert_no_error(page)
+    finally:
+        context.close()
+
+
+def test_on_a_phone_the_chart_titles_and_the_replay_controls_do_not_collide(served, chromium):
+    base, _ = served
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                   device_scale_factor=2)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        open_page(page, base, "meta_training")
+        start_long_run(page)
+        page.locator(".st-key-mt_loss_chart").scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "meta_training_phone_curves.png"))  # (the chart redraws: no element shot)
+        titles = page.evaluate(GEOMETRY)["titles"]
+        assert len(titles) == 2 and not overlap(*titles), titles
+        stop_run(page)
+        snap = page.locator(".st-key-mt_snapshot_chart")
+        snap.locator("g.updatemenu-button").first.wait_for()
+        snap.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "meta_training_phone_snapshots.png"))
+        g = page.evaluate(GEOMETRY)
+        assert len(g["buttons"]) == 2 and g["label"] is not None, g
+        for b in g["buttons"]:
+            assert not overlap(b, g["label"]), (b, g["label"])
+            assert not any(overlap(b, t) for t in g["ticks"]), (b, g["ticks"])
         assert_no_error(page)
     finally:
         context.close()

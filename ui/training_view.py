@@ -467,8 +467,9 @@ def loss_figure(view: dict[str, Progress], problem: str, height: int = 380) -> g
     steps from each snapshot: the initialisation becoming good at adapting."""
     sinus = problem == "sinusoid"
     fig = make_subplots(rows=1, cols=2 if sinus else 1, horizontal_spacing=0.1,
-                        subplot_titles=(["meta-loss (query loss after adaptation)",
-                                         f"probe task: MSE after {PROBE_STEPS} inner steps"] if sinus
+                        # two short lines each: on a phone, one long line per subplot ran into the other
+                        subplot_titles=(["meta-loss: query loss<br>after adaptation",
+                                         f"probe task: MSE<br>after {PROBE_STEPS} inner steps"] if sinus
                                         else ["meta-loss (query cross-entropy after adaptation)"]))
     for algo, p in view.items():
         color = METHOD_COLORS.get(algo, "#555")
@@ -561,7 +562,7 @@ def snapshot_figure(view: dict[str, Progress], animate: bool, height: int = 420)
         fig.add_trace(go.Scatter(x=grid, y=s.after, mode="lines", name=f"after {PROBE_STEPS} inner steps",
                                  showlegend=first, line=dict(color=color, width=3.5)), row=1, col=j)
         dynamic += [len(fig.data) - 2, len(fig.data) - 1]
-    figures.legend_on_top(fig, height, bottom=100)
+    figures.legend_on_top(fig, height, bottom=130)  # room under the x axis for the replay buttons and slider
     fig.update_yaxes(range=[-6, 6], gridcolor=figures.GRID, fixedrange=True)
     fig.update_xaxes(range=[-5.2, 5.2], gridcolor=figures.GRID, fixedrange=True)
     n = max(len(view[a].snapshots) for a in algos)
@@ -579,13 +580,15 @@ def snapshot_figure(view: dict[str, Progress], animate: bool, height: int = 420)
         still = dict(frame=dict(duration=0, redraw=False), mode="immediate", transition=dict(duration=0))
         play = dict(frame=dict(duration=600, redraw=False), fromcurrent=False, transition=dict(duration=200),
                     mode="immediate")
+        # buttons at the left, the slider's label at the right, the slider below both across the whole width
+        # (beside the buttons, on a phone, the slider's label ran under them)
         fig.update_layout(
             updatemenus=[dict(type="buttons", direction="left", showactive=False, x=0, y=-0.2, xanchor="left",
-                              yanchor="top",
-                              buttons=[dict(label="▶ Replay training", method="animate", args=[None, play]),
+                              yanchor="top", pad=dict(t=0, l=0),
+                              buttons=[dict(label="▶ Replay", method="animate", args=[None, play]),
                                        dict(label="❚❚ Pause", method="animate", args=[[None], still])])],
-            sliders=[dict(active=n - 1, x=0.3, len=0.7, y=-0.12, yanchor="top",
-                          currentvalue=dict(prefix="snapshot at iteration ", xanchor="right"),
+            sliders=[dict(active=n - 1, x=0, len=1, y=-0.2, yanchor="top", pad=dict(t=40, l=0),
+                          currentvalue=dict(prefix="snapshot at iteration ", xanchor="right", offset=12),
                           steps=[dict(label=f"{it:,}", method="animate", args=[[str(i)], still])
                                  for i, it in enumerate(iters)])])
     elif not animate:
