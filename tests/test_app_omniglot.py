@@ -607,7 +607,9 @@ def test_loss_sentence_says_where_a_support_loss_rose():
     from ui import omniglot_compare as oc
 
     text = oc.loss_sentence({"maml": fake_run("maml", [1.61, 0.5, 0.7, 0.1]),
-                             "transfer": fake_run("transfer", [1.61, 1.0, 0.4, 0.2])})
+                             "transfer": fake_run("transfer", [1.61, 1.0, 0.4, 0.2]),
+                             "fomaml": fake_run("fomaml", [1.61, 0.0, 0.0, 0.0])})
+    assert "FO-MAML's support loss goes from 1.61 to 0 and never rises, but stays the same at step 2, 3" in text
     assert "MAML's support loss goes from 1.61 to 0.1 and rises at step 2" in text
     assert "Transfer learning's support loss goes from 1.61 to 0.2 and falls at every step" in text
 
@@ -650,10 +652,10 @@ def test_edge_sentence_sizes_the_measured_difference_and_the_episodes():
             "episode, paired): a small edge for MAML") in text
     assert "better on 349, equal on 60 and worse on 191" in text
     tied = {"maml": fake_run("maml", [1.6, 0.1], [0.2, 1.0]), "transfer": fake_run("transfer", [1.6, 0.2], [0.2, 1.0])}
-    assert "MAML 100%, Transfer learning 100%, tied" in oc.edge_sentence(RESULTS, 20, tied)
+    assert "after 1 step: MAML 100%; Transfer learning 100% (tied)." in oc.edge_sentence(RESULTS, 20, tied)
     ahead = {"maml": fake_run("maml", [1.6, 0.1], [0.2, 0.96]),
              "transfer": fake_run("transfer", [1.6, 0.2], [0.2, 0.92])}
-    assert "MAML ahead by 4 points (1 of 25 queries)" in oc.edge_sentence(RESULTS, 20, ahead)
+    assert "Transfer learning 92% (MAML ahead by 4 points, 1 of 25 queries)" in oc.edge_sentence(RESULTS, 20, ahead)
     big = {"20": {**RESULTS["20"], "pairs": [{**RESULTS["20"]["pairs"][0], "difference": 0.05}]}}
     assert "a clear edge" in oc.edge_sentence(big, 20)
     none = {"20": {**RESULTS["20"], "pairs": [{**RESULTS["20"]["pairs"][0], "difference": 0.002}]}}

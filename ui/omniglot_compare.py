@@ -125,16 +125,20 @@ def edge_sentence(results: dict, n_way: int, runs: dict | None = None,
     if runs and "maml" in runs and runs["maml"].query_acc is not None:
         q = runs["maml"].probs.shape[1]
         mine = float(runs["maml"].query_acc[-1])
+        others = []
         for b in against:
             r = runs.get(b)
             if r is None or r.query_acc is None:
                 continue
-            d = 100 * (mine - float(r.query_acc[-1]))
-            s = runs["maml"].steps
-            verdict = "tied" if abs(d) < 1e-6 else f"MAML {'ahead' if d > 0 else 'behind'} by {abs(d):.0f} points " \
-                      f"({abs(round(d * q / 100))} of {q} queries)"
-            out.append(f"On this episode after {steps_word(s)}: MAML {100 * mine:.0f}%, {label(b)} "
-                       f"{100 * float(r.query_acc[-1]):.0f}%, {verdict}.")
+            theirs = float(r.query_acc[-1])
+            d = 100 * (mine - theirs)
+            verdict = "tied" if abs(d) < 1e-6 else \
+                f"MAML {'ahead' if d > 0 else 'behind'} by {abs(d):.0f} points, {abs(round(d * q / 100))} of {q} " \
+                "queries"
+            others.append(f"{label(b)} {100 * theirs:.0f}% ({verdict})")
+        if others:
+            out.append(f"On this episode after {steps_word(runs['maml'].steps)}: MAML {100 * mine:.0f}%; "
+                       + "; ".join(others) + ".")
     return " ".join(out)
 
 
@@ -158,7 +162,7 @@ def speed_sentence(mode: str, runs: dict) -> str:
         s = max(r.steps for r in runs.values())
         after = ", ".join(f"{label(m)} {float(r.support_loss[min(1, r.steps)]):.3g}" for m, r in runs.items())
         return (f"Every method here takes the same steps with α = {lrs.pop()}, so how fast each moves compares the "
-                f"methods: support loss after one step {after}" + (f" (of {steps_word(s)})." if s > 1 else "."))
+                f"methods: support loss after the first of {steps_word(s)}: {after}.")
     each = ", ".join(f"{label(m)} {describe_lr(r.inner_lr)}" for m, r in runs.items())
     return (f"Their α differ ({each}), so how fast each line moves here says as much about α as about the method: "
             f"choose “{MODES[EQUAL]}” to compare speed.")
@@ -173,7 +177,13 @@ def loss_sentence(runs: dict) -> str:
         if len(v) < 2 or r.diverged:
             continue
         rises = [s for s in range(1, len(v)) if v[s] > v[s - 1] * (1 + 1e-6)]
-        how = "falls at every step" if not rises else \
-            "rises at step " + ", ".join(str(s) for s in rises[:4]) + (" and later" if len(rises) > 4 else "")
+        flat = [s for s in range(1, len(v)) if s not in rises and v[s] >= v[s - 1] * (1 - 1e-6)]
+        if rises:
+            how = "rises at step " + ", ".join(str(s) for s in rises[:4]) + (" and later" if len(rises) > 4 else "")
+        elif flat:
+            how = "never rises, but stays the same at step " + ", ".join(str(s) for s in flat[:4]) + \
+                (" and later" if len(flat) > 4 else "")
+        else:
+            how = "falls at every step"
         parts.append(f"{label(m)}'s support loss goes from {v[0]:.3g} to {v[-1]:.3g} and {how}")
     return ("; ".join(parts) + ".") if parts else ""
