@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
 from test_e2e import (  # noqa: E402
     ARTIFACTS,
@@ -88,7 +89,8 @@ def test_a_run_survives_a_reload_and_a_restart_says_it_is_gone(served, chromium)
         assert page.get_by_role("button", name="Download MAML").count() == 1
         with page.expect_download() as download:
             page.get_by_role("button", name="Download MAML").click()
-        saved = Path(download.value.path())
+        saved = Path(download.value.path()).with_name(download.value.suggested_filename)
+        download.value.save_as(saved)
         from maml_core import load_checkpoint
 
         assert load_checkpoint(saved).info["iteration"] == 300
@@ -116,6 +118,26 @@ def test_a_run_survives_a_reload_and_a_restart_says_it_is_gone(served, chromium)
         assert "Your earlier run is gone: this server restarted since it finished." in text
         assert "Finished" not in text and "No run yet" not in text
         assert iterations_input(page).input_value() == "300"  # the settings the page showed, not 2000
+        assert_no_error(page)
+
+        # the downloaded file brings the run back; a file that is not one is refused, saying what to do
+        uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+        fake = saved.with_name("notes.pt")  # (the uploader itself turns away names not ending in .pt)
+        fake.write_text((ROOT / "README.md").read_text())
+        uploader.set_input_files(str(fake))
+        page.get_by_text("Not used: notes.pt is not a readable checkpoint: it is a text file").wait_for()
+        settle(page)
+        uploader.set_input_files(str(saved))
+        page.get_by_text("It is listed above, ready to use.").wait_for()
+        settle(page)
+        text = body(page)
+        assert "Your trained weights are kept on this server for this browser" in text
+        assert "MAML, 300 iterations" in text and "Your earlier run is gone" not in text
+        shot(page, "meta_training_after_upload")
+        page.get_by_role("button", name="Use my trained model(s) on the Sinusoid page").click()
+        page.get_by_role("heading", name="Sinusoid regression").first.wait_for()
+        settle(page)
+        assert "MAML starts from" in body(page)  # the Sinusoid page offers the uploaded run (common.weights_picker)
         assert_no_error(page)
     finally:
         context.close()
