@@ -39,7 +39,8 @@ for method in common.OMNIGLOT_CHECKPOINTS:
         checkpoints[method], sources[method], weights_ids[method] = start.checkpoint, start.source, start.weights_id
 available = tuple(checkpoints)
 settings = common.sidebar_settings(available or tuple(common.OMNIGLOT_CHECKPOINTS),
-                                   default_lr=next(iter(checkpoints.values())).inner_lr if checkpoints else 0.4)
+                                   default_lr=next(iter(checkpoints.values())).inner_lr if checkpoints else 0.4,
+                                   diverge_hint=None)  # (alpha = 50 still gives 100% on a 5-way episode)
 common.weights_picker("omniglot")
 with st.sidebar:
     ss.setdefault("omni_present", False)

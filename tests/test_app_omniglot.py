@@ -671,3 +671,13 @@ def test_tied_methods_are_said_to_tie_and_their_accuracy_lines_stay_distinguisha
     assert len(lines) == 3
     styles = {(t["line"]["dash"], t["line"]["width"], t["marker"]["symbol"][0]) for t in lines}
     assert len({s[0] for s in styles}) == 3 and len({s[1] for s in styles}) == 3 and len({s[2] for s in styles}) == 3
+
+
+def test_the_learning_rate_help_claims_no_divergence_it_cannot_show(page):
+    """Omniglot's networks classify an episode perfectly even at alpha = 50: the Sinusoid page's "Try 0.5 or more to
+    see it diverge" would be false here (issue 22, item 9)."""
+    page.session_state["own_lr"] = False
+    page.run()
+    no_traceback(page)
+    help_text = page.number_input(key="inner_lr").help
+    assert help_text.startswith("Step size of every inner gradient step") and "diverge" not in help_text

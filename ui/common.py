@@ -98,8 +98,13 @@ class Settings:
     large_fonts: bool
 
 
-def sidebar_settings(available_methods: tuple[str, ...], default_lr: float | None = None) -> Settings:
-    """The shared sidebar (same keys on every page, so values persist across page switches)."""
+DIVERGE_HINT = "Try 0.5 or more to see it diverge."  # true of the sinusoid networks, not of Omniglot's
+
+
+def sidebar_settings(available_methods: tuple[str, ...], default_lr: float | None = None,
+                     diverge_hint: str | None = DIVERGE_HINT) -> Settings:
+    """The shared sidebar (same keys on every page, so values persist across page switches). `diverge_hint` ends
+    the learning rate's help: None where it is not true."""
     ss = st.session_state
     ss.setdefault("inner_steps", 10)
     ss.setdefault("seed", 0)
@@ -117,7 +122,8 @@ def sidebar_settings(available_methods: tuple[str, ...], default_lr: float | Non
         if not own:
             lr = st.number_input("Inner learning rate (alpha)", min_value=0.0, max_value=100.0, step=0.005,
                                  format="%.4f", key="inner_lr", persist_state=PERSIST,
-                                 help="Step size of every inner gradient step. Try 0.5 or more to see it diverge.")
+                                 help="Step size of every inner gradient step." + (f" {diverge_hint}"
+                                                                                   if diverge_hint else ""))
         key = "methods_" + "_".join(available_methods)
         methods = st.multiselect("Methods", list(available_methods),  # (a shared link may have set them)
                                  default=None if key in ss else list(available_methods),
