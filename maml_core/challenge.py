@@ -124,6 +124,17 @@ def score_answers(answers: list[int] | Tensor, challenge: Challenge) -> Tensor:
     return picks == challenge.answers[:picks.numel()]
 
 
+def sign_test(a_only: int, b_only: int) -> float:
+    """Two-sided exact sign test (McNemar's exact test) on paired answers: the chance that two answerers who are
+    equally good split their disagreements at least this unevenly. `a_only`: trials only A got right; `b_only`:
+    trials only B got right. 1.0 when they never disagree."""
+    n = a_only + b_only
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(a_only, b_only) + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
 def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """The 95% Wilson score interval for a proportion of `hits` in `n` trials (E. B. Wilson, JASA 1927): unlike
     the normal approximation it stays inside [0, 1] and is not zero-width at 0 or n hits, which matters for the

@@ -13,6 +13,7 @@ from maml_core.challenge import (
     challenge_trials,
     score_answers,
     score_method,
+    sign_test,
     wilson_interval,
 )
 from maml_core.checkpoints import Metrics
@@ -134,3 +135,11 @@ def test_wilson_interval_matches_published_values():
 
 def test_lake_figure_is_the_20_way_human_error():
     assert LAKE_2015_HUMAN_ERROR == 0.045
+
+
+def test_sign_test_is_the_exact_binomial_tail():
+    assert sign_test(0, 3) == pytest.approx(0.25)  # 3 disagreements, all one way: 2 * (1/2)^3
+    assert sign_test(3, 0) == sign_test(0, 3)
+    assert sign_test(1, 9) == pytest.approx(2 * (1 + 10) / 1024)  # 0.0215
+    assert sign_test(0, 0) == 1.0 and sign_test(4, 4) == 1.0
+    assert sign_test(0, 6) < 0.05 < sign_test(0, 5)

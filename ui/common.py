@@ -154,6 +154,7 @@ PAGES = (
     ("app_pages/sinusoid.py", "Sinusoid regression", ":material/ssid_chart:", False),
     ("app_pages/inside.py", "Inside MAML", ":material/insights:", False),
     ("app_pages/omniglot.py", "Omniglot few-shot", ":material/draw:", False),
+    ("app_pages/challenge.py", "Human vs MAML", ":material/sports_esports:", False),
     ("app_pages/meta_training.py", "Meta-training, live", ":material/model_training:", False),
 )
 
