@@ -18,6 +18,7 @@ from ui.inside import charts, explain, names
 from ui.inside import numbers as num
 from ui.inside import omniglot as inside_omniglot
 from ui.inside_state import INSIDE_PREFIX, InsideState
+from ui.lesson import lesson_bar
 from ui.live_chart import live_chart
 
 T0 = time.perf_counter()
@@ -53,6 +54,7 @@ def write_clicked(session) -> list[str] | None:
 
 
 restored = scene.restore(SCENE, state)
+lesson_bar()  # while a lesson is presented: where it is, PageDown / PageUp (ui/lesson.py)
 settings = common.sidebar_settings(STARTS)
 common.apply_theme(settings.large_fonts)
 big = settings.large_fonts

@@ -10,6 +10,7 @@ from ui import common, figures, scene, step_control
 from ui import omniglot_compare as oc
 from ui import omniglot_inputs as oi
 from ui import omniglot_view as ov
+from ui.lesson import lesson_bar
 from ui.page_state import OmniglotState
 from ui.scroll_into_view import scroll_into_view
 
@@ -27,6 +28,7 @@ st.markdown(
 ALL_METHODS = tuple(common.OMNIGLOT_CHECKPOINTS)
 SCENE = ov.scene_params("methods_" + "_".join(ALL_METHODS), ALL_METHODS)
 restored = scene.restore(SCENE, state)
+lesson_bar()  # while a lesson is presented: where it is, PageDown / PageUp (ui/lesson.py)
 
 # --- the trained networks: shipped, or the user's own run from the Meta-training page ---------------------
 checkpoints, sources, weights_ids, problems = {}, {}, {}, []

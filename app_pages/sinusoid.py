@@ -14,6 +14,7 @@ import torch
 from maml_core import ModelConfig, build_model, describe_lr, get_params
 from ui import chart_click, common, scene, step_control
 from ui import sinusoid_view as sv
+from ui.lesson import lesson_bar
 from ui.live_chart import live_chart
 from ui.page_state import SINUSOID_PREFIX, SinusoidState
 
@@ -25,6 +26,7 @@ METHODS = ("maml", "fomaml", "pretrain", "random")
 METHODS_KEY = "methods_" + "_".join(METHODS)  # the shared sidebar's key for this page's method list
 SCENE = sv.scene_params(METHODS_KEY, METHODS)
 restored = scene.restore(SCENE, state)  # a shared link's task, points and settings, before any widget
+lesson_bar()  # while a lesson is presented: where it is, PageDown / PageUp (ui/lesson.py)
 settings = common.sidebar_settings(METHODS)
 common.apply_theme(settings.large_fonts)
 

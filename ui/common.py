@@ -156,6 +156,7 @@ PAGES = (
     ("app_pages/omniglot.py", "Omniglot few-shot", ":material/draw:", False),
     ("app_pages/challenge.py", "Human vs MAML", ":material/sports_esports:", False),
     ("app_pages/meta_training.py", "Meta-training, live", ":material/model_training:", False),
+    ("app_pages/lesson.py", "Lesson", ":material/co_present:", False),
 )
 
 

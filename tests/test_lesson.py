@@ -1,0 +1,310 @@
+"""Lesson mode: the deck file (ui/lesson_deck.py) as untrusted input, the walk through a lesson, and the Lesson page
+headless (Streamlit AppTest) opening, editing, saving and presenting a deck into the scenes' pages."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ui import lesson_deck as ld  # noqa: E402
+
+APP = str(ROOT / "app.py")
+PAGE = "app_pages/lesson.py"
+SHIPPED = sorted((ROOT / "assets" / "lessons").glob("*.json"))
+
+
+def deck_bytes(**over) -> bytes:
+    data = {"format": ld.FORMAT, "version": 1, "title": "T",
+            "scenes": [{"page": "sinusoid", "query": "A=2&phi=1", "title": "one", "prompt": "guess?"}]}
+    data.update(over)
+    return json.dumps(data).encode()
+
+
+def refused(data: bytes) -> str:
+    with pytest.raises(ld.DeckError) as e:
+        ld.load_deck(data, "deck.json")
+    return str(e.value)
+
+
+# --- the file ---------------------------------------------------------------------------------------------------
+
+def test_a_deck_round_trips_through_its_file():
+    deck = ld.Deck("MAML — 5 scènes", (
+        ld.Scene("sinusoid", "A=2&phi=1&p=1_c&p=-2_0.5", "Few points", "Which fits best?\nSay why."),
+        ld.Scene("inside", "th=maml&at=0.05,-0.02"),
+        ld.Scene("home", ""),
+    ))
+    data = ld.dump_deck(deck)
+    assert json.loads(data)["version"] == 1 and json.loads(data)["format"] == "maml-visible-lesson"
+    assert ld.load_deck(data) == deck
+    assert deck.scenes[0].params == {"A": ["2"], "phi": ["1"], "p": ["1_c", "-2_0.5"]}
+    assert deck.scenes[0].path == "/sinusoid?A=2&phi=1&p=1_c&p=-2_0.5" and deck.scenes[2].path == "/"
+    assert deck.scenes[1].heading == "Inside MAML"  # no title: the page's
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_deck_opens(path):
+    deck = ld.load_deck(path.read_bytes(), path.name)
+    assert deck.title and 2 <= len(deck.scenes) <= ld.MAX_SCENES
+    assert all(s.title for s in deck.scenes)
+    assert ld.dump_deck(deck) == path.read_bytes()  # saved by dump_deck: a lecturer's download looks the same
+
+
+def test_refusals_say_what_is_wrong_and_what_to_do():
+    assert "is not valid JSON (line 1" in refused(b"{nope") and "choose the .json file" in refused(b"{nope")
+    assert "not text (not UTF-8)" in refused(b"\xff\xfe\x00garbage")
+    assert "not a lesson deck" in refused(json.dumps({"scenes": []}).encode())
+    assert "not a lesson deck" in refused(b"[1, 2]")
+    assert "version 2 deck; this app reads version 1: it was saved by a newer app" in refused(deck_bytes(version=2))
+    assert "no whole-number \"version\" (it has text)" in refused(deck_bytes(version="1"))
+    assert "no whole-number \"version\" (it has true/false)" in refused(deck_bytes(version=True))
+    assert "fields a version 1 deck does not have (author)" in refused(deck_bytes(author="me"))
+    assert "has no scenes: add at least one" in refused(deck_bytes(scenes=[]))
+    assert "no list of \"scenes\" (it has an object)" in refused(deck_bytes(scenes={}))
+    too_many = [{"page": "home", "query": ""}] * (ld.MAX_SCENES + 1)
+    assert f"has {ld.MAX_SCENES + 1} scenes; a deck has at most {ld.MAX_SCENES}: split it" in refused(
+        deck_bytes(scenes=too_many))
+    big = b" " * (ld.MAX_BYTES + 1)
+    assert "a lesson deck is at most 64 KB" in refused(big)
+    nested = b"[" * 100_000 + b"]" * 100_000  # (within no size limit: refused before parsing)
+    assert "at most 64 KB" in refused(nested)
+    deep = b"[" * 30_000 + b"]" * 30_000  # 60 KB of nesting: the parser's recursion limit, not a traceback
+    assert "not valid JSON" in refused(deep) or "not a lesson deck" in refused(deep)
+
+
+@pytest.mark.parametrize("scene, says", [
+    ({"page": "lesson", "query": ""}, "Scene 1: Its page “lesson” is not a page of this app"),
+    ({"page": "../../etc/passwd"}, "is not a page of this app: use one of home, sinusoid"),
+    ({"query": "A=2"}, "Scene 1: It has no page"),
+    ({"page": "sinusoid", "query": "A=2&evil=1"}, "“evil” is not a setting of the Sinusoid regression page's scene"),
+    ({"page": "home", "query": "A=2"}, "(it has none besides big)"),
+    ({"page": "sinusoid", "query": "A=<script>alert(1)</script>"}, "The value of A (“<script>alert(1)</script>”) is "
+                                                                    "not a short number or name"),
+    ({"page": "sinusoid", "query": "A=" + "9" * 41}, "is not a short number or name (at most 40"),
+    ({"page": "sinusoid", "query": "&".join(["p=1_c"] * 101)}, "p is given more than 100 times"),
+    ({"page": "sinusoid", "query": "p=1_c&" * 600}, "characters long (at most 3,000)"),
+    ({"page": "sinusoid", "query": "A"}, "is not name=value pairs"),
+    ({"page": "sinusoid", "query": 3}, "Its query is a number, not text"),
+    ({"page": "sinusoid", "title": "x" * 101}, "The title is 101 characters long (at most 100): shorten it."),
+    ({"page": "sinusoid", "title": "two\nlines"}, "contains a line break: remove it (a title is one line)."),
+    ({"page": "sinusoid", "prompt": "bell\x07"}, "contains the invisible character U+0007"),
+    ({"page": "sinusoid", "prompt": "abc\u202edcba"}, "contains the invisible character U+202E"),
+    ({"page": "sinusoid", "title": ["a"]}, "The title is a list, not text"),
+    ({"page": "omniglot", "drawings": {"q": "data:image/png;base64,..."}},
+     "(drawings are not saved in a deck: they stay in the browser)"),
+    ("sinusoid", "It is text, not an object"),
+])
+def test_a_bad_scene_is_refused_with_its_number_and_the_fix(scene, says):
+    message = refused(deck_bytes(scenes=[scene]))
+    assert message.startswith("Scene 1: ") and says in message, message
+    assert "\x07" not in message and "\u202e" not in message  # quoted untrusted text is made harmless
+
+
+def test_a_prompt_may_have_lines_and_text_is_trimmed():
+    deck = ld.load_deck(deck_bytes(scenes=[{"page": "sinusoid", "title": "  A  ", "prompt": "one\r\ntwo "}]))
+    assert deck.scenes[0].title == "A" and deck.scenes[0].prompt == "one\ntwo"
+
+
+# --- an address pasted into the deck -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, page, query", [
+    ("/sinusoid?A=2&phi=1&big=1", "sinusoid", "A=2&phi=1"),  # the presenter's large fonts are not the scene's
+    ("http://localhost:8501/inside?th=maml&at=0.05,-0.02", "inside", "th=maml&at=0.05,-0.02"),
+    ("https://example.org/some/base/omniglot?N=5&K=1", "omniglot", "N=5&K=1"),
+    ("sinusoid?K=3", "sinusoid", "K=3"),
+    ("http://localhost:8501/", "home", ""),
+    ("  /meta_training?big=1  ", "meta_training", ""),
+    ("/sinusoid?m=maml%2Cfomaml", "sinusoid", "m=maml,fomaml"),
+])
+def test_an_address_becomes_a_scene(text, page, query):
+    scene = ld.parse_scene(text)
+    assert (scene.page, scene.query) == (page, query)
+
+
+@pytest.mark.parametrize("text, says", [
+    ("", "The scene's address is empty: paste a page's address"),
+    ("/lesson?deck=x", "That is the Lesson page's address"),
+    ("/settings?A=1", "“settings” is not a page of this app"),
+    ("/sinusoid?A=1&x=2", "“x” is not a setting of the Sinusoid regression page's scene"),
+    ("/sinusoid?" + "p=1_c&" * 700, "characters long; a scene's is at most 3,000"),
+    ("/sinusoid?A=%0a", "The value of A"),
+])
+def test_a_bad_address_says_why(text, says):
+    with pytest.raises(ld.DeckError) as e:
+        ld.parse_scene(text)
+    assert says in str(e.value), str(e.value)
+
+
+def test_the_lesson_walks_each_prompt_then_its_scene():
+    deck = ld.Deck("", (ld.Scene("home", "", prompt="q"), ld.Scene("sinusoid", ""), ld.Scene("inside", "", prompt="q")))
+    assert ld.steps(deck) == [ld.Step(0, False), ld.Step(0, True), ld.Step(1, True), ld.Step(2, False),
+                              ld.Step(2, True)]
+    assert [ld.first_step(deck, i) for i in range(3)] == [0, 2, 3]
+
+
+def test_the_deck_knows_every_page_and_scene_parameter_of_the_app():
+    """PAGES and PARAMS mirror the app: each deck page is a registered page with its sidebar title, and each page's
+    parameters are the ones its scene writes (Inside MAML's are checked on the running page below)."""
+    from ui import common
+    from ui import omniglot_view as ov
+    from ui import sinusoid_view as sv
+
+    registered = {Path(f).stem: t for f, t, *_ in common.PAGES}
+    assert {p: registered.get(p) for p in ld.PAGES} == ld.PAGES and "lesson" in registered
+    sin = {p.name for p in sv.scene_params("methods_x", ("maml",))} - {ld.PRESENTER}
+    omni = {p.name for p in ov.scene_params("methods_x", ("maml",))} - {ld.PRESENTER}
+    assert sin == set(ld.PARAMS["sinusoid"]) and omni == set(ld.PARAMS["omniglot"])
+
+
+def test_deck_text_is_shown_as_itself_in_markdown():
+    from ui.lesson import plain
+
+    shown = plain("![x](http://evil/p.png) :red[big] $x$ <b>")
+    assert "](" not in shown and ":red[" not in shown and "$x$" not in shown
+    assert plain("a\nb") == "a  \nb"
+
+
+def test_the_pages_with_a_lesson_bar_draw_it():
+    from ui import lesson
+
+    for page in lesson.PAGES_WITH_BAR:
+        assert "lesson_bar()" in (ROOT / lesson.FILES[page]).read_text(), page
+
+
+# --- the page, headless -------------------------------------------------------------------------------------------
+
+@pytest.fixture()
+def at(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(APP, default_timeout=120)
+    return app
+
+
+def open_lesson(at, **query):
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def text(at) -> str:
+    return " ".join(e.value for kind in ("markdown", "caption", "header", "info", "warning", "error", "success")
+                    for e in at.get(kind) if isinstance(e.value, str))
+
+
+def test_an_example_deck_from_the_address_is_presented_into_its_pages(at):
+    open_lesson(at, deck="maml_in_5_scenes", big="1")
+    assert at.session_state["large_fonts"] is True
+    assert [at.text_input(key=f"lesson_title_{u}").value for u in range(5)][0] == "Five points, before any step"
+    assert at.query_params["deck"] == "maml_in_5_scenes"
+    at.button(key="lesson_present").click().run()
+    assert at.header[0].value == "Five points, before any step" and "Predict first" in text(at)
+    assert "scene 1 of 5" in text(at) and at.query_params["scene"] == "1"
+    at.button(key="lesson_reveal").click().run()  # one click: the scene on its page
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Sinusoid regression"
+    assert at.query_params["step"] == "0" and at.query_params["K"] == "5" and at.query_params["big"] == "1"
+    assert at.session_state["sinusoid"].shown.step == 0
+    # the lesson bar on the scene's page: on to scene 2's question, then scene 2 (PageDown twice)
+    at.button(key="lesson_bar_next").click().run()
+    assert at.title[0].value == "Lesson" and at.header[0].value == "Three points, all on the left"
+    at.button(key="lesson_next").click().run()
+    assert at.title[0].value == "Sinusoid regression" and at.query_params["K"] == "3"
+    assert [p.x for p in at.session_state["sinusoid"].points] == [-4, -3.5, -3]  # scene 2's, not scene 1's
+    at.button(key="lesson_bar_back").click().run()  # PageUp: scene 2's question
+    at.button(key="lesson_back").click().run()  # PageUp: scene 1 again, opened as its address says
+    assert at.title[0].value == "Sinusoid regression" and at.query_params["K"] == "5"
+    assert at.session_state["sinusoid"].shown.step == 0
+
+
+def test_building_saving_and_reopening_a_deck(at):
+    open_lesson(at)
+    assert at.button(key="lesson_present").disabled and at.get("download_button")[0].disabled
+    at.text_input(key="lesson_add").set_value("/sinusoid?A=2&phi=1&K=5&big=1")
+    at.get("form_submit_button")[0].click().run()
+    at.text_input(key="lesson_add").set_value("/nowhere?x=1")
+    at.get("form_submit_button")[0].click().run()
+    assert "“nowhere” is not a page of this app" in text(at)
+    at.text_input(key="lesson_add").set_value("http://localhost:8501/inside?th=fomaml")
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception, at.exception
+    s = at.session_state["lesson"]
+    assert [sc.path for sc in s.deck.scenes] == ["/sinusoid?A=2&phi=1&K=5", "/inside?th=fomaml"]
+    second = s.uids[1]
+    at.button(key=f"lesson_up_{second}").click().run()
+    at.text_area(key=f"lesson_prompt_{second}").set_value("Where is FO-MAML's start?").run()
+    at.text_input(key=f"lesson_path_{s.uids[1]}").set_value("/sinusoid?A=<b>").run()
+    assert "The deck keeps what it had: /sinusoid?A=2&phi=1&K=5" in text(at)
+    at.text_input(key="lesson_deck_title").set_value("Mine").run()
+    deck = at.session_state["lesson"].deck
+    assert [sc.page for sc in deck.scenes] == ["inside", "sinusoid"] and deck.scenes[0].prompt
+    assert deck.title == "Mine" and deck.scenes[1].query == "A=2&phi=1&K=5"
+    assert ld.load_deck(ld.dump_deck(deck)) == deck  # what "Download the deck" writes opens again
+
+
+def test_a_bad_address_for_the_lesson_page_is_named(at):
+    open_lesson(at, deck="../../secrets", scene="2")
+    assert "names the example deck “../../secrets”, which this app does not have" in text(at)
+    at2 = type(at).from_file(APP, default_timeout=120)
+    open_lesson(at2, deck="maml_in_5_scenes", scene="9")
+    assert "the deck has scenes 1 to 5" in text(at2)
+    at3 = type(at).from_file(APP, default_timeout=120)
+    open_lesson(at3, deck="maml_in_5_scenes", scene="3")
+    assert at3.header[0].value == "A task outside training"  # presenting, at scene 3's question
+
+
+def test_an_uploaded_deck_is_checked_before_it_is_used(at):
+    open_lesson(at)
+    at.file_uploader(key="lesson_upload").upload("photo.png", b"\x89PNG\r\n\x1a\n\x00\xff", "image/png").run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert errors == ["Could not open photo.png: photo.png is not text (not UTF-8): choose the .json file the Lesson "
+                      "page saved."], errors
+    assert not at.session_state["lesson"].deck.scenes
+    good = ld.dump_deck(ld.Deck("Shared", (ld.Scene("sinusoid", "A=2", "One", "Guess?"),)))
+    at.file_uploader(key="lesson_upload").upload("shared.json", good, "application/json").run()
+    assert not at.exception, at.exception
+    assert "Opened shared.json: “Shared”, 1 scene." in text(at)
+    assert at.session_state["lesson"].deck.scenes[0].prompt == "Guess?"
+    at.text_input(key="lesson_deck_title").set_value("Edited").run()  # a rerun does not open the file again
+    assert at.session_state["lesson"].deck.title == "Edited"
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_scene_of_the_shipped_decks_restores_on_its_page(path, monkeypatch):
+    """Each scene opened as the lesson opens it: the page runs without an exception, applies the scene's address
+    and names no value it could not use."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui import lesson
+
+    deck = ld.load_deck(path.read_bytes())
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["deck"] = path.stem
+    at.switch_page(PAGE).run()
+    at.button(key="lesson_present").click().run()
+    for n, scene in enumerate(deck.scenes):
+        if scene.prompt:
+            at.button(key="lesson_reveal").click().run()
+        assert not at.exception, (n, at.exception)
+        assert at.title[0].value.startswith(ld.PAGES[scene.page].split(",")[0]), (n, at.title[0].value)
+        warnings = " ".join(w.value for w in at.warning)
+        assert "cannot use" not in warnings, (n, warnings)
+        for name, values in scene.params.items():
+            got = at.query_params.get(name)
+            got = got if isinstance(got, list) else [got]
+            assert got == values, (n, name, got, values)
+        if scene.page in lesson.PAGES_WITH_BAR and n + 1 < len(deck.scenes):
+            at.button(key="lesson_bar_next").click().run()
+        elif n + 1 < len(deck.scenes):
+            at.switch_page(PAGE).run()
+            at.button(key="lesson_next").click().run()
