@@ -23,7 +23,7 @@ st.markdown("<style>.st-key-lesson_prompt p {font-size: 1.6rem; line-height: 1.3
 
 st.title("Lesson")
 if address_problem:
-    st.warning(address_problem, icon=":material/link_off:")
+    st.warning(le.plain(address_problem), icon=":material/link_off:")
 
 if s.presenting:
     step = s.step()
@@ -65,10 +65,10 @@ else:
                 "(PageDown, PageUp).")
     if s.message:  # about the last open or add: shown once
         level, text = s.message
-        getattr(st, level)(text)
+        getattr(st, level)(le.plain(text))  # (it may quote a file's text: shown as itself)
         s.message = None
     for problem in deck_problems:
-        st.warning(f"An example deck could not be read: {problem}")
+        st.warning(le.plain(f"An example deck could not be read: {problem}"))
     col_go, col_about = st.columns([1, 4], vertical_alignment="center")
     col_go.button("Present", icon=":material/co_present:", type="primary", key="lesson_present",
                   shortcut="PageDown", on_click=le.move, args=(s, 0), disabled=not s.deck.scenes, width="stretch",
@@ -131,7 +131,7 @@ else:
                          placeholder="A question the audience answers before the reveal; empty: the scene opens "
                                      "at once.")
             if uid in s.notes:
-                st.error(s.notes[uid])
+                st.error(le.plain(s.notes[uid]))
             if le.draws(scene):
                 st.caption("Drawings are not saved in a deck (they stay in the browser that drew them): this scene "
                            "opens with blank canvases to draw on.")

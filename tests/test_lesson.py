@@ -4,6 +4,7 @@ headless (Streamlit AppTest) opening, editing, saving and presenting a deck into
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -197,8 +198,10 @@ def open_lesson(at, **query):
 
 
 def text(at) -> str:
-    return " ".join(e.value for kind in ("markdown", "caption", "header", "info", "warning", "error", "success")
-                    for e in at.get(kind) if isinstance(e.value, str))
+    """The page's text as read (deck text is markdown-escaped on screen: `lesson.plain`)."""
+    return re.sub(r"\\(.)", r"\1", " ".join(
+        e.value for kind in ("markdown", "caption", "header", "info", "warning", "error", "success")
+        for e in at.get(kind) if isinstance(e.value, str)))
 
 
 def test_an_example_deck_from_the_address_is_presented_into_its_pages(at):
@@ -266,7 +269,7 @@ def test_an_uploaded_deck_is_checked_before_it_is_used(at):
     open_lesson(at)
     at.file_uploader(key="lesson_upload").upload("photo.png", b"\x89PNG\r\n\x1a\n\x00\xff", "image/png").run()
     assert not at.exception, at.exception
-    errors = [e.value for e in at.error]
+    errors = [re.sub(r"\\(.)", r"\1", e.value) for e in at.error]
     assert errors == ["Could not open photo.png: photo.png is not text (not UTF-8): choose the .json file the Lesson "
                       "page saved."], errors
     assert not at.session_state["lesson"].deck.scenes
@@ -277,6 +280,10 @@ def test_an_uploaded_deck_is_checked_before_it_is_used(at):
     assert at.session_state["lesson"].deck.scenes[0].prompt == "Guess?"
     at.text_input(key="lesson_deck_title").set_value("Edited").run()  # a rerun does not open the file again
     assert at.session_state["lesson"].deck.title == "Edited"
+    hostile = ld.dump_deck(ld.Deck("[click](javascript:alert(1)) :red[x]", (ld.Scene("home", "", "![p](http://e/p.png)"),)))
+    at.file_uploader(key="lesson_upload").upload("h.json", hostile, "application/json").run()
+    shown = " ".join(e.value for e in at.success)
+    assert "\\[click\\]\\(javascript\\:alert" in shown and "\\:red\\[x\\]" in shown, shown  # shown as text
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
@@ -308,3 +315,20 @@ def test_every_scene_of_the_shipped_decks_restores_on_its_page(path, monkeypatch
         elif n + 1 < len(deck.scenes):
             at.switch_page(PAGE).run()
             at.button(key="lesson_next").click().run()
+
+
+def test_a_scene_on_a_page_without_the_bar_says_how_to_go_on(at, tmp_path):
+    """Home draws no lesson bar: the lesson goes on from the Lesson page, which says so."""
+    deck = ld.Deck("Two", (ld.Scene("home", "", "Start", "Ready?"), ld.Scene("sinusoid", "A=2&K=3", "Go")))
+    open_lesson(at)
+    at.file_uploader(key="lesson_upload").upload("two.json", ld.dump_deck(deck), "application/json").run()
+    at.button(key="lesson_present").click().run()
+    at.button(key="lesson_reveal").click().run()
+    assert not at.exception and at.title[0].value == "MAML, visible"
+    at.switch_page(PAGE).run()  # (the sidebar's Lesson link)
+    assert "The Home page has no lesson bar: come back with **Lesson** in the sidebar" in text(at)
+    at.button(key="lesson_next").click().run()
+    assert at.title[0].value == "Sinusoid regression" and at.query_params["A"] == "2"
+    at.switch_page(PAGE).run()
+    at.button(key="lesson_end").click().run()
+    assert at.button(key="lesson_present") and at.session_state["lesson"].at is None
