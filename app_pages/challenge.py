@@ -28,10 +28,10 @@ restored.show()
 
 st.title("Human vs MAML")
 st.markdown(
-    "Each trial shows **one drawing of each of N characters** you have never seen and **one more drawing** of one "
-    "of them: click the character it is. That is exactly the question MAML answers after adapting to the same N "
-    "drawings. At the end your accuracy stands beside MAML's, FO-MAML's and transfer learning's **on the very "
-    "same trials**. In a lecture: project it, take a show of hands, click the majority."
+    "Each trial shows **one drawing of each of N handwritten characters** that no network saw in training, and "
+    "**one more drawing** of one of them: click the character it is. That is exactly the question MAML answers "
+    "after adapting to the same N drawings. At the end your accuracy stands beside MAML's, FO-MAML's and transfer "
+    "learning's **on the very same trials**. In a lecture: project it, take a show of hands, click the majority."
 )
 
 # --- the challenge: ways, trials, and the characters ------------------------------------------------------------
@@ -159,14 +159,16 @@ scores = state.scores.get(score_key, {})
 
 st.progress(1.0, text=f"**All {trials} trials answered**")
 st.subheader("You beside the networks, on the same trials")
-cols = st.columns(1 + len(scores) + (1 if ways == 20 else 0))
 k = sum(human)
-cols[0].metric("You", f"{k} of {trials}", help=f"{cv.percent(k, trials)} right")
-for col, (m, s) in zip(cols[1:], scores.items()):
-    col.metric(common.METHOD_LABELS.get(m, m), f"{s.hits} of {trials}", help=f"{cv.percent(s.hits, trials)} right")
-if ways == 20:
-    cols[-1].metric("People (Lake et al. 2015)", "95.5%", help="4.5% errors on 20-way 1-shot trials")
-st.table(cv.results_rows(human, scores, ways))
+with st.container(horizontal=True, gap="large"):  # (wraps on a phone: two a row)
+    st.metric("You", f"{k} of {trials}", help=f"{cv.percent(k, trials)} right", width="content")
+    for m, s in scores.items():
+        st.metric(common.METHOD_LABELS.get(m, m), f"{s.hits} of {trials}", help=f"{cv.percent(s.hits, trials)} right",
+                  width="content")
+    if ways == 20:
+        st.metric("People (Lake et al. 2015)", "95.5%", help="4.5% errors on 20-way 1-shot trials", width="content")
+st.table(cv.results_rows(human, scores))
+st.markdown(cv.how_list(scores, ways))
 figs = oc.test_figures({m: w.checkpoint for m, w in networks.items()},
                        {m: w.weights_id for m, w in networks.items()}, ways, oc.load_results(common.ASSETS))
 st.markdown(cv.fair_sentence(human, scores, cv.held_out_tasks(figs)))

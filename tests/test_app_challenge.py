@@ -107,7 +107,7 @@ def test_playing_a_5_way_challenge_sets_you_beside_each_network_on_the_same_tria
         assert m[table["Who"][row]] == f"{direct.hits} of 5"
         assert torch.equal(state(at).scores[next(iter(state(at).scores))][name].picks, direct.picks)
     assert table["95% interval"][0] == cv.interval_text(3, 5) == "23–88%"
-    assert "3 inner steps at α = 0.1" in table["How"][3]  # transfer's own validated settings (the quick checkpoint)
+    assert "3 inner steps at α = 0.1 (its validated settings)" in texts(at)  # transfer's (the quick checkpoint)
     body = texts(at)
     assert "your 3 of 5 is consistent with a true accuracy anywhere from 23% to 88%" in body
     assert "not shown beside 5-way ones" in body and "95.5" not in body
@@ -123,7 +123,7 @@ def test_twenty_ways_show_lake_et_al_beside_yours(page):
     assert metrics(at)["You"] == "5 of 5"
     body = texts(at)
     assert "4.5% errors on 20-way 1-shot trials (95.5% right), against your 5 of 5 (100%) here" in body
-    assert "Science" in body and "20-way zero head" in " ".join(at.table[0].value["How"])
+    assert "Science" in body and "FO-MAML**: its 5-way network with a 20-way zero head" in body
 
 
 def test_answers_survive_reruns_other_choices_and_coming_back(page):
@@ -222,7 +222,7 @@ def test_a_challenge_on_the_real_archives(page, monkeypatch, real_data_dir):
         picks(at)[0].click().run()
     no_traceback(at)
     assert set(metrics(at)) == {"You", "MAML", "FO-MAML", "Transfer learning"}
-    assert "its 5-way network, 9 inner steps at α = 0.2" in " ".join(at.table[0].value["How"])
+    assert "**MAML**: its 5-way network, adapted to each trial's 5 drawings with 9 inner steps at α = 0.2" in texts(at)
     assert "on 600 held-out 5-way 1-shot episodes" in texts(at)
 
 
@@ -247,15 +247,17 @@ def test_fair_sentence_reads_the_numbers():
     assert "held-out" not in cv.fair_sentence(human, {"maml": even})  # no figures below: none promised
 
 
-def test_results_rows_give_counts_intervals_the_split_and_the_settings():
+def test_results_rows_give_counts_intervals_and_the_split_and_the_list_says_how_each_answered():
     human = [True, False, True, True, False]
-    rows = cv.results_rows(human, {"maml": fake_score([True] * 5, 8, 0.1, 20),
-                                   "transfer": fake_score([True, False, True, True, False], 3, 0.01)}, 20)
+    scores = {"maml": fake_score([True] * 5, 8, 0.1, 20), "transfer": fake_score(human, 3, 0.01)}
+    rows = cv.results_rows(human, scores)
     assert rows[0]["Right"] == "3 of 5" and rows[0]["95% interval"] == "23–88%"
     assert rows[1]["Only one of you right"] == "MAML 2, you 0 (chance 0.50)"
-    assert rows[1]["How"] == "its 20-way network, 8 inner steps at α = 0.1"
-    assert rows[2]["How"] == "its 5-way network with a 20-way zero head, 3 inner steps at α = 0.01"
     assert rows[2]["Only one of you right"] == "Transfer learning 0, you 0"
+    how = cv.how_list(scores, 20)
+    assert "**MAML**: its 20-way network, adapted to each trial's 20 drawings with 8 inner steps at α = 0.1" in how
+    assert "**Transfer learning**: its 5-way network with a 20-way zero head, adapted to each trial's 20 drawings " \
+           "with 3 inner steps at α = 0.01" in how
 
 
 def test_lake_et_al_only_beside_20_ways():

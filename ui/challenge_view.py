@@ -124,7 +124,8 @@ def network_text(score: MethodScore, n_way: int) -> str:
     """What ran: the network (its own N-way one, or a narrower one with a widened zero head), steps and α."""
     net = (f"its {n_way}-way network" if score.trained_ways == n_way else
            f"its {score.trained_ways}-way network with a {n_way}-way zero head")
-    return f"{net}, {score.steps} inner step{'' if score.steps == 1 else 's'} at α = {describe_lr(score.inner_lr)}"
+    return (f"{net}, adapted to each trial's {n_way} drawings with {score.steps} inner "
+            f"step{'' if score.steps == 1 else 's'} at α = {describe_lr(score.inner_lr)} (its validated settings)")
 
 
 def disagreements(human: list[bool], score: MethodScore) -> tuple[int, int]:
@@ -133,22 +134,29 @@ def disagreements(human: list[bool], score: MethodScore) -> tuple[int, int]:
     return (sum(a and not b for a, b in zip(human, theirs)), sum(b and not a for a, b in zip(human, theirs)))
 
 
-def results_rows(human: list[bool], scores: dict[str, MethodScore], n_way: int) -> list[dict[str, str]]:
+def results_rows(human: list[bool], scores: dict[str, MethodScore]) -> list[dict[str, str]]:
     """One row per answerer, you first, then each network, on the same trials: right, accuracy, its 95% interval,
-    the trials only one of you got right (with the sign test's chance), and how it answered."""
+    and the trials only one of you got right (with the sign test's chance)."""
     n = len(human)
     k = sum(human)
     rows = [{"Who": "You", "Right": f"{k} of {n}", "Accuracy": percent(k, n), "95% interval": interval_text(k, n),
-             "Only one of you right": "", "How": "by eye, on the same 28 × 28 drawings the networks get"}]
+             "Only one of you right": ""}]
     for m, s in scores.items():
         you_only, they_only = disagreements(human, s)
         name = common.METHOD_LABELS.get(m, m)
         split = f"{name} {they_only}, you {you_only}" + (f" (chance {sign_test(you_only, they_only):.2f})"
                                                          if you_only != they_only else "")
-        rows.append({"Who": name, "Right": f"{s.hits} of {n}",
-                     "Accuracy": percent(s.hits, n), "95% interval": interval_text(s.hits, n),
-                     "Only one of you right": split, "How": network_text(s, n_way)})
+        rows.append({"Who": name, "Right": f"{s.hits} of {n}", "Accuracy": percent(s.hits, n),
+                     "95% interval": interval_text(s.hits, n), "Only one of you right": split})
     return rows
+
+
+def how_list(scores: dict[str, MethodScore], n_way: int) -> str:
+    """How each answered (a markdown list): you by eye, each network with its network, steps and α."""
+    lines = ["- **You**: by eye, on the same 28 × 28 drawings the networks get."]
+    lines += [f"- **{common.METHOD_LABELS.get(m, m)}**: {network_text(s, n_way)}, then the class it scores highest."
+              for m, s in scores.items()]
+    return "\n".join(lines)
 
 
 def fair_sentence(human: list[bool], scores: dict[str, MethodScore], held_out_tasks: int | None = None) -> str:
