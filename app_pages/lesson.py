@@ -47,9 +47,9 @@ if s.presenting:
             st.info(f"The {ld.PAGES[scene.page]} page has no lesson bar: come back with **Lesson** in the sidebar, "
                     "where PageDown goes on.", icon=":material/info:")
     le.nav_buttons(s, "lesson")
-    st.caption("Keys: PageDown goes on (a question, then its scene), PageUp goes back, Enter reveals. On a scene's "
-               "page the lesson bar at the top of the sidebar takes PageDown and PageUp, and the step keys "
-               "(← → space Home) step through the scene as always.")
+    st.caption("Keys: PageDown goes on (a question, then its scene), PageUp goes back, Enter reveals. On the "
+               f"{le.listed(ld.PAGES[p] for p in le.PAGES_WITH_BAR)} pages the lesson bar at the top of the sidebar "
+               "takes PageDown and PageUp, and the step keys (← → space Home) step through the scene as always.")
     with st.expander(f"The lesson's {n} scenes"):
         st.markdown("\n".join(f"{i}. {'**' if i == step.scene + 1 else ''}{le.plain(sc.heading)}"
                               f"{'**' if i == step.scene + 1 else ''} ({ld.PAGES[sc.page]}"
@@ -58,11 +58,11 @@ if s.presenting:
     st.button("End the lesson", icon=":material/stop_circle:", key="lesson_end", on_click=le.stop, args=(s,),
               help="Back to the deck, to edit or save it.")
 else:
-    st.markdown("A lesson is a deck of **scenes**, in order: each is a page's address (every page keeps what it "
-                "shows in its address bar), with an optional **predict first** question that the audience answers "
-                "before the scene is revealed. Open an example deck or a saved one, or build one from addresses; "
-                "then save it as a small file to share, and present it with a presenter clicker or the keyboard "
-                "(PageDown, PageUp).")
+    st.markdown("A lesson is a deck of **scenes**, in order: each is a page's address (the Sinusoid, Inside MAML and "
+                "Omniglot pages keep what they show in their address bar), with an optional **predict first** "
+                "question that the audience answers before the scene is revealed. Open an example deck or a saved "
+                "one, or build one from addresses; then save it as a small file to share, and present it with a "
+                "presenter clicker or the keyboard (PageDown, PageUp).")
     if s.message:  # about the last open or add: shown once
         level, text = s.message
         getattr(st, level)(le.plain(text))  # (it may quote a file's text: shown as itself)

@@ -167,3 +167,30 @@ def test_screenshots_at_a_laptop_and_a_phone(server, browser):
         e2e.shot(page, "lesson_scene_sinusoid_390_touch")
     finally:
         ctx.close()
+
+
+def test_an_uploaded_deck_walks_two_scenes_of_one_page_each_as_its_address_says(server, browser):
+    """A deck file chosen in the browser; two Sinusoid scenes in a row, without questions: PageDown opens each, and
+    nothing of the first (its task, K, S) stays in the second."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from ui import lesson_deck as ld
+
+    deck = ld.Deck("Same page", (ld.Scene("sinusoid", "A=2&K=3&S=4&step=1", "First"),
+                                 ld.Scene("sinusoid", "phi=1&m=maml", "Second")))
+    ctx, page = open_page(browser, f"{server}/lesson")
+    try:
+        page.locator(".st-key-lesson_upload input[type=file]").set_input_files(
+            files=[{"name": "same.json", "mimeType": "application/json", "buffer": ld.dump_deck(deck)}])
+        page.get_by_text("Opened same.json").first.wait_for()
+        e2e.settle(page)
+        key(page, "PageDown")  # Present: no question first, the scene at once
+        wait_scene(page, "Sinusoid regression", "scene 1 of 2")
+        q = query(page)
+        assert (q["A"], q["K"], q["S"], q["step"]) == (["2"], ["3"], ["4"], ["1"]), q
+        key(page, "PageDown")
+        page.wait_for_function("() => location.search.includes('phi=1')")
+        wait_scene(page, "Sinusoid regression", "scene 2 of 2")
+        q = query(page)
+        assert (q["A"], q["K"], q["S"], q["m"]) == (["3"], ["5"], ["10"], ["maml"]), q
+    finally:
+        ctx.close()

@@ -332,3 +332,19 @@ def test_a_scene_on_a_page_without_the_bar_says_how_to_go_on(at, tmp_path):
     at.switch_page(PAGE).run()
     at.button(key="lesson_end").click().run()
     assert at.button(key="lesson_present") and at.session_state["lesson"].at is None
+
+
+def test_two_scenes_of_one_page_in_a_row_each_open_as_their_address_says(at):
+    deck = ld.Deck("Same page", (ld.Scene("sinusoid", "A=2&K=3&S=4&step=1"), ld.Scene("sinusoid", "phi=1&m=maml")))
+    open_lesson(at)
+    at.file_uploader(key="lesson_upload").upload("same.json", ld.dump_deck(deck), "application/json").run()
+    at.button(key="lesson_present").click().run()  # no question first: the scene at once
+    assert at.title[0].value == "Sinusoid regression" and not at.exception, at.exception
+    assert (at.session_state["sin_amp"], at.session_state["sin_k"], at.session_state["inner_steps"]) == (2, 3, 4)
+    assert at.session_state["sinusoid"].shown.step == 1
+    at.button(key="lesson_bar_next").click().run()
+    assert not at.exception, at.exception
+    assert at.query_params["phi"] == "1" and at.query_params["m"] == "maml"
+    # nothing of the last scene stays: the page's own opening task and K, and the sidebar's defaults (S = 10)
+    assert (at.session_state["sin_amp"], at.session_state["sin_k"], at.session_state["inner_steps"]) == (3, 5, 10)
+    assert at.session_state["sinusoid"].shown.step == 10 and at.query_params["A"] == "3"

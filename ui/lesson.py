@@ -173,12 +173,9 @@ def set_title(s: LessonState) -> None:
 # --- moving through the lesson ------------------------------------------------------------------------------------
 
 def move(s: LessonState, to: int) -> None:
-    """Go to position `to` of the lesson (a callback: it runs before the page, so it may reset another page's
-    widgets); the next run switches to the page that shows it (`follow`)."""
+    """Go to position `to` of the lesson (a button's callback); the run it starts switches to the page that shows
+    it (`follow`)."""
     s.at = max(0, min(to, len(ld.steps(s.deck)) - 1))
-    step = s.step()
-    if step.reveal:
-        fresh(s.deck.scenes[step.scene].page)
     s.go = True
 
 
@@ -198,7 +195,9 @@ def fresh(page: str) -> None:
 
 
 def follow(s: LessonState, here: str) -> None:
-    """After a move: switch to the page that shows the lesson's step (`here`: this page's name)."""
+    """After a move: switch to the page that shows the lesson's step (`here`: this page's name). Call before any
+    widget of the page: opening a scene clears its page's widgets (`fresh`), and on a scene's page this run has
+    already applied the old address to them (a scene page's restore comes first)."""
     if not s.go:
         return
     s.go = False
@@ -207,6 +206,7 @@ def follow(s: LessonState, here: str) -> None:
     step = s.step()
     if step.reveal:
         scene = s.deck.scenes[step.scene]
+        fresh(scene.page)
         st.switch_page(FILES[scene.page], query_params=scene.params)
     if here != "lesson":
         st.switch_page(LESSON_FILE, query_params=lesson_address(s))
@@ -350,3 +350,9 @@ def draws(scene: ld.Scene) -> bool:
 
 def scenes(n: int) -> str:
     return f"{n} scene{'' if n == 1 else 's'}"
+
+
+def listed(names) -> str:
+    """'A, B and C'."""
+    names = list(names)
+    return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] if names else ""
