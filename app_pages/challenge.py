@@ -6,7 +6,7 @@ from ui/challenge_view.py."""
 import streamlit as st
 
 from maml_core import OmniglotTaskConfig
-from maml_core.challenge import challenge_trials, score_answers, score_method
+from maml_core.challenge import LAKE_2015_HUMAN_ERROR, challenge_trials, score_answers, score_method
 from maml_core.omniglot import find_archives
 from ui import challenge_view as cv
 from ui import common, scene
@@ -70,9 +70,11 @@ split_config = next(iter(networks.values())).checkpoint.config.omniglot if netwo
 test, data_problem = oi.test_split(common.DATA_DIR, split_config)
 if test is None:
     scene.publish(SCENE)
+    folder = common.DATA_DIR.relative_to(common.ROOT) if common.DATA_DIR.is_relative_to(common.ROOT) else \
+        common.DATA_DIR
     st.info(f"{data_problem}\n\nThe challenge needs the Omniglot archives: its trials are held-out characters "
-            "that no network saw in training. From a terminal: `python -m maml_core download --data-dir "
-            "data/omniglot` (the app's default folder), or the button here.", icon=":material/info:")
+            "that no network saw in training. From a terminal in the app's folder: `python -m maml_core download "
+            f"--data-dir {folder}` (the folder this app reads), or the button here.", icon=":material/info:")
     if st.button("Download Omniglot (about 16 MB)", icon=":material/download:", key="ch_download"):
         with st.spinner(f"Downloading the official Omniglot archives into {common.DATA_DIR}…"):
             failure = oi.download_data(common.DATA_DIR)
@@ -87,7 +89,7 @@ challenge = challenge_trials(test, ways, trials, cv.challenge_seed(seed, state.n
 answers = state.answers.setdefault(key, [])
 scene.publish(SCENE)
 st.caption(f"Challenge {state.number + 1} (seed {seed}): {trials} trials of {ways}-way 1-shot, from the {len(test)} "
-           "held-out test characters (never seen in meta-training), each drawing shown as the networks see it "
+           "held-out test characters (no network saw them in training), each drawing shown as the networks see it "
            "(28 × 28 pixels).")
 
 
@@ -109,7 +111,8 @@ if done < trials:
     t = done
     st.progress(t / trials, text=f"**Trial {t + 1} of {trials}**")
     tile, query_px = cv.tile_size(ways, large)
-    left, right = st.columns([1, 5] if ways <= 5 else [1, 7], gap="medium")
+    # (20 ways in projector mode: the narrow query column leaves room for two rows of ten)
+    left, right = st.columns([1, 5] if ways <= 5 else [1, 7] if large else [1.3, 7], gap="medium")
     with left:
         st.markdown("**This drawing…**")
         st.markdown(cv.query_html(challenge.query(t), query_px), unsafe_allow_html=True)
@@ -166,7 +169,8 @@ with st.container(horizontal=True, gap="large"):  # (wraps on a phone: two a row
         st.metric(common.METHOD_LABELS.get(m, m), f"{s.hits} of {trials}", help=f"{cv.percent(s.hits, trials)} right",
                   width="content")
     if ways == 20:
-        st.metric("People (Lake et al. 2015)", "95.5%", help="4.5% errors on 20-way 1-shot trials", width="content")
+        st.metric("People (Lake et al. 2015)", f"{100 * (1 - LAKE_2015_HUMAN_ERROR):.1f}%", width="content",
+                  help=f"{100 * LAKE_2015_HUMAN_ERROR:.1f}% errors on 20-way 1-shot trials")
 st.table(cv.results_rows(human, scores))
 st.markdown(cv.how_list(scores, ways))
 figs = oc.test_figures({m: w.checkpoint for m, w in networks.items()},

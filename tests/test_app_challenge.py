@@ -189,7 +189,7 @@ def test_without_the_archives_the_page_says_how_to_get_them(page, monkeypatch):
     no_traceback(at)
     info = " ".join(i.value for i in at.info)
     assert "No Omniglot archive" in info and "MAML_DATA_DIR" in info
-    assert "python -m maml_core download --data-dir data/omniglot" in info
+    assert "python -m maml_core download --data-dir /nonexistent/omniglot" in info  # the folder the app reads
     assert any(b.key == "ch_download" for b in at.button) and not picks(at)
 
 
@@ -272,3 +272,11 @@ def test_projector_tiles_fit_a_20_way_trial_on_one_screen():
     css = cv.pick_css([("ch_pick_0_0", TEST_CHARACTERS.float_images()[0, 0])], 96)
     assert ".st-key-ch_pick_0_0 button{background-image:url(\"data:image/png;base64," in css
     assert "width:112px" in css
+
+
+def test_the_download_command_names_the_default_folder_relative_to_the_app(page, monkeypatch):
+    from ui import common
+    monkeypatch.setattr(oi, "test_split", READ_TEST_SPLIT)
+    monkeypatch.setattr(common, "DATA_DIR", common.ROOT / "data" / "no-such-omniglot")
+    at = page.run()
+    assert "`python -m maml_core download --data-dir data/no-such-omniglot`" in " ".join(i.value for i in at.info)

@@ -70,7 +70,7 @@ def tile_size(n_way: int, large: bool) -> tuple[int, int]:
     """(support tile, query tile) in pixels. Projector mode (1920 x 1080): 5 large tiles, or 20 in two rows of ten,
     with the query beside them, all on the first screen."""
     if n_way <= 5:
-        return (140, 168) if large else (96, 144)
+        return (180, 200) if large else (96, 144)
     return (96, 144) if large else (72, 120)
 
 
