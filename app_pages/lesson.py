@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import common
+from ui import browser, common, run_store
 from ui import lesson as le
 from ui import lesson_deck as ld
 
@@ -153,3 +153,5 @@ else:
     st.caption("A small file of addresses, titles and questions: open it here again, or share it. Drawings and "
                "trained runs are not in it.")
 le.publish(s)
+le.remember(s)  # for a reload of this browser's pages (its id: the invisible script below, ui/browser.py)
+browser.sync(runs_here=run_store.STORE.has(browser.browser_id()))

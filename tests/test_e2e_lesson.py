@@ -1,6 +1,7 @@
 """Lesson mode in a real browser (Playwright, Debian's chromium): a shipped deck opened from its link in projector
 mode (1920 x 1080, ?big=1) runs its 5 scenes with the keyboard only: PageDown starts and goes on, Enter reveals,
-PageUp goes back, and on a Sinusoid scene the step keys still step through it without moving the lesson.
+PageUp goes back, on a Sinusoid scene the step keys still step through it without moving the lesson, and a reload
+keeps the lesson.
 Screenshots of the page at 1400 x 1000, in projector mode and on a 390 x 844 touch screen go to
 test-artifacts/screenshots/.
 
@@ -111,6 +112,9 @@ def test_a_shipped_deck_runs_five_scenes_with_the_keyboard_only_in_projector_mod
         chart = page.locator(".st-key-sin_plot").bounding_box()
         assert chart["y"] + chart["height"] / 2 < 1080, chart  # the bar sits in the sidebar: the chart stays up
         e2e.shot(page, "lesson_scene_sinusoid_1920_big")
+        page.reload()  # F5 (some clickers' "start" button): a new session finds this browser's lesson
+        wait_scene(page, "Sinusoid regression", "scene 1 of 5")
+        page.wait_for_function("s => document.querySelector(s)?.innerText.trim() === '1'", arg=THUMB)
 
         key(page, "PageDown")  # scene 2's question
         wait_heading(page, "Three points, all on the left")

@@ -348,3 +348,36 @@ def test_two_scenes_of_one_page_in_a_row_each_open_as_their_address_says(at):
     # nothing of the last scene stays: the page's own opening task and K, and the sidebar's defaults (S = 10)
     assert (at.session_state["sin_amp"], at.session_state["sin_k"], at.session_state["inner_steps"]) == (3, 5, 10)
     assert at.session_state["sinusoid"].shown.step == 10 and at.query_params["A"] == "3"
+
+
+def test_a_reload_finds_this_browsers_lesson_where_it_was(monkeypatch):
+    """A reload is a new session: it starts from the lesson this browser had on this server (its id from its
+    cookie), on the Lesson page and in a scene page's lesson bar; another browser gets none."""
+    from streamlit.testing.v1 import AppTest
+
+    me, other = "ab" * 16, "cd" * 16
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["browser_id"] = me
+    open_lesson(at, deck="maml_in_5_scenes")
+    at.button(key="lesson_present").click().run()
+    at.button(key="lesson_reveal").click().run()
+    at.button(key="lesson_bar_next").click().run()  # at scene 2's question
+    assert at.header[0].value == "Three points, all on the left"
+
+    again = AppTest.from_file(APP, default_timeout=120)  # the reload: a new session, the same browser
+    again.session_state["browser_id"] = me
+    open_lesson(again, big="1")
+    assert again.header[0].value == "Three points, all on the left" and "scene 2 of 5" in text(again)
+    assert again.session_state["large_fonts"] is True
+    again.button(key="lesson_reveal").click().run()
+    assert again.title[0].value == "Sinusoid regression" and again.query_params["K"] == "3"
+
+    scene_page = AppTest.from_file(APP, default_timeout=120)  # a reload on the scene's page
+    scene_page.session_state["browser_id"] = me
+    scene_page.switch_page("app_pages/sinusoid.py").run()
+    assert "scene 2 of 5" in " ".join(m.value for m in scene_page.sidebar.markdown)
+
+    stranger = AppTest.from_file(APP, default_timeout=120)
+    stranger.session_state["browser_id"] = other
+    open_lesson(stranger)
+    assert not stranger.session_state["lesson"].deck.scenes and stranger.button(key="lesson_present").disabled

@@ -5,20 +5,24 @@ A lesson is walked one step at a time (`lesson_deck.steps`): a scene's "predict 
 then the scene itself on its own page, opened from its address as a shared link would open it. PageDown and
 PageUp (what presenter clickers send) are the shortcuts of the Next and Back buttons, on the Lesson page and in
 the lesson bar (`lesson_bar`) that the scene pages draw at the top of their sidebar; they never clash with the
-step control's keys (← → space Home). Where the lesson is lives in this session (it survives page switches); the
-Lesson page's address names a shipped deck and its scene (`?deck=...&scene=3`), so a reload comes back to it.
+step control's keys (← → space Home). Where the lesson is lives in this session (it survives page switches) and,
+for a reload (a clicker's "start" button sends F5), on this server for this browser (`Remembered`: the browser's
+random id in a cookie, ui/browser.py, never in a link; a server restart forgets it). The Lesson page's address also
+names a shipped deck and its scene (`?deck=...&scene=3`).
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import streamlit as st
 
-from . import common
+from . import browser, common
 from . import lesson_deck as ld
 from .inside_state import INSIDE_PREFIX, InsideState
 from .page_state import (
@@ -73,7 +77,50 @@ class LessonState(PageState):
 
 
 def state() -> LessonState:
-    return LessonState.of(st.session_state)
+    """This session's lesson; a new session (a reload) starts from the one this browser had on this server."""
+    ss = st.session_state
+    if LessonState.KEY not in ss:
+        s = LessonState.of(ss)
+        kept = REMEMBERED.recall(browser.browser_id())
+        if kept is not None:
+            deck, origin, shipped, at = kept
+            set_deck(s, deck, origin, shipped)
+            s.at = at if at is not None and at < len(ld.steps(deck)) else None
+        return s
+    return LessonState.of(ss)
+
+
+class Remembered:
+    """browser id -> (deck, origin, shipped, position): the lesson each browser last had, so that a reload finds it;
+    the least recently used browsers beyond `max_browsers` are dropped (a deck is at most 64 KB, most are ~2 KB)."""
+
+    def __init__(self, max_browsers: int = 200) -> None:
+        self.max_browsers = max_browsers
+        self._lessons: OrderedDict[str, tuple[ld.Deck, str, str | None, int | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def keep(self, browser_id: str | None, s: LessonState) -> None:
+        if browser_id is None:
+            return
+        with self._lock:
+            if not s.deck.scenes and browser_id not in self._lessons:
+                return  # (nothing to keep: a visit that never built a lesson)
+            self._lessons[browser_id] = (s.deck, s.origin, s.shipped, s.at)
+            self._lessons.move_to_end(browser_id)
+            while len(self._lessons) > self.max_browsers:
+                self._lessons.popitem(last=False)
+
+    def recall(self, browser_id: str | None) -> tuple[ld.Deck, str, str | None, int | None] | None:
+        with self._lock:
+            return self._lessons.get(browser_id) if browser_id is not None else None
+
+
+REMEMBERED = Remembered()  # this server process's memory (like ui/run_store.STORE)
+
+
+def remember(s: LessonState) -> None:
+    """Keep where the lesson is for this browser (call at the end of each run that draws the lesson)."""
+    REMEMBERED.keep(browser.browser_id(), s)
 
 
 # --- decks ----------------------------------------------------------------------------------------------------------
@@ -262,6 +309,7 @@ def lesson_bar() -> None:
                    + (f" · PageUp: {describe(s, at - 1)}" if at > 0 else "") + ".")
         st.page_link(LESSON_FILE, label="The lesson's page", icon=":material/co_present:",
                      query_params=lesson_address(s))
+    remember(s)
 
 
 _PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>:$&=\"'%^@])")
@@ -274,14 +322,17 @@ def plain(text: str) -> str:
 
 
 def restore_address(s: LessonState, decks: dict[str, ld.Deck]) -> str | None:
-    """Once per session, before any widget: open the example deck the Lesson page's address names (`deck=`), at its
-    scene (`scene=`, from 1), in large fonts with `big=1`. Returns why a part of the address was not used, or None."""
+    """Once per session, before any widget: large fonts with `big=1`; then, unless this browser's lesson was already
+    being presented, the example deck the address names (`deck=`), at its scene (`scene=`, from 1). Returns why a
+    part of the address was not used, or None."""
     if s.scene_restored:
         return None
     s.scene_restored = True
     q = st.query_params
     if q.get(ld.PRESENTER) == "1":
         st.session_state["large_fonts"] = True
+    if s.presenting:  # a reload mid-lesson: this browser's lesson, where it was (`state`)
+        return None
     name = q.get("deck")
     if name is None:
         return None
