@@ -137,12 +137,12 @@ if done < trials:
 human = score_answers(answers, challenge).tolist()
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def shared_scores(fingerprint: tuple, _checkpoints: dict, _challenge) -> dict:
-    """The networks' answers to one challenge, shared by every session on the server: they depend only on the
+@st.cache_data(max_entries=256, show_spinner=False)
+def shared_score(fingerprint: tuple, _checkpoint, _challenge):
+    """One network's answers to one challenge, shared by every session on the server: they depend only on the
     weights, the data and the challenge, all named in `fingerprint` (a lecture hall with one seed costs one
     computation)."""
-    return {m: score_method(c, _challenge) for m, c in _checkpoints.items()}
+    return score_method(_checkpoint, _challenge)
 
 
 weights = tuple((m, w.weights_id) for m, w in networks.items())
@@ -150,14 +150,19 @@ data_id = (str(common.DATA_DIR), tuple((a.name, a.stat().st_size) for a in find_
            split_config.split, tuple(split_config.split_fractions), split_config.split_seed)
 score_key = (key, weights, data_id)
 if score_key not in state.scores and networks:
-    names = [common.METHOD_LABELS.get(m, m) for m in networks]
-    with st.spinner(f"{cv.and_list(names)} adapt to the same {trials} trials…"):
-        checkpoints = {m: w.checkpoint for m, w in networks.items()}
-        if all(w for _, w in weights):  # every network is shipped (one's own run is this user's alone)
-            state.scores[score_key] = shared_scores((score_key, cv.challenge_seed(seed, state.number)), checkpoints,
-                                                    challenge)
-        else:
-            state.scores[score_key] = {m: score_method(c, challenge) for m, c in checkpoints.items()}
+    bar = st.progress(0.0)
+    done_scores = {}
+    with st.spinner("The networks answer the same trials…", show_time=True):
+        for i, (m, w) in enumerate(networks.items()):
+            bar.progress(i / len(networks), text=f"{common.METHOD_LABELS.get(m, m)} adapts to each of the {trials} "
+                                                 f"trials ({i + 1} of {len(networks)})")
+            if w.weights_id:  # shipped weights (one's own run is this user's alone)
+                done_scores[m] = shared_score((score_key, m, cv.challenge_seed(seed, state.number)), w.checkpoint,
+                                              challenge)
+            else:
+                done_scores[m] = score_method(w.checkpoint, challenge)
+    bar.empty()
+    state.scores[score_key] = done_scores
 scores = state.scores.get(score_key, {})
 
 st.progress(1.0, text=f"**All {trials} trials answered**")

@@ -107,7 +107,7 @@ def test_playing_a_5_way_challenge_sets_you_beside_each_network_on_the_same_tria
         assert m[table["Who"][row]] == f"{direct.hits} of 5"
         assert torch.equal(state(at).scores[next(iter(state(at).scores))][name].picks, direct.picks)
     assert table["95% interval"][0] == cv.interval_text(3, 5) == "23–88%"
-    assert "3 inner steps at α = 0.1 (its validated settings)" in texts(at)  # transfer's (the quick checkpoint)
+    assert "3 inner steps at α = 0.1 (its settings, validated on 5-way episodes)" in texts(at)  # transfer (quick)
     body = texts(at)
     assert "your 3 of 5 is consistent with a true accuracy anywhere from 23% to 88%" in body
     assert "not shown beside 5-way ones" in body and "95.5" not in body

@@ -125,7 +125,8 @@ def network_text(score: MethodScore, n_way: int) -> str:
     net = (f"its {n_way}-way network" if score.trained_ways == n_way else
            f"its {score.trained_ways}-way network with a {n_way}-way zero head")
     return (f"{net}, adapted to each trial's {n_way} drawings with {score.steps} inner "
-            f"step{'' if score.steps == 1 else 's'} at α = {describe_lr(score.inner_lr)} (its validated settings)")
+            f"step{'' if score.steps == 1 else 's'} at α = {describe_lr(score.inner_lr)} (its settings, validated on "
+            f"{score.trained_ways}-way episodes)")
 
 
 def disagreements(human: list[bool], score: MethodScore) -> tuple[int, int]:
