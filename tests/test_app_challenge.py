@@ -280,3 +280,40 @@ def test_the_download_command_names_the_default_folder_relative_to_the_app(page,
     monkeypatch.setattr(common, "DATA_DIR", common.ROOT / "data" / "no-such-omniglot")
     at = page.run()
     assert "`python -m maml_core download --data-dir data/no-such-omniglot`" in " ".join(i.value for i in at.info)
+
+
+def test_a_lecture_hall_on_one_seed_costs_one_computation_per_network(page, assets_dir, monkeypatch):  # noqa: F811
+    """Every session that finishes the same challenge gets the networks' answers from one computation (the shared
+    cache); a session of a different seed computes its own."""
+    from streamlit.testing.v1 import AppTest
+
+    import maml_core.challenge as engine
+    calls = []
+    real = engine.score_method
+    monkeypatch.setattr(engine, "score_method", lambda ck, ch, **kw: calls.append(ck.algo) or real(ck, ch, **kw))
+    students = [page] + [AppTest.from_file(PAGE, default_timeout=120) for _ in range(2)]
+    finished = []
+    for at in students:
+        at.run()
+        answer(at, shown_challenge(at).answers.tolist())
+        finished.append(state(at).scores[next(iter(state(at).scores))])
+    assert sorted(calls) == ["fomaml", "maml", "transfer"]  # once each, for three students
+    assert all(torch.equal(f["maml"].picks, finished[0]["maml"].picks) for f in finished)
+    other = AppTest.from_file(PAGE, default_timeout=120)
+    other.session_state["seed"] = 5
+    other.run()
+    answer(other, shown_challenge(other, seed=5).answers.tolist())
+    assert len(calls) == 6
+
+
+def test_without_any_network_you_still_play_and_see_your_own_score(page, monkeypatch, tmp_path):
+    from ui import common
+    monkeypatch.setattr(common, "ASSETS", tmp_path / "no-assets")
+    common.load_shipped.clear()
+    at = page.run()
+    no_traceback(at)
+    warning = " ".join(w.value for w in at.warning)
+    assert "cannot take part" in warning and "MAML" in warning and "Transfer learning" in warning
+    answer(at, shown_challenge(at).answers.tolist())
+    assert metrics(at) == {"You": "5 of 5"}
+    assert list(at.table[0].value["Who"]) == ["You"]
