@@ -317,3 +317,13 @@ def test_without_any_network_you_still_play_and_see_your_own_score(page, monkeyp
     answer(at, shown_challenge(at).answers.tolist())
     assert metrics(at) == {"You": "5 of 5"}
     assert list(at.table[0].value["Who"]) == ["You"]
+
+
+def test_the_trial_by_trial_table_marks_every_answer():
+    ch = challenge_trials(TEST_CHARACTERS, 5, 4, seed=0)
+    right = ch.answers.tolist()
+    mine = [right[0], (right[1] + 1) % 5, right[2], right[3]]
+    net = MethodScore(ch.answers.clone(), torch.ones(4, dtype=torch.bool), 3, 0.4, 5)
+    html = cv.review_html(ch, mine, {"maml": net})
+    assert html.count("<tr>") == 1 + 4 and html.count(" ✓") == 3 + 4 and html.count(" ✗") == 1
+    assert f">{(right[1] + 1) % 5 + 1} ✗<" in html  # your wrong pick, by its number

@@ -1,6 +1,6 @@
 """The Human vs MAML page's pieces: its per-user state, the clickable tiles' style, and every sentence and table of
 the comparison, read off the numbers (app_pages/challenge.py lays them out; maml_core.challenge scores the
-networks). No Streamlit here.
+networks). No widgets here: tests call these with plain values.
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ from typing import ClassVar
 from torch import Tensor
 
 from maml_core import describe_lr
-from maml_core.challenge import LAKE_2015_HUMAN_ERROR, LAKE_2015_WAYS, MethodScore, sign_test, wilson_interval
+from maml_core.challenge import (
+    LAKE_2015_HUMAN_ERROR,
+    LAKE_2015_WAYS,
+    Challenge,
+    MethodScore,
+    sign_test,
+    wilson_interval,
+)
 from ui import common, scene
 from ui.omniglot_view import img_tag, tile_png
 from ui.page_state import PageState
@@ -218,7 +225,7 @@ def held_out_text(figs: dict, n_way: int) -> str:
             f"(mean ± 95% CI): {', '.join(parts)}.")
 
 
-def review_html(challenge, human: list[int], scores: dict[str, MethodScore], size: int = 56) -> str:
+def review_html(challenge: Challenge, human: list[int], scores: dict[str, MethodScore], size: int = 56) -> str:
     """Every trial in a row: its query, the right drawing, your pick and each network's, each marked right or
     wrong."""
     def cell(x: Tensor, text: str, ok: bool | None) -> str:
