@@ -5,6 +5,7 @@ A view only: the geometry is `maml_core.geometry`; ui/inside/ turns its numbers 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -24,7 +25,7 @@ from ui.live_chart import live_chart
 T0 = time.perf_counter()
 ss = st.session_state
 state = InsideState.of(ss)
-STARTS = ("maml", "fomaml", "pretrain")
+STARTS = ("maml", "fomaml", "reptile", "pretrain")
 METHODS_KEY = "methods_" + "_".join(STARTS)
 SCENE = [
     scene.Param("th", "the start θ", scene.one("ins_origin", scene.choice(STARTS)),
@@ -170,7 +171,9 @@ plane_key = (origin, kind, tasks, steps, lr)
 if state.plane_key != plane_key:  # a new plane: a click on the old one means nothing here (a link's is kept)
     state.clicked = state.clicked if not state.plane_key else (0.0, 0.0)
     state.plane_key = plane_key
-land = landscape(origin, kind, tasks, steps, lr)
+chosen = [m for m in STARTS if m in settings.methods]  # the sidebar's methods: the starts marked and compared
+land = landscape(origin, kind, tasks, steps, lr)  # (shared by every session: filtered in a copy)
+land = dataclasses.replace(land, starts={m: p for m, p in land.starts.items() if m in chosen or m == origin})
 paths, table, layers = paths_and_directions(origin, kind, tasks, steps, lr, state.clicked)
 
 st.subheader("1. The landscape")
@@ -240,7 +243,7 @@ st.plotly_chart(charts.layers_figure(layers, step, common.scaled(320)), key="ins
                 config={"displayModeBar": False})
 st.markdown(f"On {tasks[0].label}, from the θ shown. " + explain.layers_text(layers, step))
 st.subheader("5. Many tasks at once")
-spread = many(lr)
+spread = {m: v for m, v in many(lr).items() if m in chosen}
 mine = paths.query_loss[0] if state.clicked == (0.0, 0.0) else None
 st.plotly_chart(charts.many_figure(spread, step, mine, common.scaled(380)), key="ins_many",
                 config={"displayModeBar": False})

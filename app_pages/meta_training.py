@@ -13,13 +13,13 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from maml_core import CheckpointError, DataError, split
+from maml_core import CheckpointError, DataError, default_config, split
 from ui import browser, common, figures, run_queue, run_store, scene, train_worker
 from ui import training_view as tv
 from ui.page_state import MetaTrainingState
 
 ss = st.session_state
-SIN_ALGOS = ("maml", "fomaml", "pretrain")
+SIN_ALGOS = ("maml", "fomaml", "reptile", "pretrain")
 P = common.PERSIST
 
 train_worker.warm_up()  # the training processes' fork server starts now, not on the first Start
@@ -148,7 +148,7 @@ with settings:
     if problem == "Sinusoid":
         c1, c2, c3, c4 = st.columns([2.6, 1, 1, 1])
         c1.multiselect("Algorithms (trained side by side)", list(SIN_ALGOS), key="mt_algos", persist_state=P,
-                       **({} if "mt_algos" in ss else {"default": list(SIN_ALGOS)}),
+                       **({} if "mt_algos" in ss else {"default": [a for a in SIN_ALGOS if a != "reptile"]}),
                        format_func=lambda a: common.METHOD_LABELS[a], disabled=running)
         c2.number_input("Iterations", 100, tv.SINUSOID_MAX_ITERATIONS, step=100, key="mt_iterations",
                         **initial("mt_iterations", 2000),
@@ -175,7 +175,14 @@ with settings:
                  format_func=lambda p: {"lockstep": "Same iterations", "wallclock": "Same time"}[p],
                  help="Same iterations (fair, the default): the methods take turns, one update each, so at any "
                       "moment all have had the same number of updates. Same time: each gets equal seconds, so the "
-                      "cheaper methods (the pretrained baseline, FO-MAML) do more updates than MAML.")
+                      "cheaper methods (the pretrained baseline, FO-MAML) do more updates than MAML and Reptile.")
+        if "reptile" in ss.get("mt_algos", []):
+            r = default_config("sinusoid", "reptile")
+            st.caption(f"**Reptile** trains with its own settings (Nichol, Achiam & Schulman, 2018): k = "
+                       f"{r.inner_steps} plain SGD steps of α = {r.inner_lr:g} on each task's points, then θ moves "
+                       f"a fraction ε of the way to the tasks' mean adapted weights (ε from {r.outer_step:g} down "
+                       "to 0 over the run, no Adam), so the inner steps, α and β above are the other methods'. "
+                       "One Reptile update counts as one iteration, like one outer update of the others.")
         can_start = True
     else:
         st.info(f"**A small run, clearly not the paper's**: 5-way 1-shot Omniglot for at most "

@@ -21,7 +21,7 @@ from ui.page_state import SINUSOID_PREFIX, SinusoidState
 T0 = time.perf_counter()
 ss = st.session_state  # widget values (ui/page_state.SINUSOID_WIDGETS) and the shared sidebar's
 state = SinusoidState.of(ss)  # everything else this page keeps for this user
-METHODS = ("maml", "fomaml", "pretrain", "random")
+METHODS = ("maml", "fomaml", "reptile", "pretrain", "random")
 
 METHODS_KEY = "methods_" + "_".join(METHODS)  # the shared sidebar's key for this page's method list
 SCENE = sv.scene_params(METHODS_KEY, METHODS)

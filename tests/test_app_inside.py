@@ -25,6 +25,9 @@ ASSETS = ROOT / "assets"
 def open_inside(query: dict | None = None, session: dict | None = None):
     from streamlit.testing.v1 import AppTest
 
+    from ui import common
+
+    common.load_shipped.clear()  # (another module's tests may have cached their quick checkpoints under these names)
     at = AppTest.from_file(APP, default_timeout=240)
     for k, v in (query or {}).items():
         at.query_params[k] = v
@@ -205,3 +208,34 @@ def test_the_omniglot_sentences_follow_the_measured_figures(tmp_path):
     assert io.load(tmp_path / "bad.json")[0] is None
     shipped, problem = io.load(ASSETS / "inside_omniglot.json")
     assert problem is None and shipped.tasks == 200 and shipped.steps == 10
+
+
+def _chart(at, key: str) -> dict:
+    import json
+
+    for el in at.get("plotly_chart"):
+        if key in el.proto.id:
+            return json.loads(el.proto.spec)
+    raise AssertionError(f"no chart {key}")
+
+
+def test_the_sidebar_methods_choose_the_starts_marked_and_compared():
+    """Every start, Reptile's included, has its own colour and symbol; a start left out in the sidebar is neither
+    marked nor in the many-tasks comparison (the start the plane passes through is always marked)."""
+    from ui import common
+    from ui.inside import charts
+
+    assert len({common.METHOD_COLORS[m] for m in ("maml", "fomaml", "reptile", "pretrain")}) == 4
+    assert set(charts.START_SYMBOLS) == {"maml", "fomaml", "reptile", "pretrain"}
+    assert not {common.METHOD_COLORS[m] for m in ("maml", "fomaml", "reptile", "pretrain")} & set(charts.TASK_COLORS)
+    at = open_inside()
+    assert "Reptile" in " ".join(t["name"] for t in _chart(at, "ins_many")["data"] if t.get("name"))
+    assert "Reptile" in text_of(at)
+    at.sidebar.multiselect(key="methods_maml_fomaml_reptile_pretrain").set_value(["maml", "fomaml"]).run()
+    assert not at.exception
+    names = [t.get("name", "") for t in _chart(at, "ins_many")["data"]]
+    assert any(n.startswith("MAML") for n in names) and any(n.startswith("FO-MAML") for n in names)
+    assert not any(n.startswith(("Reptile", "Pretrained")) for n in names)
+    many = next(m.value for m in at.markdown if "test tasks of docs/RESULTS.md" in m.value)
+    assert "Reptile" not in many and "Pretrained" not in many
+    assert "Pretrained (all tasks) start is 33.3 away" not in text_of(at)  # a start not chosen is not named either

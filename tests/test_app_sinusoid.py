@@ -32,9 +32,9 @@ PAGE = "app_pages/sinusoid.py"
 
 
 def quick_sinusoid_checkpoints(folder: Path, iterations: int = 200) -> Path:
-    """maml / fomaml / pretrain sinusoid checkpoints after a few hundred iterations, under the app's file names."""
+    """maml / fomaml / reptile / pretrain sinusoid checkpoints after a few hundred iterations, as the app names them."""
     folder.mkdir(parents=True, exist_ok=True)
-    for algo in ("maml", "fomaml", "pretrain"):
+    for algo in ("maml", "fomaml", "reptile", "pretrain"):
         r = meta_train(default_config("sinusoid", algo, iterations=iterations, seed=0))
         save_checkpoint(folder / f"sinusoid_{algo}.pt", r.config, r.params,
                         metrics=Metrics(inner_lr=0.01, eval_steps=10))
@@ -200,7 +200,7 @@ def test_adapt_methods_reports_divergence_without_raising(sinusoid_assets):
 def test_page_renders_every_method(app):
     assert app.title[0].value == "Sinusoid regression"
     table = numbers(app)
-    assert list(table["method"]) == ["MAML", "FO-MAML", "Pretrained (all tasks)", "Random init"]
+    assert list(table["method"]) == ["MAML", "FO-MAML", "Reptile", "Pretrained (all tasks)", "Random init"]
     assert len(points(app)) == 5  # K = 5 sampled on first visit
     assert not app.warning and not app.error
     assert any("Query MSE" in m.value for m in app.markdown)  # the sentence under the charts
@@ -312,10 +312,10 @@ def test_sample_clear_new_task(app):
 
 
 def test_no_method_selected_is_an_empty_state_not_an_error(app):
-    app.sidebar.multiselect(key="methods_maml_fomaml_pretrain_random").set_value([]).run()
+    app.sidebar.multiselect(key="methods_maml_fomaml_reptile_pretrain_random").set_value([]).run()
     assert not app.exception
     assert any("Choose at least one method" in i.value for i in app.info)
-    app.sidebar.multiselect(key="methods_maml_fomaml_pretrain_random").set_value(["fomaml"]).run()
+    app.sidebar.multiselect(key="methods_maml_fomaml_reptile_pretrain_random").set_value(["fomaml"]).run()
     assert list(numbers(app)["method"]) == ["FO-MAML"]
 
 
@@ -365,7 +365,7 @@ def test_bad_uploads_give_a_specific_error_and_keep_the_points(app, content, exp
     errors = texts(app, "error")
     assert any(expected in e for e in errors), errors
     assert points(app) == before  # the user's data is intact
-    assert len(numbers(app)) == 4 and len(charts(app)) == 2  # the rest of the page still works
+    assert len(numbers(app)) == 5 and len(charts(app)) == 2  # the rest of the page still works
 
 
 def test_upload_with_some_bad_rows_loads_the_rest_with_a_warning(app):
@@ -751,4 +751,4 @@ def test_projector_mode_shows_the_numbers_as_a_table_that_grows_with_the_fonts(a
     app.sidebar.toggle(key="large_fonts").set_value(True).run()
     assert not app.exception
     assert len(app.table) == 1 and not [d for d in app.dataframe if d.editing_mode == "read_only"]
-    assert list(numbers(app)["method"]) == ["MAML", "FO-MAML", "Pretrained (all tasks)", "Random init"]
+    assert list(numbers(app)["method"]) == ["MAML", "FO-MAML", "Reptile", "Pretrained (all tasks)", "Random init"]

@@ -32,7 +32,7 @@ PAGE = "app_pages/meta_training.py"
 @pytest.fixture(scope="session")
 def sinusoid_assets(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("training_assets")
-    for algo in ("maml", "fomaml", "pretrain"):
+    for algo in ("maml", "fomaml", "reptile", "pretrain"):
         r = meta_train(default_config("sinusoid", algo, iterations=100, seed=0))
         save_checkpoint(folder / f"sinusoid_{algo}.pt", r.config, r.params, metrics=Metrics(inner_lr=0.01))
     return folder
@@ -572,5 +572,33 @@ def test_an_upload_becomes_a_run_and_a_wrong_one_is_refused_with_what_to_do(tmp_
     with pytest.raises(CheckpointError, match="this page's model is the conv network"):
         tv.load_upload(checkpoint_bytes(r.config, r.params), "s.pt", "omniglot")
     reptile = meta_train(default_config("sinusoid", "reptile", iterations=2, meta_batch=2))
-    with pytest.raises(CheckpointError, match="this page uses sinusoid runs of MAML, FO-MAML, Pretrained"):
-        tv.load_upload(checkpoint_bytes(reptile.config, reptile.params), "r.pt", "sinusoid")
+    algo, _, label = tv.load_upload(checkpoint_bytes(reptile.config, reptile.params), "r.pt", "sinusoid")
+    assert algo == "reptile" and "k = 5, ε = 1 annealed" in label and "β" not in label
+
+
+def test_reptile_trains_live_beside_maml_with_its_own_inner_loop_and_outer_step():
+    """Reptile keeps Nichol et al.'s k = 5 SGD steps of 0.02 and its annealed SGD outer step whatever the page's
+    inner steps, alpha and beta (those are MAML's), trains in lockstep exactly as alone, and its run says so."""
+    configs = tv.sinusoid_configs(["maml", "reptile"], iterations=20, meta_batch=4, inner_steps=2,
+                                  inner_lr=0.03, meta_lr=0.002, seed=1)
+    own = default_config("sinusoid", "reptile")
+    assert (configs["reptile"].inner_steps, configs["reptile"].inner_lr) == (own.inner_steps, own.inner_lr) == (5, 0.02)
+    assert (configs["maml"].inner_steps, configs["maml"].inner_lr, configs["maml"].meta_lr) == (2, 0.03, 0.002)
+    run = tv.LiveRun("sinusoid", configs, max_seconds=60, snapshot_every=10).start()
+    assert run.join(60)
+    alone = meta_train(configs["reptile"], init_params=tv.initial_params(configs["reptile"]))
+    for k, v in alone.params.items():
+        assert torch.equal(run.results["reptile"].params[k], v), k
+    assert {a: p.iteration for a, p in run.view().items()} == {"maml": 20, "reptile": 20}
+    label = run.checkpoints()["reptile"][1]
+    assert "Reptile, 20 iterations" in label and "k = 5, ε = 1 annealed" in label and "β" not in label
+    assert "β = 0.002" in run.checkpoints()["maml"][1]
+
+
+def test_choosing_reptile_says_which_settings_it_trains_with(app):
+    app.multiselect(key="mt_algos").set_value(["maml", "reptile"]).run()
+    assert not app.exception
+    caption = " ".join(c.value for c in app.caption)
+    assert "**Reptile** trains with its own settings" in caption and "k = 5" in caption and "α = 0.02" in caption
+    app.multiselect(key="mt_algos").set_value(["maml"]).run()
+    assert "**Reptile**" not in " ".join(c.value for c in app.caption)

@@ -13,7 +13,7 @@ from maml_core import adaptation_curves, load_checkpoint, load_omniglot, split, 
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SHIPPED = [
-    "sinusoid_maml.pt", "sinusoid_fomaml.pt", "sinusoid_pretrain.pt",
+    "sinusoid_maml.pt", "sinusoid_fomaml.pt", "sinusoid_reptile.pt", "sinusoid_pretrain.pt",
     "omniglot_5w1s_maml.pt", "omniglot_5w1s_fomaml.pt", "omniglot_5w1s_transfer.pt", "omniglot_20w1s_maml.pt",
 ]
 SMALL_TASKS = 100

@@ -58,7 +58,7 @@ def quick_assets(folder: Path) -> Path:
     from test_app_omniglot import quick_checkpoints
 
     quick_checkpoints(folder)
-    for algo in ("maml", "fomaml", "pretrain"):
+    for algo in ("maml", "fomaml", "reptile", "pretrain"):
         r = meta_train(default_config("sinusoid", algo, iterations=30, meta_batch=5))
         save_checkpoint(folder / f"sinusoid_{algo}.pt", r.config, r.params,
                         metrics=Metrics(inner_lr=0.01, eval_steps=10))

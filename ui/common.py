@@ -32,6 +32,7 @@ DATA_DIR = Path(os.environ.get("MAML_DATA_DIR", ROOT / "data" / "omniglot"))
 METHOD_COLORS = {
     "maml": "#0072B2",  # blue
     "fomaml": "#E69F00",  # orange
+    "reptile": "#CC79A7",  # reddish purple
     "pretrain": "#009E73",  # green
     "transfer": "#009E73",  # green (the baseline's slot on the Omniglot page)
     "random": "#999999",  # grey
@@ -41,12 +42,14 @@ METHOD_COLORS = {
 METHOD_LABELS = {
     "maml": "MAML",
     "fomaml": "FO-MAML",
+    "reptile": "Reptile",
     "pretrain": "Pretrained (all tasks)",
     "transfer": "Transfer learning",
     "random": "Random init",
 }
 
-SINUSOID_CHECKPOINTS = {"maml": "sinusoid_maml.pt", "fomaml": "sinusoid_fomaml.pt", "pretrain": "sinusoid_pretrain.pt"}
+SINUSOID_CHECKPOINTS = {"maml": "sinusoid_maml.pt", "fomaml": "sinusoid_fomaml.pt", "reptile": "sinusoid_reptile.pt",
+                        "pretrain": "sinusoid_pretrain.pt"}
 # Networks meta-trained for more ways, used in their place for episodes wider than the 5-way ones.
 OMNIGLOT_WIDE_CHECKPOINTS = {"maml": "omniglot_20w1s_maml.pt"}
 OMNIGLOT_CHECKPOINTS = {"maml": "omniglot_5w1s_maml.pt", "fomaml": "omniglot_5w1s_fomaml.pt",

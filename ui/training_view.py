@@ -95,9 +95,9 @@ def sinusoid_configs(algos: list[str], *, iterations: int, meta_batch: int, inne
                      meta_lr: float, seed: int) -> dict[str, TrainConfig]:
     """The paper's sinusoid settings with the user's overrides, clamped to the server's bounds."""
     iterations = int(min(max(iterations, 1), SINUSOID_MAX_ITERATIONS))
-    return {a: default_config("sinusoid", a, iterations=iterations, meta_batch=int(meta_batch),
-                              inner_steps=int(inner_steps), inner_lr=float(inner_lr), meta_lr=float(meta_lr),
-                              seed=int(seed))
+    inner = dict(inner_steps=int(inner_steps), inner_lr=float(inner_lr), meta_lr=float(meta_lr))
+    return {a: default_config("sinusoid", a, iterations=iterations, meta_batch=int(meta_batch), seed=int(seed),
+                              **({} if a == "reptile" else inner))  # Reptile keeps its own k, alpha and SGD outer step
             for a in algos}
 
 
@@ -361,14 +361,14 @@ class LiveRun:
                                     "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
             its = f"{r.iterations_done:,} iteration{'' if r.iterations_done == 1 else 's'}"
             label = (f"your run: {METHOD_LABELS.get(algo, algo)}, {its} in "
-                     f"{r.seconds:.0f} s (α = {c.inner_lr:g}, β = {c.meta_lr:g}, meta-batch {c.meta_batch})")
+                     f"{r.seconds:.0f} s (α = {c.inner_lr:g}, {outer_rate(c)}, meta-batch {c.meta_batch})")
             out[algo] = (ckpt, label)
         return out
 
 
 # --- runs as files: a download at once, and an upload (untrusted) used like a run trained here ------------------
 
-UPLOAD_ALGOS = {"sinusoid": ("maml", "fomaml", "pretrain"), "omniglot": ("maml", "fomaml", "transfer")}
+UPLOAD_ALGOS = {"sinusoid": ("maml", "fomaml", "reptile", "pretrain"), "omniglot": ("maml", "fomaml", "transfer")}
 
 
 def page_model(problem: str) -> ModelConfig:
@@ -401,7 +401,7 @@ def load_upload(data: bytes, name: str, problem: str) -> tuple[str, Checkpoint, 
     its = ckpt.info.get("iteration")
     its = its if isinstance(its, int) and not isinstance(its, bool) else c.iterations
     label = (f"your upload {name}: {METHOD_LABELS.get(c.algo, c.algo)}, {its:,} iterations (α = {c.inner_lr:g}, "
-             f"β = {c.meta_lr:g}, meta-batch {c.meta_batch})")
+             f"{outer_rate(c)}, meta-batch {c.meta_batch})")
     return c.algo, ckpt, label
 
 
@@ -439,7 +439,17 @@ def smooth(values: list[float], planned: int, points: int = CHART_POINTS) -> tup
     return xs, ys
 
 
-METHOD_DASH = {"maml": "solid", "fomaml": "dash", "pretrain": "dot", "transfer": "dot"}  # told apart without colour
+# One line style per method, so the curves are told apart without colour.
+METHOD_DASH = {"maml": "solid", "fomaml": "dash", "reptile": "dashdot", "pretrain": "dot", "transfer": "dot"}
+
+
+def outer_rate(c: TrainConfig) -> str:
+    """The outer update's rate as the run used it: Reptile's SGD step epsilon, every other method's Adam beta."""
+    return f"k = {c.inner_steps}, ε = {c.outer_step:g} annealed" if c.algo == "reptile" else f"β = {c.meta_lr:g}"
+
+
+# What each baseline's curve is, where it is not MAML's meta-loss (a query loss after adaptation).
+LOSS_LABELS = {"pretrain": "Pretrained (its training MSE)", "reptile": "Reptile (MSE on its points after k steps)"}
 
 
 def ema(ys: list[float], log: bool, span: int = 8) -> list[float]:
@@ -473,7 +483,7 @@ def loss_figure(view: dict[str, Progress], problem: str, height: int = 380) -> g
                                         else ["meta-loss (query cross-entropy after adaptation)"]))
     for algo, p in view.items():
         color = METHOD_COLORS.get(algo, "#555")
-        label = METHOD_LABELS.get(algo, algo) if algo != "pretrain" else "Pretrained (its training MSE)"
+        label = LOSS_LABELS.get(algo, METHOD_LABELS.get(algo, algo))
         xs, ys = smooth(p.losses, p.iterations)
         fig.add_trace(go.Scatter(x=xs, y=_clip(ys), mode="lines", name=f"{label} (raw)", legendgroup=algo,
                                  showlegend=False, opacity=0.3, hoverinfo="skip",

@@ -25,9 +25,8 @@ from .numbers import (
     finite,
 )
 
-TASK_COLORS = ("#000000", "#CC79A7", "#56B4E9", "#D55E00")  # the user's task first (black), then the others
-START_SYMBOLS = {"maml": "star", "fomaml": "diamond", "pretrain": "square"}
-REPTILE_COLOR = "#CC79A7"  # (reddish purple: the Okabe-Ito colour no other method uses)
+TASK_COLORS = ("#000000", "#56B4E9", "#D55E00", "#882255")  # the user's task first (black), then the others
+START_SYMBOLS = {"maml": "star", "fomaml": "diamond", "reptile": "triangle-up", "pretrain": "square"}
 PAPER_MEANS = {"maml": {1: 0.67, 5: 0.38, 10: 0.35}, "pretrain": {1: 2.41, 5: 2.23, 10: 2.19}}  # (docs/RESULTS.md)
 
 
@@ -92,7 +91,7 @@ def directions_figure(table: DirectionTable, height: int) -> figures.Figure:
     data, notes = [], []
     for m, (da, db, share) in table.in_plane.items():
         k = share / (math.hypot(da, db) or 1.0)
-        c = REPTILE_COLOR if m == "reptile" else METHOD_COLORS[m]
+        c = METHOD_COLORS[m]
         notes.append(dict(x=da * k, y=db * k, ax=0, ay=0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
                           arrowhead=3, arrowsize=1.3, arrowwidth=3, arrowcolor=c, text=""))
         data.append(dict(type="scatter", mode="markers+text", x=[da * k], y=[db * k], text=[DIRECTION_LABELS[m]],
@@ -163,7 +162,7 @@ def many_figure(many: dict[str, np.ndarray], step: int, mine: np.ndarray | None,
     data: list[dict] = []
     x = list(range(MANY_STEPS + 1))
     for m, v in many.items():
-        c = METHOD_COLORS.get(m, REPTILE_COLOR)
+        c = METHOD_COLORS[m]
         lo, med, hi = (np.percentile(finite(v), q, axis=0) for q in (10, 50, 90))
         rgba = _rgba(c, 0.15)
         data.append(dict(type="scatter", x=x + x[::-1], y=[float(y) for y in np.r_[hi, lo[::-1]]], fill="toself",
@@ -191,7 +190,7 @@ def along_figure(along: AlongTraining, height: int) -> figures.Figure:
     x = [max(i, 1) for i in along.iterations]  # (a log axis: iteration 0, the initialisation, is drawn at 1)
     series = (("cosine MAML / FO-MAML", along.maml_fomaml, METHOD_COLORS["fomaml"]),
               ("second-order share of MAML's gradient", along.second_order, METHOD_COLORS["maml"]),
-              ("cosine MAML / Reptile", along.reptile, REPTILE_COLOR))
+              ("cosine MAML / Reptile", along.reptile, METHOD_COLORS["reptile"]))
     data = [dict(type="scatter", mode="lines+markers", x=x, y=[round(v, 4) for v in ys], name=name,
                  line=dict(color=c, width=2.5), marker=dict(color=c, size=7)) for name, ys, c in series]
     return figures.figure(data, height, xaxis=dict(title="meta-training iteration (log scale; 1 = the initialisation)",

@@ -57,7 +57,7 @@ def load(path: Path) -> tuple[OmniglotFigures | None, str | None]:
 def accuracy_figure(f: OmniglotFigures, step: int, height: int) -> figures.Figure:
     x = list(range(f.steps + 1))
     data = []
-    for name, color, dash in ((FULL, METHOD_COLORS["maml"], "solid"), (ANIL, "#CC79A7", "dash")):
+    for name, color, dash in ((FULL, METHOD_COLORS["maml"], "solid"), (ANIL, "#56B4E9", "dash")):
         mean, ci = f.accuracy[name]["mean"], f.accuracy[name]["ci95"]
         data.append(dict(type="scatter", mode="lines+markers", x=x, y=[round(100 * v, 2) for v in mean],
                          name=f"MAML, {name}", line=dict(color=color, width=3 if dash == "solid" else 2.5, dash=dash),
