@@ -752,3 +752,10 @@ def test_projector_mode_shows_the_numbers_as_a_table_that_grows_with_the_fonts(a
     assert not app.exception
     assert len(app.table) == 1 and not [d for d in app.dataframe if d.editing_mode == "read_only"]
     assert list(numbers(app)["method"]) == ["MAML", "FO-MAML", "Reptile", "Pretrained (all tasks)", "Random init"]
+
+
+def test_reptile_is_drawn_with_its_own_colour_and_line_style(app):
+    lines = {t["name"]: t["line"] for t in charts(app)[0]["data"] if t.get("name") in ("MAML", "FO-MAML", "Reptile")}
+    assert set(lines) == {"MAML", "FO-MAML", "Reptile"}
+    assert len({v["color"] for v in lines.values()}) == 3
+    assert lines["Reptile"].get("dash") == "longdash" and "dash" not in lines["MAML"]

@@ -313,6 +313,8 @@ def method_line(key: str, width: float) -> dict:
     line = dict(color=METHOD_COLORS.get(key.removesuffix(MINE), "#555"), width=width)
     if key.endswith(MINE):
         line["dash"] = "dashdot"
+    elif key == "reptile":  # beside FO-MAML's orange, told apart without colour too
+        line["dash"] = "longdash"
     return line
 
 
