@@ -13,11 +13,13 @@ from ui import common, scene
 from ui import omniglot_compare as oc
 from ui import omniglot_inputs as oi
 from ui import omniglot_view as ov
+from ui.lesson import lesson_bar
 
 ss = st.session_state  # widget values (ui/challenge_view.WIDGETS) and the shared sidebar's seed and large fonts
 state = cv.ChallengeState.of(ss)  # the answers and the networks' scores, for this user
 SCENE = cv.scene_params()
 restored = scene.restore(SCENE, state)
+lesson_bar()  # while a lesson is presented: where it is, PageDown / PageUp (ui/lesson.py)
 with st.sidebar:
     seed = common.seed_input()
     large = common.large_fonts_toggle()

@@ -27,32 +27,47 @@ st.markdown(
 
 st.subheader("Start here")
 st.markdown("New to MAML? Open **Sinusoid regression** first: one task, a few points, and every method adapting "
-            "step by step. Then draw characters on **Omniglot few-shot**, and train your own on **Meta-training**.")
+            "step by step; **Inside MAML** shows why it works. Then draw characters on **Omniglot few-shot**, race "
+            "the networks on **Human vs MAML**, and train your own on **Meta-training**.")
 pages = [
     ("app_pages/sinusoid.py", ":material/ssid_chart:", "Sinusoid regression",
-     "Pick a sine wave, give it a few points (sample, click, type or upload a CSV), and watch MAML, FO-MAML, a "
-     "pretrained baseline and a random network adapt: step through (or play) the predictions, the loss after "
-     "every step, and the numbers.",
+     "Pick a sine wave, give it a few points (sample, click, type or upload a CSV), and watch MAML, FO-MAML, "
+     "Reptile, a pretrained baseline and a random network adapt: step through (or play) the predictions, the loss "
+     "after every step, and the numbers.",
+     list(common.SINUSOID_CHECKPOINTS.values())),
+    ("app_pages/inside.py", ":material/insights:", "Inside MAML",
+     "Why does a meta-learned start adapt so fast? Each task's loss on a plane through the weights, its inner "
+     "steps as arrows (click to move the start), where MAML, FO-MAML and Reptile would move it, and what "
+     "adaptation changes in each layer.",
      list(common.SINUSOID_CHECKPOINTS.values())),
     ("app_pages/omniglot.py", ":material/draw:", "Omniglot few-shot",
      "Classify handwritten characters from alphabets the network never saw, after seeing one example of each. "
      "Draw your own characters and see how each method's prediction changes with each inner step.",
      list(common.OMNIGLOT_CHECKPOINTS.values())),
+    ("app_pages/challenge.py", ":material/sports_esports:", "Human vs MAML",
+     "One drawing of each of N characters, then one more: which is it? Answer a few trials yourself (or with a "
+     "show of hands) and see your score beside MAML's, FO-MAML's and transfer learning's on the same trials.",
+     list(common.OMNIGLOT_CHECKPOINTS.values())),
     ("app_pages/meta_training.py", ":material/model_training:", "Meta-training, live",
-     "Train MAML and FO-MAML yourself, in the browser: live meta-loss curves, iterations per second, and "
+     "Train MAML, FO-MAML and Reptile yourself, in the browser: live meta-loss curves, iterations per second, and "
      "snapshots of the initialisation *becoming* good at adapting. Use your run on the Sinusoid page.",
      []),
+    ("app_pages/lesson.py", ":material/co_present:", "Lesson",
+     "For lecturers: a deck of these pages' scenes, each with an optional question the audience answers first, "
+     "saved as a small file and presented with a clicker (PageDown / PageUp).",
+     []),
 ]
-cols = st.columns(len(pages), gap="medium")
-for col, (path, icon, title, text, needs) in zip(cols, pages):
-    with col, st.container(border=True):  # no fixed height: projector-size text must never be cut off
-        st.markdown(f"### {icon} {title}")
-        st.markdown(text)
-        if needs:
-            have = sum((common.ASSETS / name).is_file() for name in needs)
-            st.caption(f"Trained weights available: {have} of {len(needs)}"
-                       + ("" if have == len(needs) else " (the page shows what exists)"))
-        st.page_link(path, label=f"Open {title}", icon=":material/arrow_forward:")
+for row in range(0, len(pages), 3):  # three cards a row: six side by side would be slivers on a laptop
+    cols = st.columns(3, gap="medium")
+    for col, (path, icon, title, text, needs) in zip(cols, pages[row:row + 3]):
+        with col, st.container(border=True):  # no fixed height: projector-size text must never be cut off
+            st.markdown(f"### {icon} {title}")
+            st.markdown(text)
+            if needs:
+                have = sum((common.ASSETS / name).is_file() for name in needs)
+                st.caption(f"Trained weights available: {have} of {len(needs)}"
+                           + ("" if have == len(needs) else " (the page shows what exists)"))
+            st.page_link(path, label=f"Open {title}", icon=":material/arrow_forward:")
 
 st.subheader("Two updates, nested")
 left, right = st.columns(2, gap="large")

@@ -162,6 +162,8 @@ def test_the_deck_knows_every_page_and_scene_parameter_of_the_app():
     sin = {p.name for p in sv.scene_params("methods_x", ("maml",))} - {ld.PRESENTER}
     omni = {p.name for p in ov.scene_params("methods_x", ("maml",))} - {ld.PRESENTER}
     assert sin == set(ld.PARAMS["sinusoid"]) and omni == set(ld.PARAMS["omniglot"])
+    from ui import challenge_view as cv
+    assert {p.name for p in cv.scene_params()} - {ld.PRESENTER} == set(ld.PARAMS["challenge"])
 
 
 def test_deck_text_is_shown_as_itself_in_markdown():

@@ -39,6 +39,7 @@ PAGES = {
     "sinusoid": "Sinusoid regression",
     "inside": "Inside MAML",
     "omniglot": "Omniglot few-shot",
+    "challenge": "Human vs MAML",
     "meta_training": "Meta-training, live",
 }
 PARAMS = {
@@ -46,6 +47,7 @@ PARAMS = {
     "sinusoid": ("A", "phi", "K", "p", "present", *SHARED, "step"),
     "inside": ("th", "pl", "at", *SHARED),
     "omniglot": ("N", "K", "src", "ep", "present", *SHARED, "step"),
+    "challenge": ("N", "T", "ch", "seed"),  # (a person's answers are never part of a scene)
     "meta_training": (),
 }
 PRESENTER = "big"  # large fonts: the presenter's choice for the whole lesson, not part of a scene
