@@ -239,3 +239,11 @@ def test_the_sidebar_methods_choose_the_starts_marked_and_compared():
     many = next(m.value for m in at.markdown if "test tasks of docs/RESULTS.md" in m.value)
     assert "Reptile" not in many and "Pretrained" not in many
     assert "Pretrained (all tasks) start is 33.3 away" not in text_of(at)  # a start not chosen is not named either
+
+
+def test_black_is_kept_for_the_users_task():
+    from ui.inside import charts
+
+    random_tasks = [num.Task(1.0, 0.0, (0.0,), (0.0,), f"task {i}") for i in range(4)]
+    assert "#000000" not in charts.task_colors(random_tasks)[:4]
+    assert charts.task_colors([num.Task(1.0, 0.0, (0.0,), (0.0,), "your task"), *random_tasks[:3]])[0] == "#000000"

@@ -25,7 +25,12 @@ from .numbers import (
     finite,
 )
 
-TASK_COLORS = ("#000000", "#56B4E9", "#D55E00", "#882255")  # the user's task first (black), then the others
+TASK_COLORS = ("#000000", "#56B4E9", "#D55E00", "#882255", "#999933")  # the user's task first (black), then the others
+
+
+def task_colors(tasks: Sequence[Task]) -> tuple[str, ...]:
+    """Black only for the user's task (the page says so): random tasks alone start at the next colour."""
+    return TASK_COLORS if tasks and tasks[0].label == "your task" else TASK_COLORS[1:]
 START_SYMBOLS = {"maml": "star", "fomaml": "diamond", "reptile": "triangle-up", "pretrain": "square"}
 PAPER_MEANS = {"maml": {1: 0.67, 5: 0.38, 10: 0.35}, "pretrain": {1: 2.41, 5: 2.23, 10: 2.19}}  # (docs/RESULTS.md)
 
@@ -47,16 +52,17 @@ def landscape_figure(land: Landscape, paths: Paths, step: int, tasks: Sequence[T
     data: list[dict] = []
     lo, hi, size = _levels(land.loss)
     half = float(land.a[-1])
+    colors = task_colors(tasks)
     for i, task in enumerate(tasks):
         z = np.log10(np.clip(land.loss[i], 1e-8, None))
-        c = TASK_COLORS[i % len(TASK_COLORS)]
+        c = colors[i % len(colors)]
         data.append(dict(type="contour", x=land.a.tolist(), y=land.b.tolist(), z=np.round(z, 4).tolist(),
                          contours=dict(coloring="lines", start=lo, end=hi, size=size), showscale=False,
                          colorscale=[[0, c], [1, c]], line=dict(width=1.2), opacity=0.75, name=task.label,
                          hovertemplate=f"{task.label}: support loss 10^%{{z:.2f}}<extra></extra>", showlegend=False))
     annotations = []
     for i, task in enumerate(tasks):
-        c = TASK_COLORS[i % len(TASK_COLORS)]
+        c = colors[i % len(colors)]
         xy = paths.coords[i, : step + 1]
         data.append(dict(type="scatter", mode="lines+markers", x=np.round(xy[:, 0], 5).tolist(),
                          y=np.round(xy[:, 1], 5).tolist(),
