@@ -6,7 +6,7 @@
     transfer learning x 10 inner steps on a 5-way 1-shot episode (median of repeats)       target < 1 s
 (c) A real `streamlit run app.py` server with one active session, driven by Playwright/chromium
     through every page (draw + adapt on Omniglot, a dataset episode, a short training run):
-    peak memory of the server and its children (/proc PSS sampled; VmHWM per process)     target < 600 MB
+    peak memory of the server and its children (PSS and RSS sampled with psutil)     target < 600 MB
 
 (d) What a user feels in the browser on the Sinusoid page (same kind of server and browser): a step key
     (←) to the updated numbers, and a click on the chart to the new point in the table (median)    target < 1 s
@@ -28,6 +28,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -118,47 +120,33 @@ def bench_adaptation(assets: Path, repeats: int) -> dict:
 # --- (c) -------------------------------------------------------------------------------------------------
 
 def _tree(pid: int) -> list[int]:
-    """pid and all its descendants (from /proc/*/stat parent ids)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
+    """pid and all its descendants."""
+    try:
+        proc = psutil.Process(pid)
+        return [pid, *(c.pid for c in proc.children(recursive=True))]
+    except psutil.Error:
+        return []
 
 
 def _pss_kb(pid: int) -> int:
     """Proportional set size: each page shared between processes (a forked child's copy of torch) counted once
     across them, split between its sharers; what the tree really holds in memory."""
     try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+        return psutil.Process(pid).memory_full_info().pss // 1024
+    except (psutil.Error, AttributeError):  # (no PSS outside Linux)
+        return 0
 
 
-def _status_kb(pid: int, field: str) -> int:
+def _rss_kb(pid: int) -> int:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+        return psutil.Process(pid).memory_info().rss // 1024
+    except psutil.Error:
+        return 0
 
 
 class MemorySampler(threading.Thread):
-    """Samples the summed VmRSS and the summed PSS of a process tree every `every` seconds; keeps the peaks and each
-    process's VmHWM (its own high-water mark, which catches spikes between samples). Summed RSS counts the pages
+    """Samples the summed RSS and the summed PSS of a process tree every `every` seconds (psutil); keeps the peaks and
+    each process's largest sampled RSS (a spike between samples is missed). Summed RSS counts the pages
     the training processes share with their fork server once per process; PSS counts them once."""
 
     def __init__(self, pid: int, every: float = 0.1) -> None:
@@ -174,10 +162,10 @@ class MemorySampler(threading.Thread):
 
     def sample(self) -> None:
         pids = _tree(self.pid)
-        self.peak_kb = max(self.peak_kb, sum(_status_kb(p, "VmRSS") for p in pids))
+        self.peak_kb = max(self.peak_kb, sum(_rss_kb(p) for p in pids))
         self.peak_pss_kb = max(self.peak_pss_kb, sum(_pss_kb(p) for p in pids))
         for p in pids:
-            self.hwm_kb[p] = max(self.hwm_kb.get(p, 0), _status_kb(p, "VmHWM"))
+            self.hwm_kb[p] = max(self.hwm_kb.get(p, 0), _rss_kb(p))  # (the largest sampled RSS)
 
     def stop(self) -> None:
         self._stop_event.set()

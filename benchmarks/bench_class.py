@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the e2e helpers: server start/stop, weights
@@ -56,24 +58,21 @@ def page_s(session: Session) -> float | None:
 # --- the machine ---------------------------------------------------------------------------------------------
 
 def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return " ".join(f"{v:.2f}" for v in psutil.getloadavg())
 
 
-def cpu_ticks() -> dict[int, tuple[int, str]]:
-    """pid -> (user + system clock ticks so far, command line) for every process."""
+def cpu_ticks() -> dict[int, tuple[float, str]]:
+    """pid -> (user + system CPU seconds so far, command line) for every process."""
     out = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-            out[int(stat.parent.name)] = (int(fields[11]) + int(fields[12]), cmd)
-        except (OSError, IndexError, ValueError):
-            continue
+    for proc in psutil.process_iter(["cpu_times", "cmdline"]):
+        times, cmd = proc.info["cpu_times"], proc.info["cmdline"]
+        if times is not None:
+            out[proc.pid] = (times.user + times.system, " ".join(cmd or []))
     return out
 
 
 class CpuWatch:
-    """CPU ticks of every process, the first and the latest seen (`snap()` at each step, so a process that
+    """CPU seconds of every process, the first and the latest seen (`snap()` at each step, so a process that
     ends during the run still counts up to its last snapshot)."""
 
     def __init__(self) -> None:
@@ -86,12 +85,11 @@ class CpuWatch:
 
 def busiest_others(before: dict, after: dict, seconds: float, exclude: set[int], n: int = 3) -> list[str]:
     """The n processes (not ours) that used the most CPU between two `cpu_ticks` snapshots."""
-    hz = os.sysconf("SC_CLK_TCK")
     used = []
-    for pid, (ticks, cmd) in after.items():
+    for pid, (cpu_s, cmd) in after.items():
         if pid in exclude or not cmd:
             continue
-        share = (ticks - before.get(pid, (0, ""))[0]) / hz / seconds
+        share = (cpu_s - before.get(pid, (0, ""))[0]) / seconds
         if share > 0.02:
             used.append((share, pid, cmd))
     used.sort(reverse=True)
@@ -237,11 +235,11 @@ def main() -> None:
     args = ap.parse_args()
 
     import test_e2e as e2e
-    from bench_app import MemorySampler, _status_kb, _tree, pick_assets
+    from bench_app import MemorySampler, _rss_kb, _tree, pick_assets
 
     class Sampler(MemorySampler):
         def current_kb(self) -> int:
-            return sum(_status_kb(p, "VmRSS") for p in _tree(self.pid))
+            return sum(_rss_kb(p) for p in _tree(self.pid))
 
     command = "python benchmarks/bench_class.py " + " ".join(sys.argv[1:])
     t_start = time.perf_counter()

@@ -11,7 +11,7 @@ sees progress only when it reruns) until its run has finished. Measured:
 
 1. Every session trains: its first place in line and the expected start it was shown, when its run left the line
    (bounded by every poll that showed "· E s of at most": between the poll's send and end, minus E), when its
-   training process appeared (/proc), when a progress text first showed iterations > 0, when it finished.
+   training process appeared (psutil), when a progress text first showed iterations > 0, when it finished.
    target: all N finish
 2. The expected start: shown (the moment shown + the wait shown) against the actual start; median absolute error,
    for the first estimate shown, the first shown after the server had measured a run's pace, and the last before
@@ -47,6 +47,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the e2e helpers: server start/stop, weights
@@ -66,7 +68,7 @@ ANY_ITERS_RE = re.compile(r"/ ([\d,]+) iterations")
 
 
 def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return " ".join(f"{v:.2f}" for v in psutil.getloadavg())
 
 
 def duration_s(text: str) -> float:
@@ -92,25 +94,15 @@ def page_texts(s: Session) -> list[str]:
 
 def proc_table() -> dict[int, tuple[int, str]]:
     """pid -> (parent pid, command line) for every process."""
-    out = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-            out[int(stat.parent.name)] = (int(fields[1]), cmd)
-        except (OSError, IndexError, ValueError):
-            continue
-    return out
+    return {proc.pid: (proc.info["ppid"], " ".join(proc.info["cmdline"] or []))
+            for proc in psutil.process_iter(["ppid", "cmdline"])}
 
 
 def rss_kb(pid: int) -> int:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+        return psutil.Process(pid).memory_info().rss // 1024
+    except psutil.Error:
+        return 0
 
 
 class TreeSampler(threading.Thread):

@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psutil
+
 from .training_view import LiveRun
 
 # A run's measured memory is small (a sinusoid run ~20 MB, a small Omniglot run ~150 MB of activations and
@@ -41,13 +43,9 @@ def cpu_count() -> int:
 
 def available_memory_mb() -> float | None:
     try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+        return psutil.virtual_memory().available / 2**20
+    except (OSError, RuntimeError):  # (psutil cannot read it on this system)
+        return None
 
 
 def server_budget(cpus: int | None = None, memory_mb: float | None = None) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+import psutil
 from plotly.subplots import make_subplots
 
 from maml_core import (
@@ -406,15 +407,11 @@ def load_upload(data: bytes, name: str, problem: str) -> tuple[str, Checkpoint, 
 
 
 def _rss_mb(pid: int) -> float:
-    """A process's resident memory (Linux /proc; 0 where that cannot be read)."""
+    """A process's resident memory (0 where it cannot be read: gone, or not ours)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+        return psutil.Process(pid).memory_info().rss / 2**20
+    except psutil.Error:
+        return 0.0
 
 
 # --- figures ------------------------------------------------------------------------------------------------------

@@ -1,0 +1,16 @@
+"""Codebase rules that a reviewer would otherwise have to remember (issue 21)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = [p for d in ("maml_core", "ui", "app_pages", "benchmarks", "scripts") for p in (ROOT / d).rglob("*.py")]
+
+
+def test_process_and_machine_facts_come_from_psutil_not_hand_parsed_proc_files():
+    hand = [f"{p.relative_to(ROOT)}:{n}" for p in SOURCES
+            for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+            if re.search(r"""["'/]proc/""", line.split("#")[0])]
+    assert not hand, hand
