@@ -5,11 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import common, scene
+from ui.lesson import lesson_bar
 from ui.page_state import HomeState
 
 # Home's scene is only the projector switch: a link with ?big=1 opens it in large fonts; another page's scene
 # (its task, points) is dropped from the address bar.
 restored = scene.restore([scene.LARGE_FONTS], HomeState.of(st.session_state))
+lesson_bar()  # while a lesson is presented: where it is, PageDown / PageUp (ui/lesson.py)
 with st.sidebar:
     large = common.large_fonts_toggle()
 common.apply_theme(large)

@@ -43,13 +43,10 @@ if s.presenting:
         st.markdown(f"This scene is on the **{ld.PAGES[scene.page]}** page: `{scene.path}`")
         st.button("Open the scene", icon=":material/open_in_browser:", type="primary", key="lesson_open",
                   shortcut="Enter", on_click=le.move, args=(s, s.at), help="Open it on its page (key: Enter).")
-        if scene.page not in le.PAGES_WITH_BAR:
-            st.info(f"The {ld.PAGES[scene.page]} page has no lesson bar: come back with **Lesson** in the sidebar, "
-                    "where PageDown goes on.", icon=":material/info:")
     le.nav_buttons(s, "lesson")
-    st.caption("Keys: PageDown goes on (a question, then its scene), PageUp goes back, Enter reveals. On the "
-               f"{le.listed(ld.PAGES[p] for p in le.PAGES_WITH_BAR)} pages the lesson bar at the top of the sidebar "
-               "takes PageDown and PageUp, and the step keys (← → space Home) step through the scene as always.")
+    st.caption("Keys: PageDown goes on (a question, then its scene), PageUp goes back, Enter reveals. On every "
+               "scene's page the lesson bar at the top of the sidebar takes PageDown and PageUp, and the step keys "
+               "(← → space Home) step through the scene as always.")
     with st.expander(f"The lesson's {n} scenes"):
         st.markdown("\n".join(f"{i}. {'**' if i == step.scene + 1 else ''}{le.plain(sc.heading)}"
                               f"{'**' if i == step.scene + 1 else ''} ({ld.PAGES[sc.page]}"

@@ -16,6 +16,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from maml_core import CheckpointError, DataError, default_config, split
 from ui import browser, common, figures, run_queue, run_store, scene, train_worker
 from ui import training_view as tv
+from ui.lesson import lesson_bar
 from ui.page_state import MetaTrainingState
 
 ss = st.session_state
@@ -26,6 +27,7 @@ train_worker.warm_up()  # the training processes' fork server starts now, not on
 
 # This page's scene is only the projector switch (a lecturer's link with ?big=1 opens it in large fonts).
 restored = scene.restore([scene.LARGE_FONTS], MetaTrainingState.of(ss))
+lesson_bar()  # while a lesson is presented: where it is, PageDown / PageUp (ui/lesson.py)
 with st.sidebar:
     st.header("Settings")
     seed = common.seed_input()

@@ -319,17 +319,19 @@ def test_every_scene_of_the_shipped_decks_restores_on_its_page(path, monkeypatch
             at.button(key="lesson_next").click().run()
 
 
-def test_a_scene_on_a_page_without_the_bar_says_how_to_go_on(at, tmp_path):
-    """Home draws no lesson bar: the lesson goes on from the Lesson page, which says so."""
-    deck = ld.Deck("Two", (ld.Scene("home", "", "Start", "Ready?"), ld.Scene("sinusoid", "A=2&K=3", "Go")))
+def test_every_scene_page_draws_the_bar_so_the_lesson_goes_on_from_there(at, tmp_path):
+    """Home and Meta-training draw the lesson bar too: the lesson goes on from the scene's own page."""
+    deck = ld.Deck("Three", (ld.Scene("home", "", "Start", "Ready?"), ld.Scene("meta_training", "", "Train"),
+                             ld.Scene("sinusoid", "A=2&K=3", "Go")))
     open_lesson(at)
-    at.file_uploader(key="lesson_upload").upload("two.json", ld.dump_deck(deck), "application/json").run()
+    at.file_uploader(key="lesson_upload").upload("three.json", ld.dump_deck(deck), "application/json").run()
     at.button(key="lesson_present").click().run()
     at.button(key="lesson_reveal").click().run()
     assert not at.exception and at.title[0].value == "MAML, visible"
-    at.switch_page(PAGE).run()  # (the sidebar's Lesson link)
-    assert "The Home page has no lesson bar: come back with **Lesson** in the sidebar" in text(at)
-    at.button(key="lesson_next").click().run()
+    assert any("scene 1 of 3: Start" in m.value for m in at.sidebar.markdown)
+    at.button(key="lesson_bar_next").click().run()
+    assert not at.exception and at.title[0].value == "Meta-training, live"
+    at.button(key="lesson_bar_next").click().run()
     assert at.title[0].value == "Sinusoid regression" and at.query_params["A"] == "2"
     at.switch_page(PAGE).run()
     at.button(key="lesson_end").click().run()

@@ -48,7 +48,7 @@ PAGE_STATE: dict[str, tuple[type[PageState], str | None]] = {
 }
 # The pages that draw `lesson_bar` (tests/test_lesson.py checks their sources): on others, the Lesson page says
 # how to go on.
-PAGES_WITH_BAR = ("sinusoid", "inside", "omniglot", "challenge")
+PAGES_WITH_BAR = tuple(ld.PAGES)  # every page a scene can be on
 
 
 @dataclass
