@@ -204,10 +204,17 @@ def alphabet_rows(data, tasks: int) -> list[str]:
     return rows
 
 
+def relative(command: str) -> str:
+    """A recorded command with this checkout's absolute paths made relative to it (the report is read elsewhere)."""
+    return command.replace(str(ROOT) + "/", "")
+
+
 def cost_rows() -> list[str]:
     rows = []
     for path in sorted(ASSETS.glob("*.pt")) + sorted((ASSETS / "alphabet_split").glob("*.pt")):
         ck = load_checkpoint(path)
+        if "training_seconds" not in ck.info:  # (sinusoid_maml_snapshots.pt: weights along a run, not a checkpoint)
+            continue
         init = ck.info.get("init")
         extra = ""
         if init and (ROOT / init).resolve() == path.resolve():  # it continued the file it replaced
@@ -221,7 +228,7 @@ def cost_rows() -> list[str]:
                      f"`{init}`)" if warm else f" + warm-up from `{init}`")
         minutes = ck.info["training_seconds"] / 60
         rows.append(f"| {path.relative_to(ASSETS)} | {ck.info['iteration']} | {minutes:.1f} min{extra} | "
-                    f"{ck.info['machine']} | {path.stat().st_size // 1024} KB | `{ck.info['command']}` |")
+                    f"{ck.info['machine']} | {path.stat().st_size // 1024} KB | `{relative(ck.info['command'])}` |")
     return rows
 
 
