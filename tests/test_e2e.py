@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -125,8 +126,9 @@ def server(tmp_path_factory) -> Iterator[str]:
         stop_server(proc)
 
 
-@pytest.fixture(scope="module")
-def browser(server):
+@contextmanager
+def launch_chromium():
+    """Debian's chromium under Playwright, closed afterwards (every e2e module's browser)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -135,6 +137,24 @@ def browser(server):
             yield b
         finally:
             b.close()
+
+
+def open_in_context(browser, url: str, heading: str, timeout_ms: int = 60_000, **context):
+    """A new browser context (1400 x 1000 unless `context` says otherwise) on `url`, once its heading is drawn and
+    the page has settled: (context, page)."""
+    ctx = browser.new_context(**({"viewport": {"width": 1400, "height": 1000}} | context))
+    page = ctx.new_page()
+    page.set_default_timeout(timeout_ms)
+    page.goto(url)
+    page.get_by_role("heading", name=heading).first.wait_for()
+    settle(page)
+    return ctx, page
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    with launch_chromium() as b:
+        yield b
 
 
 @pytest.fixture()

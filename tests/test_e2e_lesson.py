@@ -40,24 +40,12 @@ def server(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(e2e.CHROMIUM), args=e2e.CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with e2e.launch_chromium() as b:
+        yield b
 
 
 def open_page(browser, url: str, **context):
-    ctx = browser.new_context(**({"viewport": {"width": 1400, "height": 1000}} | context))
-    page = ctx.new_page()
-    page.set_default_timeout(90_000)
-    page.goto(url)
-    page.get_by_role("heading", name="Lesson").first.wait_for()
-    e2e.settle(page)
-    return ctx, page
+    return e2e.open_in_context(browser, url, "Lesson", 90_000, **context)
 
 
 def query(page) -> dict[str, list[str]]:

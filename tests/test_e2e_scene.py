@@ -15,13 +15,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_e2e import (  # noqa: E402
-    CHROMIUM,
-    CHROMIUM_ARGS,
     _free_port,
     _need_chromium,
     assert_no_error,
     assets_for_e2e,
     click_chart,
+    launch_chromium,
+    open_in_context,
     settle,
     shot,
     start_server,
@@ -61,22 +61,12 @@ def server(tmp_path_factory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launch_chromium() as b:
+        yield b
 
 
 def open_sinusoid(browser, url: str, **context):
-    ctx = browser.new_context(**({"viewport": {"width": 1400, "height": 1000}} | context))
-    page = ctx.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    page.get_by_role("heading", name="Sinusoid regression").first.wait_for()
+    ctx, page = open_in_context(browser, url, "Sinusoid regression", **context)
     page.locator(".st-key-sin_plot .js-plotly-plot").wait_for()
     settle(page)
     return ctx, page

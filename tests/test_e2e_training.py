@@ -13,12 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
 from test_e2e import (  # noqa: E402
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     _free_port,
     _need_chromium,
     assert_no_error,
     assets_for_e2e,
+    launch_chromium,
     open_page,
     settle,
     shot,
@@ -49,14 +48,8 @@ def served(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chromium(served):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launch_chromium() as b:
+        yield b
 
 
 def iterations_input(page):
