@@ -57,7 +57,7 @@ def test_two_sessions_see_only_their_own_change(port):
             assert "(step 0 → step 3)" in a.text()
             await a.run({"sin_prev": CLICK})  # the step control's Back button
             assert "(step 0 → step 2)" in a.text()
-            assert len(a.tables()[-1]) == 4  # the numbers: one row per method
+            assert len(a.tables()[-1]) == 5  # the numbers: a row per method, Reptile included
 
             await b.run()  # b reruns (as after any click of its own) and must still show its own scene
             assert "random initialisation, seed 0" in b.text()
