@@ -34,9 +34,7 @@ common.apply_theme(settings.large_fonts)
 @st.cache_resource(show_spinner=False, max_entries=32)
 def random_init(seed: int) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
     """A freshly initialised 1-40-40-1 network (PyTorch defaults) for a seed, shared read-only."""
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = build_model(ModelConfig())
+    model = build_model(ModelConfig(), seed=seed)  # the global RNG untouched: safe beside other sessions
     model.requires_grad_(False)
     return model, get_params(model)
 

@@ -24,7 +24,9 @@ the same weights; `maml_core.algorithm` is the only place that does this.
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from collections.abc import Callable
+from typing import Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -76,6 +78,14 @@ class Norm2d(nn.Module):
         if kind == "tasknorm_i":  # a = sigmoid(scale * |support| + offset); the authors initialise both to 0
             self.scale = nn.Parameter(torch.zeros(()))
             self.offset = nn.Parameter(torch.zeros(()))
+
+    def reset_parameters(self) -> None:
+        """The constructor's values: scale 1 and shift 0 (and TaskNorm-I's blend parameters 0)."""
+        with torch.no_grad():
+            self.weight.fill_(1.0)
+            for p in (self.bias, getattr(self, "scale", None), getattr(self, "offset", None)):
+                if p is not None:
+                    p.zero_()
 
     def forward(self, x: Tensor, n_context: int | None = None) -> Tensor:
         if self.kind == "layer":
@@ -136,13 +146,45 @@ class OmniglotConvNet(nn.Module):
         return self.head(self.embed(x, n_context))
 
 
-def build_model(config: ModelConfig) -> nn.Module:
+M = TypeVar("M", bound=nn.Module)
+
+
+def seeded(make: Callable[[], M], seed: int) -> M:
+    """`make()` with the weights that `torch.manual_seed(seed); make()` gives (PyTorch's default initialisation of
+    each layer, in the order the constructor builds them), drawn from a generator of this call's own: torch's
+    global RNG is neither read nor changed, so seeding is safe from any thread. The network is built on the meta
+    device (no memory, no draws) and then initialised; a layer kind without a rule here is refused."""
+    with torch.device("meta"):
+        model = make()
+    model = model.to_empty(device="cpu")
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, m in model.named_modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d)):  # as their reset_parameters(), from `g`
+                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=g)
+                if m.bias is not None:
+                    fan_in, _ = nn.init._calculate_fan_in_and_fan_out(m.weight)
+                    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                    nn.init.uniform_(m.bias, -bound, bound, generator=g)
+            elif isinstance(m, Norm2d):
+                m.reset_parameters()
+            elif any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False)):
+                raise TypeError(f"seeded() has no initialisation rule for {name or 'the model'} "
+                                f"({type(m).__name__}): add one to maml_core.models.seeded")
+    return model
+
+
+def build_model(config: ModelConfig, seed: int | None = None) -> nn.Module:
     """The network a `ModelConfig` describes, freshly initialised (PyTorch defaults; the head as
-    `config.head` says: zero, or one shared row, for a start at chance)."""
+    `config.head` says: zero, or one shared row, for a start at chance). With `seed`, the weights are
+    those `torch.manual_seed(seed)` then `build_model(config)` gives, without touching the global RNG
+    (see `seeded`); without it, they are drawn from the global RNG, as any `nn.Module`'s."""
     if config.kind == "mlp":
-        return SinusoidMLP(tuple(config.hidden))
+        return SinusoidMLP(tuple(config.hidden)) if seed is None else seeded(
+            lambda: SinusoidMLP(tuple(config.hidden)), seed)
     if config.kind == "conv":
-        model = OmniglotConvNet(config.n_out, config.channels, config.norm)
+        make = lambda: OmniglotConvNet(config.n_out, config.channels, config.norm)  # noqa: E731
+        model = make() if seed is None else seeded(make, seed)
         with torch.no_grad():
             if config.head == "zero":
                 model.head.weight.zero_()

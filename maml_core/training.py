@@ -21,7 +21,7 @@ from .algorithm import LEARNED, InnerLR, adapt, adapt_and_measure, initial_rates
 from .checkpoints import CheckpointError, read_blob, save_checkpoint
 from .config import TrainConfig
 from .evaluation import EVAL_SEED, adaptation_curves, task_sampler
-from .models import OmniglotConvNet, build_model, get_params
+from .models import OmniglotConvNet, build_model, get_params, seeded
 from .omniglot import OmniglotData, random_affine, split
 from .tasks import Episode
 
@@ -113,15 +113,17 @@ class Trainer:
                  init_params: Params | None = None, checkpoint_path: str | Path | None = None,
                  resume: bool = False, log_every: int = 100, track_every: int = 10,
                  device: str | torch.device = "cpu", compile: bool = False) -> None:
-        torch.manual_seed(config.seed)
         self.config, self.log_every, self.track_every = config, log_every, track_every
         self.splits = _splits(config, data)
+        # The run's randomness is its own: the initial weights come from `config.seed` and every task is drawn from
+        # this generator, so a Trainer never reads or moves torch's global RNG (several may run in one process).
         self.g = torch.Generator().manual_seed(config.seed)
         if config.algo == "transfer":  # a plain classifier of every training class (its head is replaced at test time)
             n_classes = len(self.splits["train"]) * (4 if config.omniglot.rotations else 1)
-            self.model = OmniglotConvNet(n_classes, config.model.channels, config.model.norm)
+            self.model = seeded(lambda: OmniglotConvNet(n_classes, config.model.channels, config.model.norm),
+                                config.seed)
         else:
-            self.model = build_model(config.model)
+            self.model = build_model(config.model, seed=config.seed)
         params = get_params(self.model)
         if config.learn_inner_lr:  # MAML++ LSLR: the rates are meta-parameters beside the weights
             params.update(initial_rates(params, config.inner_steps, config.inner_lr))
@@ -445,8 +447,8 @@ def _apply(opt: torch.optim.Optimizer, params: Params, grads: Params) -> None:
 
 def _transfer_head(config: TrainConfig, params: Params) -> tuple[Params, nn.Module]:
     """The transfer baseline's test-time network: the trained features and a fresh, zero N-way head
-    (fine-tuning on the support set learns it)."""
-    model = build_model(config.model)
+    (fine-tuning on the support set learns it). The network's own weights are seeded (they are never read)."""
+    model = build_model(config.model, seed=config.seed)
     out = {k: v.detach().clone() for k, v in params.items() if not k.startswith("head.")}
     device = next(iter(out.values())).device
     out["head.weight"] = torch.zeros_like(model.head.weight, device=device)
@@ -481,7 +483,7 @@ class TrainState:
 
     def save(self, path: Path, config: TrainConfig, params: Params, opt: torch.optim.Optimizer,
              g: torch.Generator) -> None:
-        extra = {"optimizer": opt.state_dict(), "rng": g.get_state(), "torch_rng": torch.get_rng_state(),
+        extra = {"optimizer": opt.state_dict(), "rng": g.get_state(),
                  "iteration": self.iteration, "history": self.history, "elapsed": self.elapsed,
                  "best_val": self.best_val if self.best_val is not None else float("nan")}
         if self.best is not None:
@@ -504,8 +506,7 @@ class TrainState:
             for k, v in params.items():
                 v.copy_(blob["params"][k])
         opt.load_state_dict(extra["optimizer"])
-        g.set_state(extra["rng"])
-        torch.set_rng_state(extra["torch_rng"])
+        g.set_state(extra["rng"])  # older states also hold "torch_rng", the global RNG: no step reads it
         best_val = extra.get("best_val")
         best_val = None if best_val is None or math.isnan(best_val) else float(best_val)
         return cls(int(extra["iteration"]), list(extra["history"]), extra.get("best"), best_val,

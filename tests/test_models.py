@@ -166,3 +166,24 @@ def test_step_zero_is_chance(head, norm, omniglot_data):
     learned = build_model(ModelConfig(kind="conv", n_out=5, norm=norm, head="learned"))
     q = predict(learned, get_params(learned), task.query_x, support_x=task.support_x).softmax(-1)
     assert (q - 0.2).abs().max() > 0.01  # the paper's head does favour some classes: the check can fail
+
+
+@pytest.mark.parametrize("problem, over", [("sinusoid", {}), ("omniglot", {"head": "zero"}),
+                                           ("omniglot", {"head": "shared"}), ("omniglot", {"head": "learned"}),
+                                           ("omniglot", {"norm": "metabn"}), ("omniglot", {"norm": "layer"})])
+def test_a_seeded_model_has_the_weights_of_a_seeded_global_rng_and_leaves_it_alone(problem, over):
+    config = default_config(problem, **over).model
+    torch.manual_seed(11)
+    expected = get_params(build_model(config))
+    state = torch.get_rng_state()
+    seeded = get_params(build_model(config, seed=11))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert list(seeded) == list(expected)
+    assert all(torch.equal(seeded[k], expected[k]) for k in expected)
+
+
+def test_seeded_refuses_a_layer_it_cannot_initialise():
+    from maml_core.models import seeded
+
+    with pytest.raises(TypeError, match="no initialisation rule for 1 .Bilinear."):
+        seeded(lambda: torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Bilinear(2, 2, 2)), 0)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import synthetic_omniglot
 
-from maml_core import default_config, meta_train
+from maml_core import Trainer, default_config, meta_train
 
 pytestmark = pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad=True to a scalar")
 
@@ -59,6 +59,25 @@ def test_fifty_seeded_iterations_are_bit_identical_to_the_recorded_run(problem, 
     result = meta_train(_config(problem, algo), data=_data(problem))
     assert result.iterations_done == 50
     assert digest(result.params) == DIGESTS[problem, algo]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("problem, algo", [("sinusoid", "maml"), ("sinusoid", "reptile"), ("omniglot", "transfer")])
+def test_a_resumed_run_is_bit_identical_and_leaves_the_global_rng_alone(tmp_path, problem, algo):
+    config, data, path = _config(problem, algo), _data(problem), tmp_path / "run.state"
+    torch.manual_seed(12345)
+    expected = torch.get_rng_state()
+    first = meta_train(config, data=data, checkpoint_path=path, on_step=lambda i: i.iteration != 20)
+    assert first.iterations_done == 20
+    assert torch.equal(torch.get_rng_state(), expected)
+    trainer = Trainer(config, data=data, checkpoint_path=path, resume=True)  # restores the sampling generator
+    assert trainer.iteration == 20
+    assert torch.equal(torch.get_rng_state(), expected)
+    while not trainer.done:
+        trainer.step()
+    assert torch.equal(torch.get_rng_state(), expected)
+    assert digest(trainer.finish().params) == DIGESTS[problem, algo]
+    assert torch.equal(torch.get_rng_state(), expected)
 
 
 def test_seeded_runs_do_not_depend_on_the_global_rng():

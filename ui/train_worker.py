@@ -62,14 +62,9 @@ class Update:
     snapshots: list[Snapshot] = field(default_factory=list)
 
 
-_SEED_LOCK = threading.Lock()  # seeding touches torch's global generator: one at a time
-
-
 def initial_params(config: TrainConfig) -> dict[str, Tensor]:
-    """Seeded initial weights (reproducible however many runs start at once)."""
-    with _SEED_LOCK, torch.random.fork_rng():
-        torch.manual_seed(config.seed)
-        return get_params(build_model(config.model))
+    """Seeded initial weights, those the run's Trainer starts from (a private generator: any thread, any number)."""
+    return get_params(build_model(config.model, seed=config.seed))
 
 
 def probe_snapshot(model: torch.nn.Module, params: dict[str, Tensor], inner_lr: float, iteration: int) -> Snapshot:
@@ -123,9 +118,7 @@ def train_together(problem: str, configs: dict[str, TrainConfig], *, send, shoul
         for algo, config in configs.items():
             try:
                 init = initial_params(config)
-                with _SEED_LOCK:  # Trainer seeds torch's global generator too
-                    trainers[algo] = Trainer(config, data=data, init_params=init,
-                                             log_every=max(1, config.iterations // 20))
+                trainers[algo] = Trainer(config, data=data, init_params=init, log_every=max(1, config.iterations // 20))
                 models[algo] = build_model(config.model)
                 if problem == "sinusoid":
                     snapshot(algo, trainers[algo].params, 0)
