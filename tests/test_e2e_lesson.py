@@ -105,6 +105,10 @@ def test_a_shipped_deck_runs_five_scenes_with_the_keyboard_only_in_projector_mod
         page.wait_for_function("s => document.querySelector(s)?.innerText.trim() === '1'", arg=THUMB)
 
         key(page, "PageDown")  # scene 2's question
+        try:
+            page.get_by_role("heading", name="Three points, all on the left").first.wait_for(timeout=20_000)
+        except Exception:  # (a loaded machine may still be wiring the reloaded page: a presenter presses again)
+            key(page, "PageDown")
         wait_heading(page, "Three points, all on the left")
         key(page, "PageDown")  # PageDown reveals too (a clicker has no Enter)
         wait_scene(page, "Sinusoid regression", "scene 2 of 5")
