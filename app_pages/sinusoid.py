@@ -211,8 +211,8 @@ if state.last_steps != steps:  # a new S shows its last step; "next" walks on fr
 t_compute = time.perf_counter()
 if all(m.weights_id for m in models):
     fingerprint = tuple((m.key, m.inner_lr, m.weights_id) for m in models)
-    results = common.adapt_sinusoid_shared(fingerprint, tuple(models), tuple(map(float, px)), tuple(map(float, py)),
-                                           amp, phase, steps)
+    results = sv.adapt_sinusoid_shared(fingerprint, tuple(models), tuple(map(float, px)), tuple(map(float, py)),
+                                       amp, phase, steps)
 else:  # weights only this user has (their own run): cached in their session
     cache_key = (tuple(np.round(px, 6)), tuple(np.round(py, 6)), amp, phase, steps,
                  tuple((m.key, m.inner_lr, m.source, id(m.params)) for m in models))

@@ -10,7 +10,7 @@ browser, so the figures are the server's: what a tab would wait for, minus the b
    median and max over all sessions and rounds                                          target < 3 s (median)
 4. Isolation: after each change every session's page must show its own seed ("random initialisation, seed X")
    and step ("The numbers (step 0 → step S)"), and no other session's seed        target 0 mismatches
-5. Server memory (VmRSS of the server process tree, sampled every 0.1 s, and its processes' VmHWM): idle,
+5. Server memory (VmRSS of the server process tree, sampled every 0.1 s, and its processes' largest sampled RSS): idle,
    with N sessions, after they close, and after --churn sessions opened and closed one after another
    target: bounded (the churn adds less than --churn-mb-per-session each; Streamlit keeps a closed session
    up to 2 minutes for a reconnect, at most 128 of them, so some growth is expected)
@@ -275,7 +275,7 @@ def main() -> None:
             sampler.stop()
             e2e.stop_server(proc)
     res.update(weights=which, command=command, machine_cores=os.cpu_count(), others_busy=others,
-               peak_rss_mb=sampler.peak_kb / 1024, max_vmhwm_mb=max(sampler.hwm_kb.values()) / 1024,
+               peak_rss_mb=sampler.peak_kb / 1024, max_sampled_rss_mb=max(sampler.hwm_kb.values()) / 1024,
                server_cpu_s=server_cpu / os.sysconf("SC_CLK_TCK"), elapsed_s=elapsed)
 
     n, fp, ch, sb, iso = args.sessions, res["first_page"], res["change"], res["step_button"], res["isolation"]
@@ -321,8 +321,8 @@ def main() -> None:
                      f"{res['rss_churn_mb']:.0f} MB ({res['rss_churn_half_mb']:.0f}); "
                      f"{churn_growth:+.2f} MB/session", f"< {args.churn_mb_per_session:g} MB/s.",
                      churn_growth < args.churn_mb_per_session))
-    rows.append(("server RSS peak (sampled, all processes) / max VmHWM",
-                 f"{res['peak_rss_mb']:.0f} / {res['max_vmhwm_mb']:.0f} MB", "", None))
+    rows.append(("server RSS peak (sampled, all processes) / largest sampled RSS of one process",
+                 f"{res['peak_rss_mb']:.0f} / {res['max_sampled_rss_mb']:.0f} MB", "", None))
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure'.ljust(width)} | {'measured':<40} | {'target':<14} | result")
     print("-" * (width + 72))

@@ -55,7 +55,7 @@ def open_sinusoid(assets: Path, monkeypatch):
     monkeypatch.setenv("MAML_ASSETS_DIR", str(assets))
     monkeypatch.setattr(common, "ASSETS", assets)
     common.load_shipped.clear()
-    common.adapt_sinusoid_shared.clear()
+    sv.adapt_sinusoid_shared.clear()
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.switch_page(PAGE).run()
@@ -588,7 +588,7 @@ def test_sessions_share_the_adaptation_of_shipped_weights(sinusoid_assets, monke
 
     monkeypatch.setattr(common, "ASSETS", sinusoid_assets)
     common.load_shipped.clear()
-    common.adapt_sinusoid_shared.clear()
+    sv.adapt_sinusoid_shared.clear()
     calls = []
     real = sv.adapt_methods
     monkeypatch.setattr(sv, "adapt_methods", lambda *a, **k: calls.append(1) or real(*a, **k))

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import streamlit as st
 import torch
 
@@ -71,17 +70,6 @@ def shipped_id(name: str) -> str:
         return f"shipped:{name}:{(ASSETS / name).stat().st_mtime_ns}"
     except OSError:
         return f"shipped:{name}:missing"
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def adapt_sinusoid_shared(fingerprint: tuple, _methods: tuple, px: tuple, py: tuple, amplitude: float, phase: float,
-                          steps: int) -> dict:
-    """`sinusoid_view.adapt_methods`, shared by every session on the server: results depend only on the weights
-    (named by `fingerprint`: each method's key, inner lr and weights_id), the points, the task and the steps, so
-    a lecture hall opening the same view costs one computation. Bounded (256 results, ~50 KB each)."""
-    from ui import sinusoid_view as sv
-
-    return sv.adapt_methods(list(_methods), np.asarray(px), np.asarray(py), amplitude, phase, steps)
 
 
 def try_load(name: str) -> tuple[Checkpoint | None, str | None]:

@@ -14,7 +14,7 @@ import hashlib
 import io
 import math
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from maml_core import (
 from maml_core.omniglot import fit_head  # noqa: F401  (the page and tests use it from here)
 from ui import common, figures, scene
 from ui.page_state import OmniglotState
+from ui.state_types import LOSS_CAP, EpisodeResult, MethodRun  # noqa: F401  (EpisodeResult: the page's)
 
 # N: the 5-way checkpoints serve 2-5 ways (their head's first N outputs); 20 ways uses the 20-way MAML checkpoint,
 # and a network whose head starts at zero (the zeroing trick) for any N (see `fit_head`).
@@ -45,7 +46,6 @@ MAX_UPLOAD_MB = 10
 MAX_PIXELS = 40_000_000  # 40 MP: a phone photo is ~12 MP; beyond this decoding alone costs too much memory
 WORK_SIZE = 1024  # uploads are shrunk to this right after decoding (preprocessing works at 256 pixels anyway)
 CLASS_NAMES = tuple(f"Class {i + 1}" for i in range(max(WAYS)))
-LOSS_CAP = 1e4  # a support cross-entropy above this has diverged (chance is ln N < 3); charts clip there
 LOSS_FLOOR = 1e-6  # a log axis cannot show 0
 LINE_DASHES = ("solid", "dash", "dot")  # one per method, in the order drawn
 MARKERS = ("circle", "square", "diamond")
@@ -164,60 +164,6 @@ def head_problem(ckpt: Checkpoint, n_way: int) -> str | None:
     except ValueError as e:
         return str(e)
     return None
-
-
-@dataclass
-class MethodRun:
-    """One method adapted to one episode. probs (S+1, M, N): softmax over the N classes for each
-    query after each inner step; support_loss (S+1,); query_acc (S+1,) when query labels are known."""
-
-    method: str
-    inner_lr: float | str  # or maml_core.LEARNED (a checkpoint trained with learned rates)
-    eval_steps: int  # the number of steps validated for this checkpoint
-    probs: Tensor
-    support_loss: Tensor
-    query_acc: Tensor | None = None
-
-    @property
-    def diverged_at(self) -> int | None:
-        """The first step whose support loss blew up (above LOSS_CAP, or not a number) or whose probabilities
-        are not numbers (an inner learning rate far too large); None if every step is fine."""
-        bad = ~torch.isfinite(self.support_loss) | (self.support_loss > LOSS_CAP)
-        bad |= ~torch.isfinite(self.probs).reshape(self.probs.shape[0], -1).all(-1)
-        return int(bad.nonzero()[0]) if bool(bad.any()) else None
-
-    @property
-    def diverged(self) -> bool:
-        return self.diverged_at is not None
-
-    @property
-    def steps(self) -> int:
-        return self.probs.shape[0] - 1
-
-    def prediction(self, query: int = 0, step: int | None = None) -> tuple[int, float]:
-        """(predicted class, its probability) for one query after `step` steps (default: the last)."""
-        p = self.probs[self.steps if step is None else step, query]
-        return int(p.argmax()), float(p.max())
-
-
-@dataclass
-class EpisodeResult:
-    """What "Adapt" produced, kept by the page (`OmniglotState.result`) until the inputs change or are cleared:
-    every method's run and the episode it ran on. support_x (N*K, 1, 28, 28); query_x (M, 1, 28, 28); query_y (M,)
-    for a dataset episode, None for a drawn query; class_tiles: one support input per class."""
-
-    inputs_fp: str  # fingerprint of the inputs (`fingerprint`): results of other inputs say so
-    settings_fp: str  # fingerprint of the sidebar settings and weights: a change re-adapts by itself
-    runs: dict[str, MethodRun]
-    n_way: int
-    k_shot: int
-    source: str  # "draw" or "dataset"
-    support_x: Tensor
-    query_x: Tensor
-    query_y: Tensor | None
-    class_tiles: list[Tensor]
-    query_labels: list[str]  # one per query, for the "Query to inspect" slider
-    mode: str = "validated"  # how the methods were compared (ui/omniglot_compare.MODES)
 
 
 def scene_params(methods_key: str, methods: tuple[str, ...]) -> list[scene.Param]:

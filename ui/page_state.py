@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from .omniglot_view import EpisodeResult
-    from .sinusoid_view import MethodResult, Point
+    from .state_types import EpisodeResult, MethodResult, Point
 
 
 @dataclass

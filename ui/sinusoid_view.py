@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import streamlit as st
 import torch
 from torch import Tensor, nn
 from torch.func import vmap
@@ -26,6 +27,7 @@ from . import figures, scene
 from .chart_click import ChartClick
 from .common import METHOD_COLORS, METHOD_LABELS, font_size
 from .page_state import SinusoidState
+from .state_types import MethodResult, Point
 
 X_RANGE = (-5.0, 5.0)  # the paper's input range: the networks never saw x outside it
 # The paper's tasks (every shipped network was meta-trained on these), and the wider range the page offers to show
@@ -49,14 +51,6 @@ DIVERGED = 1e4  # a support loss above this (or not finite) counts as diverged
 
 class PointsError(ValueError):
     """The user's points cannot be used; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class Point:
-    """One support point. `y is None` means it lies on the true curve and follows the task sliders."""
-
-    x: float
-    y: float | None = None
 
 
 def resolve(points: Sequence[Point], amplitude: float, phase: float) -> tuple[np.ndarray, np.ndarray]:
@@ -318,17 +312,6 @@ def method_line(key: str, width: float) -> dict:
     return line
 
 
-@dataclass
-class MethodResult:
-    key: str
-    label: str
-    inner_lr: float | str  # or maml_core.LEARNED: the checkpoint's learned rates (LSLR)
-    preds: np.ndarray  # (S + 1, G) predictions on PLOT_X after each inner step
-    support_loss: np.ndarray  # (S + 1,) MSE on the support set (nan without points)
-    query_mse: np.ndarray  # (S + 1,) MSE against the true curve on PLOT_X's 121 points in [-5, 5]
-    diverged_at: int | None  # first step whose support loss exploded or is not finite
-
-
 def adapt_methods(methods: Sequence[MethodModel], x: np.ndarray, y: np.ndarray, amplitude: float, phase: float,
                   steps: int) -> dict[str, MethodResult]:
     """Adapt every method to the support set (x, y) for `steps` inner steps (`maml_core.adapt_and_measure`) and
@@ -375,6 +358,15 @@ def adapt_methods(methods: Sequence[MethodModel], x: np.ndarray, y: np.ndarray, 
             out[m.key] = MethodResult(m.key, m.label, m.inner_lr, preds[i].double().numpy(), sl,
                                       query[i].double().numpy(), bad[0] if bad else None)
     return {m.key: out[m.key] for m in methods}
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def adapt_sinusoid_shared(fingerprint: tuple, _methods: tuple, px: tuple, py: tuple, amplitude: float, phase: float,
+                          steps: int) -> dict:
+    """`adapt_methods`, shared by every session on the server: results depend only on the weights
+    (named by `fingerprint`: each method's key, inner lr and weights_id), the points, the task and the steps, so
+    a lecture hall opening the same view costs one computation. Bounded (256 results, ~50 KB each)."""
+    return adapt_methods(list(_methods), np.asarray(px), np.asarray(py), amplitude, phase, steps)
 
 
 def divergence_warnings(results: dict[str, MethodResult], *, own_lr: bool = False,
