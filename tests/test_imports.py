@@ -1,11 +1,15 @@
 """The app's import graph, read from the source: dependencies point down (app_pages -> ui -> maml_core), ui/ and
-maml_core/ have no import cycle, the engine imports neither ui/ nor Streamlit.
+maml_core/ have no import cycle, the engine imports neither ui/ nor Streamlit, and importing a ui module changes no
+process-wide setting (the server's thread count is set at start-up: ui.common.use_server_threads).
 
 Every import counts: at the top of a module, inside a function (a lazy import) and under `if TYPE_CHECKING:`."""
 
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,3 +120,29 @@ def test_dependencies_point_down():
         if top == "ui":  # views never import a page or the entry point
             bad = sorted(n for n in imported if n.split(".")[0] in ("app_pages", "app"))
             assert not bad, f"{name} imports {bad}"
+
+
+def test_importing_the_ui_changes_no_process_wide_setting():
+    """In a fresh interpreter: torch's thread count and global RNG are what they were after importing every ui
+    module; the start-up hook then sets the server's count."""
+    ui_modules = sorted(m for m in MODULES if m.startswith("ui."))
+    script = f"""
+import json, torch
+torch.set_num_threads(3)
+torch.manual_seed(5)
+rng = torch.get_rng_state()
+import importlib
+for m in {ui_modules!r}:
+    importlib.import_module(m)
+imported = torch.get_num_threads()
+same_rng = bool(torch.equal(rng, torch.get_rng_state()))
+from ui.warm import warm_up
+warm_up()
+print(json.dumps({{"imported": imported, "same_rng": same_rng, "started": torch.get_num_threads()}}))
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    from ui.common import SERVER_THREADS
+
+    assert seen == {"imported": 3, "same_rng": True, "started": SERVER_THREADS}

@@ -18,9 +18,16 @@ from maml_core import Checkpoint, CheckpointError, load_checkpoint
 
 # Every tensor in this app is small (a 1-40-40-1 MLP, 28x28 images): one intra-op thread per request is several
 # times faster than two threads contending with other users' requests on a small shared server (measured on 2
-# busy cores: 4 methods x 20 inner steps 130 ms with one thread, 3.9 s with two). Set on import, so it also holds
-# for a page that Streamlit runs without app.py.
-torch.set_num_threads(1)
+# busy cores: 4 methods x 20 inner steps 130 ms with one thread, 3.9 s with two).
+SERVER_THREADS = 1
+
+
+def use_server_threads() -> None:
+    """Give torch the server's intra-op thread count (process-wide): app.py's start-up hook (ui.warm) and every
+    run of app.py (`run_app`) call it; importing a ui module changes nothing."""
+    if torch.get_num_threads() != SERVER_THREADS:
+        torch.set_num_threads(SERVER_THREADS)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 # The app (not the library) reads settings from the environment: where weights and data live.
@@ -156,6 +163,7 @@ def run_app() -> None:
     Streamlit treats a pages/ folder beside the main script as old-style multipage navigation until
     st.navigation has run once in the server, so a shared deep link opened on a freshly started server
     would run that page alone, with file names in the sidebar and a narrow layout.)"""
+    use_server_threads()
     st.set_page_config(page_title="MAML, visible", page_icon="🧠", layout="wide")
     page = st.navigation([st.Page(f, title=t, icon=i, default=d) for f, t, i, d in PAGES])
     with page_turn():

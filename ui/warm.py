@@ -13,11 +13,12 @@ _DONE = threading.Event()
 
 
 def warm_up() -> None:
-    """Import what every page needs and make the process's first `torch.func.grad` call; once per process (later
-    calls return at once, a concurrent one waits for the first). Never raises: the pages import and compute the
-    same things when they need them. Called by app.py's start-up hook before the server takes requests, never
-    beside a running page: importing these modules in two threads at once can hand one of them a partially
-    initialised module (seen with pandas when this ran in the background after the first page)."""
+    """Import what every page needs, give torch the server's thread count (`ui.common.use_server_threads`) and make
+    the process's first `torch.func.grad` call; once per process (later calls return at once, a concurrent one waits
+    for the first). Never raises: the pages import and compute the same things when they need them. Called by
+    app.py's start-up hook before the server takes requests, never beside a running page: importing these modules
+    in two threads at once can hand one of them a partially initialised module (seen with pandas when this ran in
+    the background after the first page)."""
     with _LOCK:
         if _DONE.is_set():
             return
@@ -30,7 +31,9 @@ def warm_up() -> None:
             import ui.figures  # noqa: F401
             import ui.sinusoid_view  # noqa: F401
             import ui.training_view  # noqa: F401
+            from ui.common import use_server_threads
 
+            use_server_threads()  # before the first grad, as every request runs
             grad(lambda w: (w * w).sum())(torch.ones(2))
         except Exception:
             pass
