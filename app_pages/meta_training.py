@@ -266,7 +266,8 @@ def live_panel(was_queued: bool, was_running: bool) -> None:
                   "error": " · failed"}[p.status]
         col.progress(min(p.iteration / max(p.iterations, 1), 1.0),
                      text=f"**{common.METHOD_LABELS.get(algo, algo)}**: {p.iteration:,} / {p.iterations:,} "
-                          f"iterations · {p.its_per_sec:,.0f} it/s · meta-loss {last:.3g}{status}")
+                          f"iterations · {p.its_per_sec:,.0f} it/s · "
+                          f"{tv.PROGRESS_LOSS.get(algo, 'meta-loss')} {last:.3g}{status}")
     for algo, p in view.items():
         if p.status == "error":
             st.error(f"{common.METHOD_LABELS.get(algo, algo)} stopped with an error: {p.message}")

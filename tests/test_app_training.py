@@ -602,3 +602,14 @@ def test_choosing_reptile_says_which_settings_it_trains_with(app):
     assert "**Reptile** trains with its own settings" in caption and "k = 5" in caption and "α = 0.02" in caption
     app.multiselect(key="mt_algos").set_value(["maml"]).run()
     assert "**Reptile**" not in " ".join(c.value for c in app.caption)
+
+
+def test_each_progress_bar_names_the_loss_it_shows(app):
+    """Reptile's figure (its points' MSE after its k steps) and the baseline's (its training MSE) are not MAML's
+    meta-loss: the bars say which each is."""
+    run = start(app, iterations=100, snapshot_every=100, algos=("maml", "reptile", "pretrain"))
+    assert run.join(120)
+    app.run()
+    texts = {t.split("**")[1]: t for t in progress_texts(app)}
+    assert "meta-loss" in texts["MAML"] and "MSE after its k steps" in texts["Reptile"]
+    assert "training MSE" in texts["Pretrained (all tasks)"] and "meta-loss" not in texts["Reptile"]

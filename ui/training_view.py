@@ -445,6 +445,9 @@ def outer_rate(c: TrainConfig) -> str:
     return f"k = {c.inner_steps}, ε = {c.outer_step:g} annealed" if c.algo == "reptile" else f"β = {c.meta_lr:g}"
 
 
+# What each method's progress figure is: MAML's and FO-MAML's meta-loss (a query loss after adaptation), else this.
+PROGRESS_LOSS = {"pretrain": "training MSE", "transfer": "training loss", "reptile": "MSE after its k steps"}
+
 # What each baseline's curve is, where it is not MAML's meta-loss (a query loss after adaptation).
 LOSS_LABELS = {"pretrain": "Pretrained (its training MSE)", "reptile": "Reptile (MSE on its points after k steps)"}
 
