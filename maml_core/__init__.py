@@ -14,6 +14,7 @@ from .algorithm import (
     adapt,
     adapt_and_measure,
     adapt_curves,
+    adapt_starts,
     describe_lr,
     head_names,
     meta_loss_and_grad,
@@ -30,7 +31,15 @@ from .config import (
     TrainConfig,
     default_config,
 )
-from .evaluation import Curves, adaptation_curves, choose_test_settings, task_curves, task_sampler
+from .evaluation import (
+    DIVERGED_LOSS,
+    Curves,
+    adaptation_curves,
+    choose_test_settings,
+    diverged_at,
+    task_curves,
+    task_sampler,
+)
 from .models import OmniglotConvNet, SinusoidMLP, build_model, count_params, get_params
 from .omniglot import DataError, OmniglotData, OmniglotTasks, download, load_omniglot, split
 from .preprocess import ImageError, has_ink, preprocess_image
@@ -38,11 +47,13 @@ from .tasks import Episode, SinusoidTasks, make_sinusoid_episode, mean_ci95, sin
 from .training import StepInfo, Trainer, TrainResult, meta_train
 
 __all__ = [
-    "adapt", "adapt_and_measure", "SupportSetError", "predict", "meta_train", "load_checkpoint", "save_checkpoint",
+    "adapt", "adapt_and_measure", "adapt_starts", "SupportSetError", "predict", "meta_train", "load_checkpoint",
+    "save_checkpoint",
     "preprocess_image", "Metrics", "Headline",
     "adapt_curves", "meta_loss_and_grad", "meta_loss_loop", "Checkpoint", "CheckpointError",
     "ConfigError", "ModelConfig", "OmniglotTaskConfig", "SinusoidTaskConfig", "TrainConfig", "default_config",
-    "Curves", "adaptation_curves", "task_curves", "choose_test_settings", "task_sampler", "OmniglotConvNet",
+    "Curves", "adaptation_curves", "task_curves", "DIVERGED_LOSS", "diverged_at",
+    "choose_test_settings", "task_sampler", "OmniglotConvNet",
     "SinusoidMLP",
     "build_model", "count_params", "get_params", "DataError", "OmniglotData", "OmniglotTasks", "download",
     "load_omniglot", "split", "ImageError", "has_ink", "Episode", "SinusoidTasks", "make_sinusoid_episode",

@@ -21,6 +21,7 @@ with task statistics; see `maml_core.models`). `adapt_and_measure` is the one pr
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Collection
 
 import torch
@@ -217,6 +218,31 @@ def adapt_and_measure(model: nn.Module, params: Params, support_x: Tensor, suppo
             out["query_acc"] = [(o.argmax(-1) == query_y).float().mean() for o in q]
     return {k: torch.stack(v) for k, v in out.items()}
 
+
+
+def adapt_starts(model: nn.Module, starts: list[Params], inner_lrs: list[float] | str, support_x: Tensor,
+                 support_y: Tensor, eval_x: Tensor, *, steps: int) -> dict[str, Tensor]:
+    """Several initialisations (same network shape) adapted to one support set under one `vmap`, each with its own
+    inner learning rate (or all with `LEARNED`), at test time (no meta-gradient): for every start and state 0..S,
+      support_loss (M, S + 1)       the loss on the support set
+      eval_out (M, S + 1, G, ...)   the outputs on `eval_x`
+    Without support points nothing adapts: only state 0's outputs, and a support loss of nan.
+    `model` only lends its structure: it is copied, so a module shared between threads is never swapped into."""
+    model = copy.deepcopy(model)  # (functional_call swaps the parameters of the module it is given)
+    stacked = {k: torch.stack([p[k] for p in starts]) for k in starts[0]}
+    learned = isinstance(inner_lrs, str)
+    lrs = torch.zeros(len(starts)) if learned else torch.tensor(list(inner_lrs), dtype=torch.float32)
+
+    def one(params: Params, lr: Tensor) -> tuple[Tensor, Tensor]:
+        if not len(support_x):
+            return predict(model, params, eval_x)[None], torch.full((1,), float("nan"))
+        m = adapt_and_measure(model, params, support_x, support_y, eval_x, steps=steps,
+                              inner_lr=inner_lrs if learned else lr, outputs=True)
+        return m["query_out"], m["support_loss"]
+
+    with torch.no_grad():  # (torch.func.grad inside the adaptation still works)
+        out, support = vmap(one)(stacked, lrs)
+    return {"support_loss": support, "eval_out": out}
 
 def meta_loss_and_grad(model: nn.Module, params: Params, batch: Episode, *, steps: int, inner_lr: InnerLR,
                        first_order: bool = False, loss: LossFn | None = None, track_steps: bool = True,

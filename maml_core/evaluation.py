@@ -21,6 +21,17 @@ SINUSOID_EVAL_QUERIES = 100
 # A sinusoid task whose query MSE exceeds this has diverged (plain SGD overshooting), not merely fitted badly:
 # predicting zero everywhere scores at most A_max^2 / 2 = 12.5 on the paper's tasks.
 DIVERGED_MSE = 100.0
+# An adaptation whose support loss exceeds this (or is not a number) has diverged: the inner learning rate is far too
+# large for the task. Far above any loss a working adaptation reaches (sinusoid MSE <= 12.5 at zero, cross-entropy
+# ln N < 3 at chance), so a merely poor fit is never called diverged.
+DIVERGED_LOSS = 1e4
+
+
+def diverged_at(support_loss: Tensor) -> int | None:
+    """The first inner step (index into the (S + 1,) support losses) whose loss diverged (above DIVERGED_LOSS or
+    not finite); None if none did."""
+    bad = ~torch.isfinite(support_loss) | (support_loss > DIVERGED_LOSS)
+    return int(bad.nonzero()[0]) if bool(bad.any()) else None
 OMNIGLOT_EVAL_QUERIES = 5  # per class; more queries per task narrow the interval, not the mean
 
 

@@ -404,3 +404,35 @@ def test_anil_adapts_the_head_alone_and_leaves_the_body_unchanged():
     expected = torch.stack([F.cross_entropy(predict(model, s, qx), qy) for s in anil])
     assert torch.allclose(anil_curves["query_loss"][0], expected, atol=1e-5)
     assert not torch.allclose(full_curves["query_loss"][0, 1:], anil_curves["query_loss"][0, 1:])
+
+
+def test_divergence_is_one_engine_definition_the_views_use():
+    from maml_core import DIVERGED_LOSS, diverged_at
+    from ui import sinusoid_view as sv
+    from ui.state_types import LOSS_CAP
+
+    assert diverged_at(torch.tensor([3.0, 1.0, 0.5])) is None
+    assert diverged_at(torch.tensor([3.0, DIVERGED_LOSS * 2, 1.0])) == 1
+    assert diverged_at(torch.tensor([3.0, 2.0, float("nan"), float("inf")])) == 2
+    assert diverged_at(torch.tensor([12.5, DIVERGED_LOSS])) is None  # a poor fit (zero prediction) is not divergence
+    assert LOSS_CAP == DIVERGED_LOSS and not hasattr(sv, "DIVERGED")
+
+
+def test_adapt_starts_equals_each_start_adapted_alone():
+    """Several initialisations under one vmap, each with its own alpha, give what each gives on its own; without
+    support points only state 0 is returned, with a support loss of nan."""
+    from maml_core import ModelConfig, adapt_and_measure, adapt_starts, build_model, get_params
+
+    model = build_model(ModelConfig(), seed=0)
+    starts = [get_params(build_model(ModelConfig(), seed=s)) for s in (1, 2, 3)]
+    g = torch.Generator().manual_seed(0)
+    sx, grid = torch.rand(5, 1, generator=g) * 10 - 5, torch.linspace(-5, 5, 7).reshape(-1, 1)
+    sy = torch.sin(sx)
+    res = adapt_starts(model, starts, [0.01, 0.02, 0.5], sx, sy, grid, steps=3)
+    assert res["eval_out"].shape == (3, 4, 7, 1) and res["support_loss"].shape == (3, 4)
+    for i, (p, lr) in enumerate(zip(starts, [0.01, 0.02, 0.5])):
+        alone = adapt_and_measure(model, p, sx, sy, grid, steps=3, inner_lr=lr, outputs=True)
+        assert torch.allclose(res["eval_out"][i], alone["query_out"], atol=1e-6)
+        assert torch.allclose(res["support_loss"][i], alone["support_loss"], atol=1e-6)
+    empty = adapt_starts(model, starts, [0.01] * 3, sx[:0], sy[:0], grid, steps=3)
+    assert empty["eval_out"].shape == (3, 1, 7, 1) and torch.isnan(empty["support_loss"]).all()

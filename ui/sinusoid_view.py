@@ -7,7 +7,6 @@ Shapes: support x and y (K, 1); the plotting/query grid PLOT_X (G, 1); predictio
 
 from __future__ import annotations
 
-import copy
 import io
 import math
 from collections.abc import Sequence
@@ -19,9 +18,8 @@ import pandas as pd
 import streamlit as st
 import torch
 from torch import Tensor, nn
-from torch.func import vmap
 
-from maml_core import adapt_and_measure, describe_lr, predict, sinusoid
+from maml_core import DIVERGED_LOSS, adapt_starts, describe_lr, diverged_at, sinusoid
 
 from . import figures, scene
 from .chart_click import ChartClick
@@ -46,7 +44,6 @@ QUERY_SLICE = slice(30, 151)
 SUPPORT_TRACE = 1  # trace order in the prediction figure: truth, support points, then one per method
 LOSS_CAP = 1e6  # losses are clipped to this on charts (a diverging run still plots)
 PRED_CAP = 1e3
-DIVERGED = 1e4  # a support loss above this (or not finite) counts as diverged
 
 
 class PointsError(ValueError):
@@ -314,12 +311,10 @@ def method_line(key: str, width: float) -> dict:
 
 def adapt_methods(methods: Sequence[MethodModel], x: np.ndarray, y: np.ndarray, amplitude: float, phase: float,
                   steps: int) -> dict[str, MethodResult]:
-    """Adapt every method to the support set (x, y) for `steps` inner steps (`maml_core.adapt_and_measure`) and
-    record the prediction, support loss and query MSE (against the true curve) after each step. Without points nothing
-    adapts: only step 0 is returned. Diverging runs give inf/nan, never an exception.
-
-    Methods whose networks have the same shape are adapted together under one `vmap` (each with its own
-    weights and learning rate): 4 methods x 20 steps take ~55 ms instead of ~130 ms on one busy core."""
+    """Adapt every method to the support set (x, y) for `steps` inner steps and record the prediction, support
+    loss and query MSE (against the true curve) after each step. Without points nothing adapts: only step 0 is
+    returned. Diverging runs give inf/nan, never an exception. Methods whose networks have the same shape adapt
+    together (`maml_core.adapt_starts`, one `vmap`)."""
     sx = torch.as_tensor(x, dtype=torch.float32).reshape(-1, 1)  # (K, 1)
     sy = torch.as_tensor(y, dtype=torch.float32).reshape(-1, 1)
     qy = sinusoid(PLOT_X, amplitude, phase)[:, 0]  # (G,)
@@ -329,34 +324,15 @@ def adapt_methods(methods: Sequence[MethodModel], x: np.ndarray, y: np.ndarray, 
         shape = (type(m.model), tuple((k, tuple(v.shape)) for k, v in m.params.items()), isinstance(m.inner_lr, str))
         groups.setdefault(shape, []).append(m)
     out: dict[str, MethodResult] = {}
-    for members in groups.values():
-        # A private copy: `functional_call` swaps parameters on the module it is given, and checkpoints'
-        # modules are shared by every session (st.cache_resource, one thread each).
-        model = copy.deepcopy(members[0].model)
-        # LEARNED: each member adapts with the rates stored in its params (the group shares that kind of lr)
-        fixed_lr = members[0].inner_lr if isinstance(members[0].inner_lr, str) else None
-
-        def curves(params: dict[str, Tensor], lr: Tensor, model: nn.Module = model,
-                   fixed_lr: str | None = fixed_lr) -> tuple[Tensor, ...]:
-            if not len(x):  # nothing to adapt to: the initial prediction only
-                preds = predict(model, params, PLOT_X)[None, :, 0]  # (1, G)
-                support = torch.full((1,), float("nan"))
-            else:
-                m = adapt_and_measure(model, params, sx, sy, PLOT_X, steps=steps,
-                                      inner_lr=lr if fixed_lr is None else fixed_lr, outputs=True)
-                preds, support = m["query_out"][..., 0], m["support_loss"]  # (S + 1, G), (S + 1,)
-            query = ((preds[:, QUERY_SLICE] - qy[QUERY_SLICE]) ** 2).mean(-1)  # on [-5, 5] only: (S + 1,)
-            return preds, support, query
-
-        stacked = {k: torch.stack([m.params[k] for m in members]) for k in members[0].params}  # (M, ...)
-        lrs = torch.tensor([0.0 if fixed_lr else m.inner_lr for m in members], dtype=torch.float32)
-        with torch.no_grad():  # test time: no meta-gradient (torch.func.grad inside adapt still works)
-            preds, support, query = vmap(curves, in_dims=(0, 0))(stacked, lrs)  # (M, S + 1, G), (M, S + 1) x 2
+    for members in groups.values():  # LEARNED: the group adapts with the rates stored in each member's params
+        lrs = members[0].inner_lr if isinstance(members[0].inner_lr, str) else [m.inner_lr for m in members]
+        res = adapt_starts(members[0].model, [m.params for m in members], lrs, sx, sy, PLOT_X, steps=steps)
+        preds, support = res["eval_out"][..., 0], res["support_loss"]  # (M, S + 1, G), (M, S + 1)
+        query = ((preds[..., QUERY_SLICE] - qy[QUERY_SLICE]) ** 2).mean(-1)  # on [-5, 5] only: (M, S + 1)
         for i, m in enumerate(members):
-            sl = support[i].double().numpy()
-            bad = [j for j, v in enumerate(sl) if len(x) and (not math.isfinite(v) or v > DIVERGED)]
-            out[m.key] = MethodResult(m.key, m.label, m.inner_lr, preds[i].double().numpy(), sl,
-                                      query[i].double().numpy(), bad[0] if bad else None)
+            out[m.key] = MethodResult(m.key, m.label, m.inner_lr, preds[i].double().numpy(),
+                                      support[i].double().numpy(), query[i].double().numpy(),
+                                      diverged_at(support[i]) if len(x) else None)  # (no points: no loss at all)
     return {m.key: out[m.key] for m in methods}
 
 
@@ -550,7 +526,7 @@ def summary_table(results: dict[str, MethodResult], step: int | None = None) -> 
 def _num(v: float) -> str:
     if math.isnan(v):
         return "–"
-    if not math.isfinite(v) or v > DIVERGED:
+    if not math.isfinite(v) or v > DIVERGED_LOSS:
         return "diverged"
     return f"{v:.3g}"
 

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from maml_core import DIVERGED_LOSS, diverged_at
+
 # --- Sinusoid ---------------------------------------------------------------------------------------------------
 
 
@@ -34,7 +36,7 @@ class MethodResult:
 
 # --- Omniglot ---------------------------------------------------------------------------------------------------
 
-LOSS_CAP = 1e4  # a support cross-entropy above this has diverged (chance is ln N < 3); charts clip there
+LOSS_CAP = DIVERGED_LOSS  # charts clip a support loss where it counts as diverged (maml_core.evaluation)
 
 
 @dataclass
@@ -51,11 +53,11 @@ class MethodRun:
 
     @property
     def diverged_at(self) -> int | None:
-        """The first step whose support loss blew up (above LOSS_CAP, or not a number) or whose probabilities
-        are not numbers (an inner learning rate far too large); None if every step is fine."""
-        bad = ~torch.isfinite(self.support_loss) | (self.support_loss > LOSS_CAP)
-        bad |= ~torch.isfinite(self.probs).reshape(self.probs.shape[0], -1).all(-1)
-        return int(bad.nonzero()[0]) if bool(bad.any()) else None
+        """The first step whose support loss diverged (maml_core.diverged_at) or whose probabilities are not numbers
+        (an inner learning rate far too large); None if every step is fine."""
+        loss = torch.where(torch.isfinite(self.probs).reshape(self.probs.shape[0], -1).all(-1),
+                           self.support_loss, torch.full_like(self.support_loss, float("nan")))
+        return diverged_at(loss)
 
     @property
     def diverged(self) -> bool:
