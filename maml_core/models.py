@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import NORMS, ModelConfig
+from .heads import at_chance
 
 Params = dict[str, Tensor]
 EPS = 1e-5  # as batch norm
@@ -185,13 +186,7 @@ def build_model(config: ModelConfig, seed: int | None = None) -> nn.Module:
     if config.kind == "conv":
         make = lambda: OmniglotConvNet(config.n_out, config.channels, config.norm)  # noqa: E731
         model = make() if seed is None else seeded(make, seed)
-        with torch.no_grad():
-            if config.head == "zero":
-                model.head.weight.zero_()
-                model.head.bias.zero_()
-            elif config.head == "shared":
-                model.head.weight.copy_(model.head.weight[:1].expand_as(model.head.weight))
-                model.head.bias.fill_(float(model.head.bias[0]))
+        at_chance(dict(model.head.named_parameters(prefix="head")), config.head, row="first")
         return model
     raise ValueError(f"unknown model kind {config.kind!r}: use 'mlp' or 'conv'")
 

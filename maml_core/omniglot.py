@@ -25,6 +25,7 @@ from PIL import Image
 from torch import Tensor
 
 from .config import OmniglotTaskConfig
+from .heads import fit
 from .preprocess import preprocess_image
 from .tasks import Episode
 
@@ -288,22 +289,5 @@ class OmniglotTasks:
 
 
 def fit_head(params: dict[str, Tensor], n_way: int) -> dict[str, Tensor]:
-    """An N-way network from a checkpoint with some other number of outputs, the same features either way.
-
-    Fewer ways: the head's first N outputs (softmax over a subset of logits is the classifier restricted to those
-    classes; the first inner step trains exactly these N rows). More ways: possible only when every row of the
-    head is the same (the zeroing trick's zero head, or UNICORN-MAML's shared row), because then the start does
-    not depend on which class is which: the head is that row repeated N times. New tensors: the checkpoint is never
-    modified. Raises `ValueError` with what to do otherwise.
-    """
-    w, b = params["head.weight"], params["head.bias"]
-    width = w.shape[0]
-    out = dict(params)
-    if 1 <= n_way <= width:
-        out["head.weight"], out["head.bias"] = w[:n_way], b[:n_way]
-        return out
-    if n_way > width and bool((w == w[:1]).all()) and bool((b == b[:1]).all()):
-        out["head.weight"], out["head.bias"] = w[:1].repeat(n_way, 1), b[:1].repeat(n_way)
-        return out
-    raise ValueError(f"this network's head learned {width} classes, so it cannot classify {n_way} ways; choose at "
-                     f"most {width} ways")
+    """An N-way network from a checkpoint with another number of outputs: `maml_core.heads.fit`."""
+    return fit(params, n_way)

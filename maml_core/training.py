@@ -21,6 +21,7 @@ from .algorithm import LEARNED, InnerLR, adapt, adapt_and_measure, initial_rates
 from .checkpoints import CheckpointError, read_blob, save_checkpoint
 from .config import TrainConfig
 from .evaluation import EVAL_SEED, adaptation_curves, task_sampler
+from .heads import at_chance, fresh_zero, shared_gradient
 from .models import OmniglotConvNet, build_model, get_params, seeded
 from .omniglot import OmniglotData, random_affine, split
 from .tasks import Episode
@@ -132,7 +133,7 @@ class Trainer:
         params = {k: v.to(device) for k, v in params.items()}
         self.head = config.model.head if config.problem == "omniglot" and config.algo in ("maml", "fomaml") \
             else "learned"
-        _project_head(params, self.head)
+        at_chance(params, self.head)
         # torch.func differentiates MAML/FO-MAML by itself: recording a regular autograd graph as well would
         # only cost time (~6% per iteration, measured). The baselines use plain autograd.
         self.params = {k: v.requires_grad_(config.algo in ("pretrain", "transfer")) for k, v in params.items()}
@@ -229,30 +230,6 @@ def step_loss_weights(steps: int, iteration: int, anneal_iterations: int) -> tor
     return torch.cat([torch.zeros(1), w])
 
 
-def _project_head(params: Params, head: str) -> None:
-    """Keep a chance-level start: "zero" sets the head to zero (the zeroing trick: Kao, Chao & Lee,
-    "MAML is a noisy contrastive learner in classification", ICLR 2022, applied at the start and
-    after every outer step); "shared" gives every class the same row (UNICORN-MAML, Ye & Chao,
-    "How to train your MAML to excel in few-shot classification", ICLR 2022)."""
-    if head == "zero":
-        with torch.no_grad():
-            params["head.weight"].zero_()
-            params["head.bias"].zero_()
-    elif head == "shared":
-        with torch.no_grad():
-            for k in ("head.weight", "head.bias"):
-                params[k].copy_(params[k].mean(0, keepdim=True).expand_as(params[k]))
-
-
-def _head_gradient(grads: Params, head: str) -> None:
-    """UNICORN-MAML meta-learns one row w and copies it to all N classes; the gradient of w is the sum
-    of the N rows' gradients. Giving every row that sum keeps the rows equal under Adam (it acts
-    element-wise), which is exactly training the single shared row."""
-    if head == "shared":
-        for k in ("head.weight", "head.bias"):
-            grads[k] = grads[k].sum(0, keepdim=True).expand_as(grads[k]).contiguous()
-
-
 def _warm_start(params: Params, init: Params) -> Params:
     """Start from `init` where shapes match; keep the fresh initialisation elsewhere (e.g. a 20-way
     head when warm-starting from a 5-way model), and say which tensors were not copied."""
@@ -347,9 +324,9 @@ def _make_step(config: TrainConfig, model: nn.Module, splits, g: torch.Generator
             weights = step_loss_weights(config.inner_steps, it, config.multi_step_loss_iterations)
             weights = None if weights is None else weights.to(device)
             loss, grads, logged = meta_step(params, batch, first_order, track, weights)
-            _head_gradient(grads, head)
+            shared_gradient(grads, head)
             _apply(opt, params, grads)
-            _project_head(params, head)
+            at_chance(params, head)
             return float(loss), logged.tolist()
         step.meta_step = meta_step  # (its compile time, for the result)
         return step
@@ -447,13 +424,9 @@ def _apply(opt: torch.optim.Optimizer, params: Params, grads: Params) -> None:
 
 def _transfer_head(config: TrainConfig, params: Params) -> tuple[Params, nn.Module]:
     """The transfer baseline's test-time network: the trained features and a fresh, zero N-way head
-    (fine-tuning on the support set learns it). The network's own weights are seeded (they are never read)."""
+    (`heads.fresh_zero`). The network's own weights are seeded (they are never read)."""
     model = build_model(config.model, seed=config.seed)
-    out = {k: v.detach().clone() for k, v in params.items() if not k.startswith("head.")}
-    device = next(iter(out.values())).device
-    out["head.weight"] = torch.zeros_like(model.head.weight, device=device)
-    out["head.bias"] = torch.zeros_like(model.head.bias, device=device)
-    return out, model
+    return fresh_zero(params, model.head.weight.shape[0]), model
 
 
 def inner_lr_of(config: TrainConfig) -> InnerLR:
