@@ -60,6 +60,19 @@ class TrainResult:
     data: dict[str, OmniglotData] | None = None
     compile_seconds: float = 0.0  # of `seconds`, spent in torch.compile (first calls of each compiled variant)
 
+    def portable(self) -> dict[str, Any]:
+        """The result without its network and data (e.g. to send it to another process): plain values and CPU
+        tensors; `from_portable` rebuilds it."""
+        return {"params": {k: v.detach().cpu() for k, v in self.params.items()}, "history": self.history,
+                "seconds": self.seconds, "iterations_done": self.iterations_done, "stopped_early": self.stopped_early,
+                "best_val": self.best_val, "compile_seconds": self.compile_seconds}
+
+    @classmethod
+    def from_portable(cls, config: TrainConfig, d: dict[str, Any]) -> TrainResult:
+        """A result from `portable()`'s dict, with a fresh network of the config's shape."""
+        return cls(config, d["params"], build_model(config.model), d["history"], d["seconds"], d["iterations_done"],
+                   d["stopped_early"], d["best_val"], None, d["compile_seconds"])
+
 
 def _splits(config: TrainConfig, data: OmniglotData | dict[str, OmniglotData] | None) -> dict[str, OmniglotData] | None:
     if config.problem != "omniglot":

@@ -329,3 +329,16 @@ def test_compile_is_on_by_default_only_where_it_was_measured_to_pay():
     assert not compile_pays(default_config("sinusoid", "maml", iterations=300))
     assert not compile_pays(default_config("sinusoid", "pretrain"))
     assert not compile_pays(default_config("omniglot", "fomaml"))
+
+
+def test_a_result_round_trips_through_its_portable_form():
+    from maml_core import TrainResult
+
+    r = meta_train(default_config("sinusoid", "maml", iterations=5, meta_batch=2))
+    d = r.portable()
+    assert all(v.device.type == "cpu" for v in d["params"].values())
+    back = TrainResult.from_portable(r.config, d)
+    assert all(torch.equal(back.params[k], r.params[k]) for k in r.params)
+    assert (back.history, back.seconds, back.iterations_done, back.stopped_early, back.best_val) == \
+        (r.history, r.seconds, r.iterations_done, r.stopped_early, r.best_val)
+    assert type(back.model) is type(r.model)

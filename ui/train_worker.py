@@ -167,8 +167,7 @@ def train_together(problem: str, configs: dict[str, TrainConfig], *, send, shoul
             except Exception as e:  # noqa: BLE001
                 fail(algo, e)
                 continue
-            send(("result", algo, {"params": to_bytes(r.params), "history": r.history, "seconds": r.seconds,
-                                   "iterations_done": r.iterations_done, "best_val": r.best_val}))
+            send(("result", algo, {**r.portable(), "params": to_bytes(r.params)}))
         send(("end", reason))
 
 

@@ -28,7 +28,6 @@ from maml_core import (
     ModelConfig,
     TrainConfig,
     TrainResult,
-    build_model,
     default_config,
     sinusoid,
 )
@@ -314,12 +313,8 @@ class LiveRun:
                 if p.status == "running":
                     self._began[algo] = time.time()
             elif kind == "result":
-                r = message[2]
-                config = self.configs[algo]
-                self.results[algo] = TrainResult(config, train_worker.from_bytes(r["params"]),
-                                                 build_model(config.model), r["history"], r["seconds"],
-                                                 r["iterations_done"], r["iterations_done"] < config.iterations,
-                                                 r["best_val"])
+                r = {**message[2], "params": train_worker.from_bytes(message[2]["params"])}
+                self.results[algo] = TrainResult.from_portable(self.configs[algo], r)
 
     def _finish(self, reason: str, exit_note: str) -> None:
         """Each method's final status, in words the page shows."""
