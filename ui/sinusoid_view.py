@@ -19,7 +19,7 @@ import streamlit as st
 import torch
 from torch import Tensor, nn
 
-from maml_core import DIVERGED_LOSS, adapt_starts, describe_lr, diverged_at, sinusoid
+from maml_core import DIVERGED_LOSS, SinusoidTaskConfig, adapt_starts, describe_lr, diverged_at, sinusoid
 
 from . import figures, scene
 from .chart_click import ChartClick
@@ -27,11 +27,10 @@ from .common import METHOD_COLORS, METHOD_LABELS, font_size
 from .page_state import SinusoidState
 from .state_types import MethodResult, Point
 
-X_RANGE = (-5.0, 5.0)  # the paper's input range: the networks never saw x outside it
-# The paper's tasks (every shipped network was meta-trained on these), and the wider range the page offers to show
-# where meta-learning stops working: amplitudes up to 10 and phases up to 2 pi, marked as outside training.
-AMPLITUDE = (0.1, 5.0)
-PHASE = (0.0, math.pi)
+# The paper's tasks (every shipped network was meta-trained on these; the engine's config), and the wider range the
+# page offers to show where meta-learning stops working: amplitudes up to 10 and phases up to 2 pi, marked as such.
+_PAPER = SinusoidTaskConfig()
+X_RANGE, AMPLITUDE, PHASE = _PAPER.x_range, _PAPER.amplitude, _PAPER.phase
 AMPLITUDE_MAX = 10.0
 PHASE_MAX = round(2 * math.pi, 2)
 Y_LIMIT = 11.0  # points beyond +-11 are refused (the chart's y range follows the task: +-6 for the paper's)
@@ -53,7 +52,7 @@ class PointsError(ValueError):
 def resolve(points: Sequence[Point], amplitude: float, phase: float) -> tuple[np.ndarray, np.ndarray]:
     """x and y arrays (K,) of the support set, y taken from the true curve for points that follow it."""
     x = np.array([p.x for p in points], dtype=np.float64)
-    on_curve = amplitude * np.sin(x - phase)
+    on_curve = sinusoid(torch.as_tensor(x), amplitude, phase).numpy()
     y = np.array([on_curve[i] if p.y is None else p.y for i, p in enumerate(points)], dtype=np.float64)
     return x, y
 
@@ -446,7 +445,7 @@ def prediction_figure(results: dict[str, MethodResult], px: np.ndarray, py: np.n
     """True curve, support points and each method's prediction at `step` (the page's step control picks it).
     Clicks on it are read by ui/chart_click.py (the support points are trace SUPPORT_TRACE)."""
     grid_x = PLOT_X[:, 0].numpy().round(4).tolist()
-    truth = (amplitude * np.sin(PLOT_X[:, 0].numpy() - phase)).round(4).tolist()
+    truth = sinusoid(PLOT_X[:, 0].double(), amplitude, phase).numpy().round(4).tolist()
     n_steps = max((len(r.preds) for r in results.values()), default=1) - 1
     step = min(step, n_steps)
     lim = y_limit(amplitude, py)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from maml_core import Episode, adapt, sinusoid
+from maml_core import Episode, SinusoidTaskConfig, adapt, sinusoid
 from maml_core import geometry as G
 
 GRID = 41  # points per side of the loss grid (the issue's 41 x 41)
@@ -43,11 +43,13 @@ def page_tasks(user: Task | None, k: int, seed: int, n: int = 4) -> list[Task]:
     """The user's task (from the Sinusoid page) and random tasks of the paper's family, with the same K."""
     rng = np.random.default_rng([seed, 7])
     tasks = [user] if user is not None else []
+    family = SinusoidTaskConfig()
     while len(tasks) < n:
-        a, p = float(rng.uniform(0.1, 5.0)), float(rng.uniform(0.0, math.pi))
-        x = rng.uniform(-5.0, 5.0, size=k)
-        tasks.append(Task(round(a, 2), round(p, 2), tuple(np.round(x, 3)),
-                          tuple(np.round(a * np.sin(x - p), 4)), f"task {len(tasks) + 1}"))
+        a, p = float(rng.uniform(*family.amplitude)), float(rng.uniform(*family.phase))
+        x = rng.uniform(*family.x_range, size=k)
+        y = sinusoid(torch.as_tensor(x), a, p).numpy()
+        tasks.append(Task(round(a, 2), round(p, 2), tuple(np.round(x, 3)), tuple(np.round(y, 4)),
+                          f"task {len(tasks) + 1}"))
     return tasks
 
 
