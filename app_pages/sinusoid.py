@@ -85,7 +85,7 @@ def on_reset() -> None:
         del ss[key]
     # A fresh state: new widget versions (a fresh table, chart selection and uploader); the link's scene is not
     # applied again.
-    ss[SinusoidState.KEY] = SinusoidState(version=SinusoidState.of(ss).version + 1000, scene_restored=True)
+    ss[SinusoidState.KEY] = SinusoidState(version=SinusoidState.of(ss).version + 1, scene_restored=True)
     ss.inner_steps, ss.own_lr, ss.seed = 10, True, 0
     ss[METHODS_KEY] = list(METHODS)
 

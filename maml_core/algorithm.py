@@ -6,7 +6,7 @@ Second-order MAML differentiates through the inner gradient; FO-MAML treats it a
 (`first_order=True`), which is the only thing that flag changes.
 
 Tasks are batched with one `vmap`; the meta-gradient is one `torch.func.grad` around it. Mixing
-this with `.backward()` is the slow path (see ../shared/STYLE.md).
+this with `.backward()` is the slow path (benchmarks/bench_engine.py measures both).
 
 Learned inner learning rates (MAML++'s "LSLR", Antoniou, Edwards & Storkey, ICLR 2019): a run with
 `TrainConfig.learn_inner_lr` keeps one learning rate per parameter tensor and inner step beside the

@@ -217,7 +217,7 @@ def _read(source: Path | io.BytesIO, head: bytes, name: str) -> dict[str, Any]:
                               "numbers, so it was not loaded (loading it could run code). Use a checkpoint written "
                               "by `python -m maml_core train`") from e
     except Exception as e:  # arbitrary bytes make the unpickler raise almost anything (IndexError, KeyError...)
-        raise CheckpointError(f"{name} is not a readable checkpoint ({_first_line(e)}): it may be truncated or "
+        raise CheckpointError(f"{name} is not a readable checkpoint ({first_line(e)}): it may be truncated or "
                               "damaged; re-download or re-train it") from e
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise CheckpointError(f"{name} is a PyTorch file but not a maml_core checkpoint (no '{FORMAT}' header): "
@@ -335,7 +335,8 @@ def _check_tensors(name: str, params: dict, expected: dict[str, tuple[tuple[int,
             raise fix(f"{k} has shape {tuple(v.shape)}, the page's model needs {shape}")
 
 
-def _first_line(e: Exception) -> str:
+def first_line(e: Exception) -> str:
+    """An exception's message in one line for a user-facing sentence (its type's name when it has none)."""
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .algorithm import LEARNED
-from .checkpoints import CheckpointError, Headline, Metrics, load_checkpoint, save_checkpoint
+from .checkpoints import CheckpointError, Headline, Metrics, first_line, load_checkpoint, save_checkpoint
 from .config import ALGORITHMS, HEADS, NORMS, ConfigError, default_config
 from .evaluation import EVAL_SEED, Curves, adaptation_curves, choose_test_settings, task_sampler
 from .omniglot import DataError, download, load_omniglot, split
@@ -34,7 +34,7 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _d(field: str | Any, *, sinusoid: bool = True) -> str:
+def _default(field: str | Any, *, sinusoid: bool = True) -> str:
     """' (default: ...)' for a flag, read from `default_config` for each problem (and 20-way Omniglot)."""
     get = field if callable(field) else (lambda c: getattr(c, field))
     cases = {"omniglot 5-way": default_config("omniglot"), "20-way": default_config("omniglot", n_way=20)}
@@ -62,50 +62,52 @@ def _parser() -> argparse.ArgumentParser:
                    help="maml (second-order), fomaml (first-order), reptile (sinusoid: k SGD steps per task, then "
                         "theta += epsilon (phi - theta); Nichol et al. 2018), pretrain (sinusoid baseline: one net on "
                         "all tasks), transfer (Omniglot baseline: a classifier on the training classes)")
-    t.add_argument("--iterations", type=int, help="meta-training iterations (outer updates)" + _d("iterations"))
-    t.add_argument("--meta-batch", type=int, help="tasks per meta-update (meta-batch size)" + _d("meta_batch"))
+    t.add_argument("--iterations", type=int, help="meta-training iterations (outer updates)" + _default("iterations"))
+    t.add_argument("--meta-batch", type=int, help="tasks per meta-update (meta-batch size)" + _default("meta_batch"))
     t.add_argument("--shots", type=int, help="K: support examples per class (sinusoid: points per task)"
-                   + _d(lambda c: c.sinusoid.k_shot if c.problem == "sinusoid" else c.omniglot.k_shot))
+                   + _default(lambda c: c.sinusoid.k_shot if c.problem == "sinusoid" else c.omniglot.k_shot))
     t.add_argument("--ways", type=int, help="N in N-way classification (omniglot only; the other defaults "
-                   "follow it)" + _d(lambda c: default_config("omniglot").omniglot.n_way, sinusoid=False))
+                   "follow it)" + _default(lambda c: default_config("omniglot").omniglot.n_way, sinusoid=False))
     t.add_argument("--queries", type=int, help="Q: query examples per class during training"
-                   + _d(lambda c: c.sinusoid.n_query if c.problem == "sinusoid" else c.omniglot.n_query))
-    t.add_argument("--inner-steps", type=int, help="inner gradient steps during meta-training" + _d("inner_steps"))
-    t.add_argument("--inner-lr", type=float, help="alpha: inner (adaptation) learning rate" + _d("inner_lr"))
-    t.add_argument("--meta-lr", type=float, help="beta: outer (meta) learning rate, Adam" + _d("meta_lr"))
+                   + _default(lambda c: (c.sinusoid if c.problem == "sinusoid" else c.omniglot).n_query))
+    t.add_argument("--inner-steps", type=int,
+                   help="inner gradient steps during meta-training" + _default("inner_steps"))
+    t.add_argument("--inner-lr", type=float, help="alpha: inner (adaptation) learning rate" + _default("inner_lr"))
+    t.add_argument("--meta-lr", type=float, help="beta: outer (meta) learning rate, Adam" + _default("meta_lr"))
     t.add_argument("--outer-step", type=float, help="reptile: epsilon, the outer step, annealed linearly to 0"
-                   + _d("outer_step"))
+                   + _default("outer_step"))
     t.add_argument("--eval-steps", type=int, help="inner steps at test time (the most tried on validation)"
-                   + _d("eval_steps"))
+                   + _default("eval_steps"))
     t.add_argument("--seed", type=int, default=0, help="random seed")
     t.add_argument("--split", choices=["character", "alphabet"], default="character",
                    help="omniglot: hold out characters (paper) or whole alphabets (harder)")
     t.add_argument("--norm", choices=list(NORMS),
                    help="omniglot: normalisation (tasknorm_i: TaskNorm-I, Bronskill et al. 2020; transductive_bn: the "
-                        "paper's batch norm, for comparison only)" + _d(lambda c: c.model.norm, sinusoid=False))
+                        "paper's batch norm, for comparison only)" + _default(lambda c: c.model.norm, sinusoid=False))
     t.add_argument("--head", choices=list(HEADS),
                    help="omniglot: zero (zeroing trick, Kao et al. 2022), shared (UNICORN-MAML, Ye & Chao 2022) or "
-                        "learned (the paper)" + _d(lambda c: c.model.head, sinusoid=False))
+                        "learned (the paper)" + _default(lambda c: c.model.head, sinusoid=False))
     t.add_argument("--augment", action=argparse.BooleanOptionalAction,
                    help="omniglot: random affine distortions of training images (Koch et al. 2015)"
-                   + _d(lambda c: "on" if c.omniglot.augment else "off", sinusoid=False))
+                   + _default(lambda c: "on" if c.omniglot.augment else "off", sinusoid=False))
     t.add_argument("--meta-lr-schedule", choices=["constant", "cosine"],
-                   help="beta over the run: constant, or cosine-annealed to beta/100 (MAML++)" + _d("meta_lr_schedule"))
+                   help="beta over the run: constant, or cosine-annealed to beta/100 (MAML++)"
+                   + _default("meta_lr_schedule"))
     t.add_argument("--first-order-iterations", type=int,
                    help="maml: run first-order for this many iterations, then second-order (MAML++)"
-                   + _d("first_order_iterations"))
+                   + _default("first_order_iterations"))
     t.add_argument("--multi-step-loss-iterations", type=int,
                    help="weigh every inner step's query loss, annealed to the last step over this many iterations "
-                        "(MAML++; 0: off)" + _d("multi_step_loss_iterations"))
+                        "(MAML++; 0: off)" + _default("multi_step_loss_iterations"))
     t.add_argument("--learn-inner-lr", action=argparse.BooleanOptionalAction,
                    help="maml/fomaml: meta-learn one inner learning rate per parameter tensor and inner step, "
                         "starting at --inner-lr (MAML++ LSLR); the test then uses the learned rates"
-                   + _d(lambda c: "on" if c.learn_inner_lr else "off"))
+                   + _default(lambda c: "on" if c.learn_inner_lr else "off"))
     t.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="folder with the Omniglot zip archives")
     t.add_argument("--download", action="store_true", help="download the full Omniglot archives if none are found")
     t.add_argument("--init", help="start from this checkpoint's weights (e.g. a first-order warm-up)")
     t.add_argument("--val-every", type=int, help="omniglot: iterations between validation checks (model selection)"
-                   + _d("val_every", sinusoid=False))
+                   + _default("val_every", sinusoid=False))
     t.add_argument("--select-lrs", type=float, nargs="+",
                    help="test-time inner learning rates to choose from on validation data "
                         "(default: the training alpha)")
@@ -175,12 +177,8 @@ def _check_device(device: str) -> None:
     try:
         torch.empty(1, device=device)
     except (RuntimeError, AssertionError) as e:
-        raise UsageError(f"--device {device} cannot be used here ({_first_line(e)}): use --device cpu, or a machine "
+        raise UsageError(f"--device {device} cannot be used here ({first_line(e)}): use --device cpu, or a machine "
                          "that has this device") from e
-
-
-def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def _check_writable(flag: str, value: str | None) -> None:
