@@ -29,13 +29,13 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the e2e helpers (server start/stop, drawing) and quick checkpoints
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
+from processes import pss_kb, rss_kb, tree  # noqa: E402
 
 TARGET_RERENDER_MS = 300
 TARGET_ADAPT_S = 1.0
@@ -119,31 +119,6 @@ def bench_adaptation(assets: Path, repeats: int) -> dict:
 
 # --- (c) -------------------------------------------------------------------------------------------------
 
-def _tree(pid: int) -> list[int]:
-    """pid and all its descendants."""
-    try:
-        proc = psutil.Process(pid)
-        return [pid, *(c.pid for c in proc.children(recursive=True))]
-    except psutil.Error:
-        return []
-
-
-def _pss_kb(pid: int) -> int:
-    """Proportional set size: each page shared between processes (a forked child's copy of torch) counted once
-    across them, split between its sharers; what the tree really holds in memory."""
-    try:
-        return psutil.Process(pid).memory_full_info().pss // 1024
-    except (psutil.Error, AttributeError):  # (no PSS outside Linux)
-        return 0
-
-
-def _rss_kb(pid: int) -> int:
-    try:
-        return psutil.Process(pid).memory_info().rss // 1024
-    except psutil.Error:
-        return 0
-
-
 class MemorySampler(threading.Thread):
     """Samples the summed RSS and the summed PSS of a process tree every `every` seconds (psutil); keeps the peaks and
     each process's largest sampled RSS (a spike between samples is missed). Summed RSS counts the pages
@@ -161,11 +136,11 @@ class MemorySampler(threading.Thread):
             time.sleep(self.every)
 
     def sample(self) -> None:
-        pids = _tree(self.pid)
-        self.peak_kb = max(self.peak_kb, sum(_rss_kb(p) for p in pids))
-        self.peak_pss_kb = max(self.peak_pss_kb, sum(_pss_kb(p) for p in pids))
+        pids = tree(self.pid)
+        self.peak_kb = max(self.peak_kb, sum(rss_kb(p) for p in pids))
+        self.peak_pss_kb = max(self.peak_pss_kb, sum(pss_kb(p) for p in pids))
         for p in pids:
-            self.hwm_kb[p] = max(self.hwm_kb.get(p, 0), _rss_kb(p))  # (the largest sampled RSS)
+            self.hwm_kb[p] = max(self.hwm_kb.get(p, 0), rss_kb(p))  # (the largest sampled RSS)
 
     def stop(self) -> None:
         self._stop_event.set()

@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the e2e helpers: server start/stop, weights
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from processes import loadavg, rss_kb, tree  # noqa: E402
 from st_client import CLICK, Session, StreamlitError  # noqa: E402
 
 TARGET_CHANGE_S = 3.0
@@ -56,10 +57,6 @@ def page_s(session: Session) -> float | None:
 
 
 # --- the machine ---------------------------------------------------------------------------------------------
-
-def loadavg() -> str:
-    return " ".join(f"{v:.2f}" for v in psutil.getloadavg())
-
 
 def cpu_ticks() -> dict[int, tuple[float, str]]:
     """pid -> (user + system CPU seconds so far, command line) for every process."""
@@ -235,11 +232,11 @@ def main() -> None:
     args = ap.parse_args()
 
     import test_e2e as e2e
-    from bench_app import MemorySampler, _rss_kb, _tree, pick_assets
+    from bench_app import MemorySampler, pick_assets
 
     class Sampler(MemorySampler):
         def current_kb(self) -> int:
-            return sum(_rss_kb(p) for p in _tree(self.pid))
+            return sum(rss_kb(p) for p in tree(self.pid))
 
     command = "python benchmarks/bench_class.py " + " ".join(sys.argv[1:])
     t_start = time.perf_counter()
@@ -267,7 +264,7 @@ def main() -> None:
             raise SystemExit(f"the lecture failed: {e}") from e
         finally:
             elapsed = time.perf_counter() - t0
-            ours = set(_tree(proc.pid)) | {os.getpid()}
+            ours = set(tree(proc.pid)) | {os.getpid()}
             watch.snap()
             others = busiest_others(watch.first, watch.last, elapsed, ours)
             server_cpu = sum(watch.last.get(p, (0, ""))[0] - watch.first.get(p, (0, ""))[0]

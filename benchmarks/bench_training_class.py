@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the e2e helpers: server start/stop, weights
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from processes import loadavg, rss_kb  # noqa: E402
 from st_client import CLICK, Session, StreamlitError  # noqa: E402
 
 PAGE = "meta_training"
@@ -65,10 +66,6 @@ STATUS_RE = re.compile(r"\*\*Sinusoid\*\* · (training…|stopping…|finished|n
 SEED_RE = re.compile(r"Seed (\d+) \(sidebar\)")
 COUNTS_RE = re.compile(r"now: (\d+) training, (\d+) waiting")
 ANY_ITERS_RE = re.compile(r"/ ([\d,]+) iterations")
-
-
-def loadavg() -> str:
-    return " ".join(f"{v:.2f}" for v in psutil.getloadavg())
 
 
 def duration_s(text: str) -> float:
@@ -96,13 +93,6 @@ def proc_table() -> dict[int, tuple[int, str]]:
     """pid -> (parent pid, command line) for every process."""
     return {proc.pid: (proc.info["ppid"], " ".join(proc.info["cmdline"] or []))
             for proc in psutil.process_iter(["ppid", "cmdline"])}
-
-
-def rss_kb(pid: int) -> int:
-    try:
-        return psutil.Process(pid).memory_info().rss // 1024
-    except psutil.Error:
-        return 0
 
 
 class TreeSampler(threading.Thread):
