@@ -289,7 +289,8 @@ def curves_panel() -> None:
         return
     view = run.view()
     if run.problem == "omniglot":
-        st.plotly_chart(tv.accuracy_figure(view), key="mt_acc_chart", config=figures.PLOTLY_CONFIG)
+        st.plotly_chart(tv.accuracy_figure(view, tv.OMNIGLOT_VAL_TASKS), key="mt_acc_chart",
+                        config=figures.PLOTLY_CONFIG)
         st.plotly_chart(tv.loss_figure(view, "omniglot", height=300), key="mt_loss_chart",
                         config=figures.PLOTLY_CONFIG)
     else:
