@@ -19,19 +19,17 @@ from torch import Tensor
 from maml_core import DataError, OmniglotData, OmniglotTaskConfig, download, split
 from maml_core.omniglot import find_archives
 from ui import common
-from ui.omniglot_view import (
-    ALL_SLOTS,
+from ui.omniglot_images import (
     MAX_PIXELS,
     MAX_UPLOAD_MB,
     InputError,
     fingerprint,
     image_from_drawing,
     load_upload,
-    slot_name,
-    status_html,
     texture_warning,
     to_network_input,
 )
+from ui.omniglot_view import ALL_SLOTS, slot_name, status_html
 from ui.page_state import OmniglotState
 
 INK = "#000000"
