@@ -46,9 +46,6 @@ PAGE_STATE: dict[str, tuple[type[PageState], str | None]] = {
     "omniglot": (OmniglotState, OMNIGLOT_PREFIX),
     "meta_training": (MetaTrainingState, None),  # (its run lives under mt_* keys and is never touched)
 }
-# The pages that draw `lesson_bar` (tests/test_lesson.py checks their sources): on others, the Lesson page says
-# how to go on.
-PAGES_WITH_BAR = tuple(ld.PAGES)  # every page a scene can be on
 
 
 @dataclass
@@ -401,9 +398,3 @@ def draws(scene: ld.Scene) -> bool:
 
 def scenes(n: int) -> str:
     return f"{n} scene{'' if n == 1 else 's'}"
-
-
-def listed(names) -> str:
-    """'A, B and C'."""
-    names = list(names)
-    return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] if names else ""
