@@ -10,6 +10,8 @@ from ui import browser, common, run_store
 from ui import lesson as le
 from ui import lesson_deck as ld
 
+INTRO_DECK = "maml_in_5_scenes"  # the example offered first
+
 ss = st.session_state
 s = le.state()
 le.follow(s, "lesson")  # a move made in the last click's callback: to the scene it reveals
@@ -55,11 +57,11 @@ if s.presenting:
     st.button("End the lesson", icon=":material/stop_circle:", key="lesson_end", on_click=le.stop, args=(s,),
               help="Back to the deck, to edit or save it.")
 else:
-    st.markdown("A lesson is a deck of **scenes**, in order: each is a page's address (the Sinusoid, Inside MAML and "
-                "Omniglot pages keep what they show in their address bar), with an optional **predict first** "
-                "question that the audience answers before the scene is revealed. Open an example deck or a saved "
-                "one, or build one from addresses; then save it as a small file to share, and present it with a "
-                "presenter clicker or the keyboard (PageDown, PageUp).")
+    st.markdown("A lesson is a deck of **scenes**, in order: each is a page's address (the Sinusoid, Inside MAML, "
+                "Omniglot and Human vs MAML pages keep what they show in their address bar), with an optional "
+                "**predict first** question that the audience answers before the scene is revealed. Open an example "
+                "deck or a saved one, or build one from addresses; then save it as a small file to share, and "
+                "present it with a presenter clicker or the keyboard (PageDown, PageUp).")
     if s.message:  # about the last open or add: shown once
         level, text = s.message
         getattr(st, level)(le.plain(text))  # (it may quote a file's text: shown as itself)
@@ -80,7 +82,7 @@ else:
     col_example, col_file = st.columns(2, gap="large")
     with col_example:
         if decks:
-            ss.setdefault("lesson_example", s.shipped if s.shipped in decks else next(iter(decks)))
+            ss.setdefault("lesson_example", next(d for d in (s.shipped, INTRO_DECK, *decks) if d in decks))
             st.selectbox("Example decks", list(decks), key="lesson_example",
                          format_func=lambda k: f"{decks[k].title or k} ({le.scenes(len(decks[k].scenes))})")
             st.button("Open this deck", icon=":material/folder_open:", key="lesson_open_example",
