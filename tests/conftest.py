@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `pytest` run without `python -m` still imports maml_core from this checkout
-    sys.path.insert(0, str(ROOT))
+from maml_core import OmniglotData
 
-from maml_core import OmniglotData  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 # The tests use tiny tensors: one intra-op thread is 3-4x faster than two fighting other processes
 # for a busy 2-core machine (measured: 6 s against 25 s for test_algorithm + test_models).

@@ -7,23 +7,19 @@ archives when MAML_DATA_DIR names them. The networks are the quick tiny checkpoi
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import synthetic_omniglot
+from test_app_omniglot import assets_dir, no_traceback, texts  # noqa: F401  (assets_dir: a fixture)
+
+from maml_core import load_checkpoint
+from maml_core.challenge import MethodScore, challenge_trials, score_method
+from ui import challenge_view as cv
+from ui import omniglot_inputs as oi
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from test_app_omniglot import assets_dir, no_traceback, texts  # noqa: E402, F401  (assets_dir: a fixture)
-
-from maml_core import load_checkpoint  # noqa: E402
-from maml_core.challenge import MethodScore, challenge_trials, score_method  # noqa: E402
-from ui import challenge_view as cv  # noqa: E402
-from ui import omniglot_inputs as oi  # noqa: E402
 
 PAGE = str(ROOT / "app_pages" / "challenge.py")
 TEST_CHARACTERS = synthetic_omniglot(n_chars=30)

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from maml_core import geometry as G
+from maml_core import load_checkpoint
+from ui.inside import explain
+from ui.inside import numbers as num
 
-from maml_core import geometry as G  # noqa: E402
-from maml_core import load_checkpoint  # noqa: E402
-from ui.inside import explain  # noqa: E402
-from ui.inside import numbers as num  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 APP = str(ROOT / "app.py")
 ASSETS = ROOT / "assets"

@@ -19,15 +19,13 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from maml_core import OmniglotData, default_config, load_checkpoint, meta_train, save_checkpoint
+from maml_core.checkpoints import Headline, Metrics
+from ui import omniglot_inputs as oi
+from ui import omniglot_view as ov
+from ui.page_state import OmniglotState
 
-from maml_core import OmniglotData, default_config, load_checkpoint, meta_train, save_checkpoint  # noqa: E402
-from maml_core.checkpoints import Headline, Metrics  # noqa: E402
-from ui import omniglot_inputs as oi  # noqa: E402
-from ui import omniglot_view as ov  # noqa: E402
-from ui.page_state import OmniglotState  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PAGE = str(ROOT / "app_pages" / "omniglot.py")
 SLOTS_5W1S = [ov.slot_id(c, 0) for c in range(5)] + [ov.QUERY_SLOT]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -18,14 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from maml_core import adapt, default_config, load_checkpoint, meta_train, predict, save_checkpoint
+from maml_core.checkpoints import Metrics
+from ui import sinusoid_view as sv
+from ui.page_state import SinusoidState
 
-from maml_core import adapt, default_config, load_checkpoint, meta_train, predict, save_checkpoint  # noqa: E402
-from maml_core.checkpoints import Metrics  # noqa: E402
-from ui import sinusoid_view as sv  # noqa: E402
-from ui.page_state import SinusoidState  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 APP = str(ROOT / "app.py")
 PAGE = "app_pages/sinusoid.py"

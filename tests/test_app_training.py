@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -17,13 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from maml_core import default_config, meta_train, save_checkpoint
+from maml_core.checkpoints import Metrics
+from ui import training_view as tv
 
-from maml_core import default_config, meta_train, save_checkpoint  # noqa: E402
-from maml_core.checkpoints import Metrics  # noqa: E402
-from ui import training_view as tv  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 APP = str(ROOT / "app.py")
 PAGE = "app_pages/meta_training.py"

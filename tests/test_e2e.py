@@ -52,11 +52,10 @@ def _free_port() -> int:
 
 def quick_assets(folder: Path) -> Path:
     """Tiny checkpoints for every file the app loads (used when the shipped assets/ are incomplete)."""
+    from test_app_omniglot import quick_checkpoints
+
     from maml_core import default_config, meta_train, save_checkpoint
     from maml_core.checkpoints import Metrics
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_app_omniglot import quick_checkpoints
 
     quick_checkpoints(folder)
     for algo in ("maml", "fomaml", "reptile", "pretrain"):

@@ -16,9 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-import test_e2e as e2e  # noqa: E402
+import test_e2e as e2e
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 

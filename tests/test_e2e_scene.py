@@ -7,14 +7,11 @@ The server is this module's own (it is restarted mid-test); helpers come from te
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_e2e import (  # noqa: E402
+from test_e2e import (
     _free_port,
     _need_chromium,
     assert_no_error,

@@ -4,14 +4,10 @@ layouts hold. Screenshots go to test-artifacts/screenshots/ (see tests/test_e2e.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).parent))
-from test_e2e import (  # noqa: E402
+from test_e2e import (
     ARTIFACTS,
     _free_port,
     _need_chromium,
@@ -24,6 +20,8 @@ from test_e2e import (  # noqa: E402
     start_server,
     stop_server,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 

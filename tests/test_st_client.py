@@ -7,19 +7,14 @@ Marked e2e like tests/test_e2e.py (a real server); it needs no chromium, so it i
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(Path(__file__).parent))
-
 pytest.importorskip("websockets")  # a Streamlit dependency
 
-from st_client import CLICK, Session  # noqa: E402
 from test_e2e import _free_port, assets_for_e2e, start_server, stop_server  # noqa: E402
+
+from benchmarks.st_client import CLICK, Session  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
