@@ -243,6 +243,26 @@ def random_affine(x: Tensor, generator: torch.Generator | None = None) -> Tensor
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False).clamp_(0, 1)
 
 
+def character_and_turns(cls: int | Tensor, n_characters: int) -> tuple[int | Tensor, int | Tensor]:
+    """A rotation class's character and quarter turns (ints or tensors alike): with rotations, class c is
+    character c % C turned 90 * (c // C) degrees, so classes 0..C-1 are the characters as drawn."""
+    return cls % n_characters, cls // n_characters
+
+
+def class_images(images: Tensor, classes: Tensor, draws: Tensor) -> Tensor:
+    """Drawings of rotation classes (`character_and_turns`) from `images` (C, 20, 1, 28, 28): `draws[..., j]` of
+    class `classes[...]`, where draws has the shape of classes or one more dimension; each image is turned as its
+    class says. Returns draws.shape + (1, 28, 28), a new tensor (the OmniglotTasks episodes and the transfer
+    baseline's batches both come from here)."""
+    chars, turns = character_and_turns(classes, images.shape[0])
+    x = images[chars if draws.dim() == classes.dim() else chars[..., None], draws]
+    for r in (1, 2, 3):
+        mask = turns == r
+        if mask.any():
+            x[mask] = torch.rot90(x[mask], r, dims=(-2, -1))
+    return x
+
+
 class OmniglotTasks:
     """N-way K-shot episodes with Q queries per class from a set of characters.
 
@@ -265,19 +285,14 @@ class OmniglotTasks:
             raise DataError(f"shots + queries ({k_shot + n_query}) exceed the {DRAWINGS} drawings per character")
 
     def class_name(self, cls: int) -> str:
-        c, r = cls % len(self.names), cls // len(self.names)
+        c, r = character_and_turns(cls, len(self.names))
         return self.names[c] + (f" (rotated {90 * r} deg)" if r else "")
 
     def sample(self, batch: int, generator: torch.Generator | None = None) -> Episode:
         n, k, q = self.n_way, self.k_shot, self.n_query
         classes = torch.rand(batch, self.n_classes, generator=generator).argsort(-1)[:, :n]  # (B, N)
         draws = torch.rand(batch, n, DRAWINGS, generator=generator).argsort(-1)[..., :k + q]  # (B, N, K+Q)
-        chars, rots = classes % len(self.names), classes // len(self.names)
-        x = self.images[chars[..., None], draws]  # (B, N, K+Q, 1, 28, 28)
-        for r in (1, 2, 3):
-            mask = rots == r
-            if mask.any():
-                x[mask] = torch.rot90(x[mask], r, dims=(-2, -1))
+        x = class_images(self.images, classes, draws)  # (B, N, K+Q, 1, 28, 28)
         if self.augment:
             x = random_affine(x.reshape(-1, 1, 28, 28), generator).reshape(x.shape)
         labels = torch.arange(n)

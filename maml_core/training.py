@@ -1,6 +1,7 @@
-"""Meta-training for every algorithm: MAML, FO-MAML, and the baselines (sinusoid 'pretrained on
+"""Meta-training for every algorithm: MAML, FO-MAML, Reptile and the baselines (sinusoid 'pretrained on
 all tasks', Omniglot transfer learning), with a per-iteration callback, periodic checkpoints,
-resume, and model selection on validation tasks."""
+resume, and model selection on validation tasks. Each algorithm's outer update is a class in
+maml_core.steps; the `Trainer` here owns the weights, optimiser, schedules, validation and history."""
 
 from __future__ import annotations
 
@@ -13,18 +14,27 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, vmap
 
-from .algorithm import LEARNED, InnerLR, adapt, adapt_and_measure, initial_rates, meta_loss_and_grad, support_output
+from .algorithm import initial_rates
 from .checkpoints import CheckpointError, read_blob, save_checkpoint
 from .config import TrainConfig
 from .evaluation import EVAL_SEED, adaptation_curves, task_sampler
-from .heads import at_chance, fresh_zero, shared_gradient
+from .heads import at_chance, fresh_zero
 from .models import OmniglotConvNet, build_model, get_params, seeded
-from .omniglot import OmniglotData, random_affine, split
-from .tasks import Episode
+from .omniglot import OmniglotData, split
+from .steps import (  # noqa: F401 (some only re-exported: they were defined here, and callers import them from here)
+    COMPILE_MIN_ITERATIONS,
+    MetaStep,
+    StepLog,
+    compile_pays,
+    head_mode,
+    inner_lr_of,
+    make_step,
+    reptile_step_size,
+    step_class,
+    step_loss_weights,
+)
 
 Params = dict[str, Tensor]
 log = logging.getLogger(__name__)
@@ -144,20 +154,17 @@ class Trainer:
         if init_params is not None:
             params = _warm_start(params, init_params)
         params = {k: v.to(device) for k, v in params.items()}
-        self.head = config.model.head if config.problem == "omniglot" and config.algo in ("maml", "fomaml") \
-            else "learned"
-        at_chance(params, self.head)
-        # torch.func differentiates MAML/FO-MAML by itself: recording a regular autograd graph as well would
-        # only cost time (~6% per iteration, measured). The baselines use plain autograd.
-        self.params = {k: v.requires_grad_(config.algo in ("pretrain", "transfer")) for k, v in params.items()}
+        at_chance(params, head_mode(config))
+        autograd = step_class(config).autograd  # only the baselines differentiate with a regular autograd graph
+        self.params = {k: v.requires_grad_(autograd) for k, v in params.items()}
         self.opt = torch.optim.Adam(self.params.values(), lr=config.meta_lr, fused=True)  # one kernel for all
         self.state = TrainState()
         self.path = Path(checkpoint_path) if checkpoint_path else None
         if resume and self.path is not None and self.path.exists():
             self.state = TrainState.restore(self.path, config, self.params, self.opt, self.g)
-        self._step = _make_step(config, self.model, self.splits, self.g, torch.device(device), compile=compile)
+        self._algorithm = make_step(config, self.model, self.splits, self.g, torch.device(device), compile=compile)
         self._val_sampler = task_sampler(config, self.splits["val"] if self.splits else None)
-        self._pending: list = []  # (meta_loss, logged) since the last history row
+        self._pending: list[StepLog] = []  # since the last history row
 
     @property
     def iteration(self) -> int:
@@ -175,9 +182,9 @@ class Trainer:
         track = it == 1 or it % self.track_every == 0 or it == config.iterations
         for group in self.opt.param_groups:
             group["lr"] = meta_lr_at(config, it)
-        meta_loss, logged = self._step(self.params, self.opt, track, it, self.head)
+        logged = self._algorithm.step(self.params, self.opt, it, track)
         ips = 1.0 / max(time.perf_counter() - t0, 1e-9)
-        self._pending.append((meta_loss, logged))
+        self._pending.append(logged)
         val = None
         if config.problem == "omniglot" and (it % config.val_every == 0 or it == config.iterations):
             score = _validate(config, self.model, self.params, self._val_sampler)
@@ -191,8 +198,8 @@ class Trainer:
             self._pending = []
         elif val is not None and state.history:
             state.history[-1].update(val)
-        return StepInfo(it, config.iterations, meta_loss, logged[0],
-                        logged[1] if config.problem == "omniglot" else None, ips, state.elapsed, self.params, val)
+        return StepInfo(it, config.iterations, logged.loss, logged.query_losses, logged.accuracies, ips,
+                        state.elapsed, self.params, val)
 
     def save(self) -> None:
         """Write the full training state to the checkpoint path (for --resume)."""
@@ -212,10 +219,9 @@ class Trainer:
         model = self.model
         if self.config.algo == "transfer":
             final, model = _transfer_head(self.config, final)
-        meta_step = getattr(self._step, "meta_step", None)
         return TrainResult(self.config, final, model, state.history, state.elapsed, state.iteration,
                            state.iteration < self.config.iterations, state.best_val, self.splits,
-                           meta_step.compile_seconds if meta_step is not None else 0.0)
+                           self._algorithm.compile_seconds)
 
 
 def meta_lr_at(config: TrainConfig, iteration: int) -> float:
@@ -225,22 +231,6 @@ def meta_lr_at(config: TrainConfig, iteration: int) -> float:
         return config.meta_lr
     low = config.meta_lr / 100
     return low + (config.meta_lr - low) * 0.5 * (1 + math.cos(math.pi * (iteration - 1) / config.iterations))
-
-
-def step_loss_weights(steps: int, iteration: int, anneal_iterations: int) -> torch.Tensor | None:
-    """MAML++'s multi-step loss ("MSL", Antoniou et al. 2019, `get_per_step_loss_importance_vector` in
-    their code): weights on the query loss after inner steps 1..S, uniform at first and annealed
-    linearly to the last step only over `anneal_iterations` (non-final weights keep at least 0.03/S).
-    Returns weights for steps 0..S (step 0 gets 0), or None when the multi-step loss is off."""
-    if anneal_iterations <= 0 or steps <= 1:
-        return None
-    w = torch.full((steps,), 1.0 / steps)
-    decay = 1.0 / steps / anneal_iterations
-    floor = 0.03 / steps
-    progress = min(iteration, anneal_iterations)
-    w[:-1] = torch.clamp(w[:-1] - progress * decay, min=floor)
-    w[-1] = min(1.0 / steps + progress * (steps - 1) * decay, 1.0 - (steps - 1) * floor)
-    return torch.cat([torch.zeros(1), w])
 
 
 def _warm_start(params: Params, init: Params) -> Params:
@@ -263,176 +253,19 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def _summarise(it: int, acc: list, elapsed: float, val: dict | None) -> dict[str, float]:
+def _summarise(it: int, logs: list[StepLog], elapsed: float, val: dict | None) -> dict[str, float]:
+    """One history row: the means over the iterations since the last row (the loss before adaptation only from
+    the tracked iterations that measured it, when there are any)."""
     row = {"iteration": it, "elapsed": round(elapsed, 2),
-           "meta_loss": sum(a[0] for a in acc) / len(acc),
-           "query_loss_last": sum(a[1][0][-1] for a in acc) / len(acc),
-           "query_loss_first": _mean([a[1][0][0] for a in acc if len(a[1][0]) > 1] or [a[1][0][0] for a in acc])}
-    if acc[0][1][1] is not None and any(acc[0][1][1]):
-        row["query_acc_last"] = sum(a[1][1][-1] for a in acc) / len(acc)
+           "meta_loss": sum(a.loss for a in logs) / len(logs),
+           "query_loss_last": sum(a.query_losses[-1] for a in logs) / len(logs),
+           "query_loss_first": _mean([a.query_losses[0] for a in logs if len(a.query_losses) > 1]
+                                     or [a.query_losses[0] for a in logs])}
+    if logs[0].accuracies is not None and any(logs[0].accuracies):
+        row["query_acc_last"] = sum(a.accuracies[-1] for a in logs) / len(logs)
     if val:
         row.update(val)
     return row
-
-
-COMPILE_MIN_ITERATIONS = 5000  # below this, compiling (about a minute cold) costs more than it saves
-
-
-def compile_pays(config: TrainConfig) -> bool:
-    """Whether the CLI compiles the meta-step when neither --compile nor --no-compile is given: measured to
-    pay for sinusoid MAML/FO-MAML runs of at least COMPILE_MIN_ITERATIONS iterations (compiled step 8.4x faster
-    than eager in one process, meta-gradient equal to 6e-8; compilation took 7.5 minutes cold, measured once, niced,
-    with both cores busy).
-    Omniglot has not been measured: eager."""
-    return config.problem == "sinusoid" and config.algo in ("maml", "fomaml") and \
-        config.iterations >= COMPILE_MIN_ITERATIONS
-
-
-class MetaStep:
-    """`meta_loss_and_grad` for one model and inner loop, optionally through `torch.compile`. If compilation
-    fails (no C++ compiler, an unsupported operation), it logs one warning and continues eagerly: the same
-    numbers, only slower."""
-
-    def __init__(self, model: nn.Module, config: TrainConfig, compile: bool) -> None:
-        self.model, self.config = model, config
-        self.compiled = torch.compile(self._eager, dynamic=False) if compile else None
-        self.compile_seconds = 0.0  # the first call of each variant (order, tracking, step weights) compiles it
-        self._variants: set[tuple] = set()
-
-    def _eager(self, params, sx, sy, qx, qy, first_order: bool, track: bool, weights):
-        batch = Episode(sx, sy, qx, qy)
-        return meta_loss_and_grad(self.model, params, batch, steps=self.config.inner_steps,
-                                  inner_lr=inner_lr_of(self.config), first_order=first_order, track_steps=track,
-                                  step_weights=weights)
-
-    def __call__(self, params: Params, batch: Episode, first_order: bool, track: bool, weights):
-        args = (params, batch.support_x, batch.support_y, batch.query_x, batch.query_y, first_order, track, weights)
-        if self.compiled is not None:
-            variant = (first_order, track, weights is None)
-            t0 = time.perf_counter()
-            try:
-                out = self.compiled(*args)
-                if variant not in self._variants:
-                    self._variants.add(variant)
-                    self.compile_seconds += time.perf_counter() - t0
-                return out
-            except Exception as e:  # whatever the compiler raises, the eager step computes the same thing
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                log.warning("torch.compile could not compile the meta-step (%s: %s); continuing without it",
-                            type(e).__name__, first[:200])
-                self.compiled = None
-        return self._eager(*args)
-
-
-def _make_step(config: TrainConfig, model: nn.Module, splits, g: torch.Generator, device: torch.device,
-               compile: bool = False):
-    """One optimisation step for the configured algorithm: (params, opt) -> (loss, logged)."""
-    if config.algo in ("maml", "fomaml"):
-        train_sampler = task_sampler(config, splits["train"] if splits else None, training=True)
-        meta_step = MetaStep(model, config, compile)
-
-        def step(params, opt, track, it, head):
-            batch = train_sampler.sample(config.meta_batch, g).to(device)
-            first_order = config.first_order or it <= config.first_order_iterations  # MAML++ "DA"
-            weights = step_loss_weights(config.inner_steps, it, config.multi_step_loss_iterations)
-            weights = None if weights is None else weights.to(device)
-            loss, grads, logged = meta_step(params, batch, first_order, track, weights)
-            shared_gradient(grads, head)
-            _apply(opt, params, grads)
-            at_chance(params, head)
-            return float(loss), logged.tolist()
-        step.meta_step = meta_step  # (its compile time, for the result)
-        return step
-
-    if config.algo == "reptile":
-        return _reptile_step(config, model, g, device)
-
-    if config.algo == "pretrain":  # one network regressed on all tasks jointly (paper's baseline)
-        sampler = task_sampler(config, training=True)
-        n_points = config.sinusoid.k_shot + config.sinusoid.n_query
-
-        def step(params, opt, track, it, head):  # baselines: one figure per iteration; `track` changes nothing
-            x, y = sampler.sample_joint(config.meta_batch, n_points, g)
-            x, y = x.to(device), y.to(device)
-            loss = F.mse_loss(functional_call(model, params, (x,)), y)
-            grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
-            _apply(opt, params, grads)
-            return float(loss.detach()), [[float(loss.detach())], [0.0]]
-        return step
-
-    if config.algo == "transfer":  # an ordinary classifier on all training classes
-        train = splits["train"]
-        images = train.float_images()  # (C, 20, 1, 28, 28)
-        rot = 4 if config.omniglot.rotations else 1
-        n_char = images.shape[0]
-        batch_size = config.meta_batch * config.omniglot.n_way * (config.omniglot.k_shot + config.omniglot.n_query)
-
-        def step(params, opt, track, it, head):  # baselines: one figure per iteration; `track` changes nothing
-            cls = torch.randint(0, n_char * rot, (batch_size,), generator=g)
-            draw = torch.randint(0, 20, (batch_size,), generator=g)
-            x = images[cls % n_char, draw].clone()
-            for r in range(1, rot):
-                m = (cls // n_char) == r
-                if m.any():
-                    x[m] = torch.rot90(x[m], r, dims=(-2, -1))
-            if config.omniglot.augment:  # the same distortions as the meta-learners' training episodes
-                x = random_affine(x, g)
-            x, cls = x.to(device), cls.to(device)
-            out = functional_call(model, params, (x,))
-            loss = F.cross_entropy(out, cls)
-            grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
-            _apply(opt, params, grads)
-            acc = float((out.argmax(-1) == cls).float().mean())
-            return float(loss.detach()), [[float(loss.detach())], [acc]]
-        return step
-    raise ValueError(f"unknown algorithm {config.algo!r}")
-
-
-def reptile_step_size(config: TrainConfig, iteration: int) -> float:
-    """Reptile's epsilon at a 1-based iteration: `outer_step`, linearly annealed towards 0 (the authors' schedule)."""
-    return config.outer_step * (1.0 - (iteration - 1) / config.iterations)
-
-
-def _reptile_step(config: TrainConfig, model: nn.Module, g: torch.Generator, device: torch.device):
-    """Reptile (Nichol, Achiam & Schulman, "On First-Order Meta-Learning Algorithms", 2018, Algorithm 2, batched):
-    each task's weights phi_i after k = `inner_steps` SGD steps of `inner_lr` on all of its points (Reptile has no
-    support/query split), then theta += epsilon * mean_i(phi_i - theta). Plain SGD inner steps, as every method
-    adapts at test time. Logged: the query loss after each inner step on the support set alone (tracked
-    iterations), else the loss on the task's points after its k steps."""
-    sampler = task_sampler(config, training=True)
-    k, lr = config.inner_steps, config.inner_lr
-
-    def phi(params, x, y):
-        states = adapt(model, params, x, y, steps=k, inner_lr=lr, first_order=True)
-        return states[-1], F.mse_loss(support_output(model, states[-1], x), y)
-
-    def measured(params, sx, sy, qx, qy):
-        return adapt_and_measure(model, params, sx, sy, qx, qy, steps=k, inner_lr=lr, support_loss=False)["query_loss"]
-
-    def step(params, opt, track, it, head):
-        batch = sampler.sample(config.meta_batch, g).to(device)
-        x = torch.cat([batch.support_x, batch.query_x], 1)
-        y = torch.cat([batch.support_y, batch.query_y], 1)
-        with torch.no_grad():
-            phis, after = vmap(phi, in_dims=(None, 0, 0))(params, x, y)
-            eps = reptile_step_size(config, it)
-            for name, p in params.items():
-                p.add_(eps * (phis[name].mean(0) - p))
-            loss = float(after.mean())
-            if track:
-                curve = vmap(measured, in_dims=(None, 0, 0, 0, 0))(
-                    params, batch.support_x, batch.support_y, batch.query_x, batch.query_y).mean(0).tolist()
-            else:
-                curve = [loss]
-        return loss, [curve, [0.0] * len(curve)]
-    return step
-
-
-def _apply(opt: torch.optim.Optimizer, params: Params, grads: Params) -> None:
-    for k, p in params.items():
-        p.grad = grads[k]
-    opt.step()
-    opt.zero_grad(set_to_none=True)
 
 
 def _transfer_head(config: TrainConfig, params: Params) -> tuple[Params, nn.Module]:
@@ -440,11 +273,6 @@ def _transfer_head(config: TrainConfig, params: Params) -> tuple[Params, nn.Modu
     (`heads.fresh_zero`). The network's own weights are seeded (they are never read)."""
     model = build_model(config.model, seed=config.seed)
     return fresh_zero(params, model.head.weight.shape[0]), model
-
-
-def inner_lr_of(config: TrainConfig) -> InnerLR:
-    """The inner learning rate a run adapts with: its learned rates (LSLR) or alpha."""
-    return LEARNED if config.learn_inner_lr else config.inner_lr
 
 
 def _validate(config: TrainConfig, model: nn.Module, params: Params, sampler) -> float:

@@ -273,16 +273,16 @@ def test_cosine_meta_lr_and_multi_step_loss_weights():
 
 
 def test_first_order_iterations_switch_to_second_order(monkeypatch):
-    import maml_core.training as training
+    import maml_core.steps as steps
 
     seen = []
-    real = training.meta_loss_and_grad
+    real = steps.meta_loss_and_grad
 
     def spy(*args, **kwargs):
         seen.append(kwargs["first_order"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(training, "meta_loss_and_grad", spy)
+    monkeypatch.setattr(steps, "meta_loss_and_grad", spy)
     meta_train(default_config("sinusoid", "maml", iterations=5, meta_batch=2, first_order_iterations=3))
     assert seen == [True, True, True, False, False]
 
@@ -307,15 +307,15 @@ def test_compiled_meta_step_equals_eager():
 
 
 def test_a_failed_compilation_falls_back_to_eager_with_one_warning(monkeypatch, caplog):
-    import maml_core.training as training
+    import maml_core.steps as steps
 
     def broken(fn, **kwargs):
         def run(*args):
             raise RuntimeError("InductorError: no working C++ compiler found\nmore detail")
         return run
 
-    monkeypatch.setattr(training.torch, "compile", broken)
-    with caplog.at_level("WARNING", logger="maml_core.training"):
+    monkeypatch.setattr(steps.torch, "compile", broken)
+    with caplog.at_level("WARNING", logger="maml_core.steps"):
         result = meta_train(default_config("sinusoid", "maml", iterations=3, meta_batch=2), compile=True)
     assert result.iterations_done == 3
     notes = [r.getMessage() for r in caplog.records if "torch.compile" in r.getMessage()]
@@ -342,3 +342,41 @@ def test_a_result_round_trips_through_its_portable_form():
     assert (back.history, back.seconds, back.iterations_done, back.stopped_early, back.best_val) == \
         (r.history, r.seconds, r.iterations_done, r.stopped_early, r.best_val)
     assert type(back.model) is type(r.model)
+
+
+@pytest.mark.parametrize("algo, logged", [("maml", 3), ("fomaml", 3), ("reptile", 3), ("pretrain", 1)])
+def test_each_algorithm_is_one_step_class_with_a_typed_log(algo, logged):
+    from maml_core.steps import STEPS, StepLog, make_step
+
+    config = default_config("sinusoid", algo, iterations=4, meta_batch=2, inner_steps=2)
+    model = build_model(config.model, seed=0)
+    params = {k: v.requires_grad_(STEPS[algo].autograd) for k, v in get_params(model).items()}
+    before = {k: v.detach().clone() for k, v in params.items()}
+    step = make_step(config, model, None, torch.Generator().manual_seed(0), torch.device("cpu"))
+    out = step.step(params, torch.optim.Adam(params.values(), lr=config.meta_lr), 1, True)
+    assert isinstance(out, StepLog) and out.accuracies is None  # regression: no accuracy to report
+    assert len(out.query_losses) == logged  # steps 0..S when tracked; the baseline has no inner steps
+    assert step.compile_seconds == 0.0
+    assert any(not torch.equal(before[k], params[k]) for k in params)  # the step updated the weights in place
+
+
+def test_an_unknown_algorithm_is_refused_by_name():
+    from types import SimpleNamespace
+
+    from maml_core.steps import step_class
+
+    with pytest.raises(ValueError, match="unknown algorithm 'sgd'.*maml"):
+        step_class(SimpleNamespace(algo="sgd"))
+
+
+def test_the_transfer_baseline_and_the_episodes_share_one_rotation_class_mapping():
+    from maml_core.omniglot import class_images
+
+    images = torch.rand(3, 20, 1, 28, 28)
+    classes = torch.tensor([1, 3, 7, 11])  # character c % 3, turned c // 3 quarter turns
+    draws = torch.tensor([5, 6, 7, 8])
+    expected = torch.stack([images[1, 5], images[0, 6].rot90(1, (-2, -1)), images[1, 7].rot90(2, (-2, -1)),
+                            images[2, 8].rot90(3, (-2, -1))])
+    assert torch.equal(class_images(images, classes, draws), expected)  # one drawing per class (transfer)
+    episode = class_images(images, classes[None], torch.stack([draws, draws])[None].transpose(1, 2))  # (1, 4, 2)
+    assert episode.shape == (1, 4, 2, 1, 28, 28) and torch.equal(episode[0, :, 0], expected)  # K+Q per class

@@ -1,0 +1,289 @@
+"""One outer update of each training algorithm, one class each: MAML and FO-MAML (`MamlStep`; first-order is one
+flag), Reptile, the sinusoid baseline pretrained on all tasks jointly, and the Omniglot transfer baseline.
+
+Every class draws its tasks from the run's generator, updates the parameters in place and returns a `StepLog`;
+`STEPS` maps `TrainConfig.algo` to its class. The `Trainer` (maml_core.training) owns everything around the step:
+weights, optimiser, schedules, validation, history and checkpoints."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from .algorithm import LEARNED, InnerLR, adapt, adapt_and_measure, meta_loss_and_grad, support_output
+from .config import TrainConfig
+from .evaluation import task_sampler
+from .heads import at_chance, shared_gradient
+from .omniglot import DRAWINGS, OmniglotData, class_images, random_affine
+from .tasks import Episode
+
+Params = dict[str, Tensor]
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepLog:
+    """What one outer update reports."""
+
+    loss: float  # the objective it descended: mean query loss after adaptation (MAML/FO-MAML), the training loss
+    # (baselines), or Reptile's loss on each task's points after its inner steps
+    query_losses: list[float]  # mean query loss after each inner step 0..S on tracked iterations, else after the
+    # last step only; baselines: [loss]
+    accuracies: list[float] | None  # query accuracy, as `query_losses` (classification), else None
+
+
+def head_mode(config: TrainConfig) -> str:
+    """How the N-way head is kept during training (`heads`): the configured mode for MAML/FO-MAML on Omniglot;
+    every other run learns its head freely."""
+    return config.model.head if config.problem == "omniglot" and config.algo in ("maml", "fomaml") else "learned"
+
+
+def inner_lr_of(config: TrainConfig) -> InnerLR:
+    """The inner learning rate a run adapts with: its learned rates (LSLR) or alpha."""
+    return LEARNED if config.learn_inner_lr else config.inner_lr
+
+
+def step_loss_weights(steps: int, iteration: int, anneal_iterations: int) -> torch.Tensor | None:
+    """MAML++'s multi-step loss ("MSL", Antoniou et al. 2019, `get_per_step_loss_importance_vector` in
+    their code): weights on the query loss after inner steps 1..S, uniform at first and annealed
+    linearly to the last step only over `anneal_iterations` (non-final weights keep at least 0.03/S).
+    Returns weights for steps 0..S (step 0 gets 0), or None when the multi-step loss is off."""
+    if anneal_iterations <= 0 or steps <= 1:
+        return None
+    w = torch.full((steps,), 1.0 / steps)
+    decay = 1.0 / steps / anneal_iterations
+    floor = 0.03 / steps
+    progress = min(iteration, anneal_iterations)
+    w[:-1] = torch.clamp(w[:-1] - progress * decay, min=floor)
+    w[-1] = min(1.0 / steps + progress * (steps - 1) * decay, 1.0 - (steps - 1) * floor)
+    return torch.cat([torch.zeros(1), w])
+
+
+def reptile_step_size(config: TrainConfig, iteration: int) -> float:
+    """Reptile's epsilon at a 1-based iteration: `outer_step`, linearly annealed towards 0 (the authors' schedule)."""
+    return config.outer_step * (1.0 - (iteration - 1) / config.iterations)
+
+
+COMPILE_MIN_ITERATIONS = 5000  # below this, the cold compilation costs more time than the faster steps save
+
+
+def compile_pays(config: TrainConfig) -> bool:
+    """Whether the CLI compiles the meta-step when neither --compile nor --no-compile is given: sinusoid
+    MAML/FO-MAML runs of at least COMPILE_MIN_ITERATIONS iterations, where it was measured to pay (docs/SPEED.md,
+    "Compiling the meta-step"). Omniglot has not been measured: eager."""
+    return config.problem == "sinusoid" and config.algo in ("maml", "fomaml") and \
+        config.iterations >= COMPILE_MIN_ITERATIONS
+
+
+class MetaStep:
+    """`meta_loss_and_grad` for one model and inner loop, optionally through `torch.compile`. If compilation
+    fails (no C++ compiler, an unsupported operation), it logs one warning and continues eagerly: the same
+    numbers, only slower."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig, compile: bool) -> None:
+        self.model, self.config = model, config
+        self.compiled = torch.compile(self._eager, dynamic=False) if compile else None
+        self.compile_seconds = 0.0  # the first call of each variant (order, tracking, step weights) compiles it
+        self._variants: set[tuple] = set()
+
+    def _eager(self, params, sx, sy, qx, qy, first_order: bool, track: bool, weights):
+        batch = Episode(sx, sy, qx, qy)
+        return meta_loss_and_grad(self.model, params, batch, steps=self.config.inner_steps,
+                                  inner_lr=inner_lr_of(self.config), first_order=first_order, track_steps=track,
+                                  step_weights=weights)
+
+    def __call__(self, params: Params, batch: Episode, first_order: bool, track: bool, weights):
+        args = (params, batch.support_x, batch.support_y, batch.query_x, batch.query_y, first_order, track, weights)
+        if self.compiled is not None:
+            variant = (first_order, track, weights is None)
+            t0 = time.perf_counter()
+            try:
+                out = self.compiled(*args)
+                if variant not in self._variants:
+                    self._variants.add(variant)
+                    self.compile_seconds += time.perf_counter() - t0
+                return out
+            except Exception as e:  # whatever the compiler raises, the eager step computes the same thing
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                log.warning("torch.compile could not compile the meta-step (%s: %s); continuing without it",
+                            type(e).__name__, first[:200])
+                self.compiled = None
+        return self._eager(*args)
+
+
+class AlgorithmStep:
+    """One outer update of a training algorithm: `step(params, opt, iteration, track)` draws tasks from `g`,
+    updates `params` in place (through `opt` where the algorithm uses it) and returns a `StepLog`. `iteration` is
+    1-based; `track` asks for the query loss after every inner step (a forward pass per step)."""
+
+    # Whether the parameters record a regular autograd graph: the baselines differentiate with plain autograd,
+    # while torch.func differentiates the meta-learners by itself, so a graph there would only cost time.
+    autograd: ClassVar[bool] = False
+
+    def __init__(self, config: TrainConfig, model: nn.Module, splits: dict[str, OmniglotData] | None,
+                 g: torch.Generator, device: torch.device, compile: bool = False) -> None:
+        self.config, self.model, self.g, self.device = config, model, g, device
+
+    def step(self, params: Params, opt: torch.optim.Optimizer, iteration: int, track: bool) -> StepLog:
+        raise NotImplementedError
+
+    @property
+    def compile_seconds(self) -> float:
+        """Seconds spent in torch.compile so far (0 where nothing is compiled)."""
+        return 0.0
+
+
+class MamlStep(AlgorithmStep):
+    """MAML (second order) and FO-MAML (`config.first_order`, or the first `first_order_iterations` iterations:
+    MAML++ "DA"), with MAML++'s multi-step loss and the head kept as `head_mode` says."""
+
+    def __init__(self, config: TrainConfig, model: nn.Module, splits: dict[str, OmniglotData] | None,
+                 g: torch.Generator, device: torch.device, compile: bool = False) -> None:
+        super().__init__(config, model, splits, g, device)
+        self.sampler = task_sampler(config, splits["train"] if splits else None, training=True)
+        self.meta_step = MetaStep(model, config, compile)
+        self.head = head_mode(config)
+        self.classify = config.problem == "omniglot"
+
+    def step(self, params: Params, opt: torch.optim.Optimizer, iteration: int, track: bool) -> StepLog:
+        config = self.config
+        batch = self.sampler.sample(config.meta_batch, self.g).to(self.device)
+        first_order = config.first_order or iteration <= config.first_order_iterations
+        weights = step_loss_weights(config.inner_steps, iteration, config.multi_step_loss_iterations)
+        weights = None if weights is None else weights.to(self.device)
+        loss, grads, logged = self.meta_step(params, batch, first_order, track, weights)
+        shared_gradient(grads, self.head)
+        _apply(opt, params, grads)
+        at_chance(params, self.head)
+        losses, accuracies = logged.tolist()
+        return StepLog(float(loss), losses, accuracies if self.classify else None)
+
+    @property
+    def compile_seconds(self) -> float:
+        return self.meta_step.compile_seconds
+
+
+class ReptileStep(AlgorithmStep):
+    """Reptile (Nichol, Achiam & Schulman, "On First-Order Meta-Learning Algorithms", 2018, Algorithm 2, batched):
+    each task's weights phi_i after k = `inner_steps` SGD steps of `inner_lr` on all of its points (Reptile has no
+    support/query split), then theta += epsilon * mean_i(phi_i - theta), without the optimiser. Plain SGD inner
+    steps, as every method adapts at test time. Logged: the query loss after each inner step on the support set
+    alone (tracked iterations), else the loss on the task's points after its k steps."""
+
+    def __init__(self, config: TrainConfig, model: nn.Module, splits: dict[str, OmniglotData] | None,
+                 g: torch.Generator, device: torch.device, compile: bool = False) -> None:
+        super().__init__(config, model, splits, g, device)
+        self.sampler = task_sampler(config, training=True)
+
+    def _phi(self, params: Params, x: Tensor, y: Tensor) -> tuple[Params, Tensor]:
+        k, lr = self.config.inner_steps, self.config.inner_lr
+        states = adapt(self.model, params, x, y, steps=k, inner_lr=lr, first_order=True)
+        return states[-1], F.mse_loss(support_output(self.model, states[-1], x), y)
+
+    def _measured(self, params: Params, sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor) -> Tensor:
+        k, lr = self.config.inner_steps, self.config.inner_lr
+        return adapt_and_measure(self.model, params, sx, sy, qx, qy, steps=k, inner_lr=lr,
+                                 support_loss=False)["query_loss"]
+
+    def step(self, params: Params, opt: torch.optim.Optimizer, iteration: int, track: bool) -> StepLog:
+        batch = self.sampler.sample(self.config.meta_batch, self.g).to(self.device)
+        x = torch.cat([batch.support_x, batch.query_x], 1)
+        y = torch.cat([batch.support_y, batch.query_y], 1)
+        with torch.no_grad():
+            phis, after = vmap(self._phi, in_dims=(None, 0, 0))(params, x, y)
+            eps = reptile_step_size(self.config, iteration)
+            for name, p in params.items():
+                p.add_(eps * (phis[name].mean(0) - p))
+            loss = float(after.mean())
+            if track:
+                curve = vmap(self._measured, in_dims=(None, 0, 0, 0, 0))(
+                    params, batch.support_x, batch.support_y, batch.query_x, batch.query_y).mean(0).tolist()
+            else:
+                curve = [loss]
+        return StepLog(loss, curve, None)
+
+
+class PretrainStep(AlgorithmStep):
+    """The paper's sinusoid baseline: one network regressed on points of all tasks jointly (no adaptation, so
+    `track` changes nothing)."""
+
+    autograd = True
+
+    def __init__(self, config: TrainConfig, model: nn.Module, splits: dict[str, OmniglotData] | None,
+                 g: torch.Generator, device: torch.device, compile: bool = False) -> None:
+        super().__init__(config, model, splits, g, device)
+        self.sampler = task_sampler(config, training=True)
+        self.n_points = config.sinusoid.k_shot + config.sinusoid.n_query
+
+    def step(self, params: Params, opt: torch.optim.Optimizer, iteration: int, track: bool) -> StepLog:
+        x, y = self.sampler.sample_joint(self.config.meta_batch, self.n_points, self.g)
+        x, y = x.to(self.device), y.to(self.device)
+        loss = F.mse_loss(functional_call(self.model, params, (x,)), y)
+        grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
+        _apply(opt, params, grads)
+        value = float(loss.detach())
+        return StepLog(value, [value], None)
+
+
+class TransferStep(AlgorithmStep):
+    """The Omniglot transfer baseline: an ordinary classifier of every training class (rotations included), fed
+    as many drawings per iteration as a meta-batch of episodes holds (no adaptation, so `track` changes nothing).
+    Its head is replaced at test time (`heads.fresh_zero`)."""
+
+    autograd = True
+
+    def __init__(self, config: TrainConfig, model: nn.Module, splits: dict[str, OmniglotData] | None,
+                 g: torch.Generator, device: torch.device, compile: bool = False) -> None:
+        super().__init__(config, model, splits, g, device)
+        o = config.omniglot
+        self.images = splits["train"].float_images()  # (C, 20, 1, 28, 28)
+        self.n_classes = self.images.shape[0] * (4 if o.rotations else 1)
+        self.batch_size = config.meta_batch * o.n_way * (o.k_shot + o.n_query)
+
+    def step(self, params: Params, opt: torch.optim.Optimizer, iteration: int, track: bool) -> StepLog:
+        cls = torch.randint(0, self.n_classes, (self.batch_size,), generator=self.g)
+        draw = torch.randint(0, DRAWINGS, (self.batch_size,), generator=self.g)
+        x = class_images(self.images, cls, draw)  # (batch, 1, 28, 28)
+        if self.config.omniglot.augment:  # the same distortions as the meta-learners' training episodes
+            x = random_affine(x, self.g)
+        x, cls = x.to(self.device), cls.to(self.device)
+        out = functional_call(self.model, params, (x,))
+        loss = F.cross_entropy(out, cls)
+        grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
+        _apply(opt, params, grads)
+        acc = float((out.argmax(-1) == cls).float().mean())
+        value = float(loss.detach())
+        return StepLog(value, [value], [acc])
+
+
+STEPS: dict[str, type[AlgorithmStep]] = {
+    "maml": MamlStep, "fomaml": MamlStep, "reptile": ReptileStep, "pretrain": PretrainStep, "transfer": TransferStep,
+}
+
+
+def step_class(config: TrainConfig) -> type[AlgorithmStep]:
+    """The class that runs `config.algo`."""
+    if config.algo not in STEPS:
+        raise ValueError(f"unknown algorithm {config.algo!r}: choose one of {', '.join(STEPS)}")
+    return STEPS[config.algo]
+
+
+def make_step(config: TrainConfig, model: nn.Module, splits: dict[str, OmniglotData] | None, g: torch.Generator,
+              device: torch.device, compile: bool = False) -> AlgorithmStep:
+    """The outer update of `config.algo` for `model`, drawing tasks from `g` (and from `splits["train"]` for
+    Omniglot); `compile` runs the MAML/FO-MAML meta-step through `torch.compile`."""
+    return step_class(config)(config, model, splits, g, device, compile=compile)
+
+
+def _apply(opt: torch.optim.Optimizer, params: Params, grads: Params) -> None:
+    for k, p in params.items():
+        p.grad = grads[k]
+    opt.step()
+    opt.zero_grad(set_to_none=True)
