@@ -77,17 +77,27 @@ def landscape(origin: str, kind: str, tasks: tuple[num.Task, ...], steps: int, l
     return num.compute_landscape(model(), starts, origin, kind, num.episode(tasks), steps, lr)
 
 
-@st.cache_resource(show_spinner=False, max_entries=256)
-def paths_and_directions(origin: str, kind: str, tasks: tuple[num.Task, ...], steps: int, lr: float,
-                         clicked: tuple[float, float]):
+def theta_at(origin: str, kind: str, tasks: tuple[num.Task, ...], steps: int, lr: float,
+             clicked: tuple[float, float]):
     land = landscape(origin, kind, tasks, steps, lr)
-    theta = land.plane.point(*clicked) if clicked != (0.0, 0.0) else shipped(origin).params
-    batch = num.episode(tasks)
-    net = model()
-    paths = num.compute_paths(net, land.plane, theta, batch, steps, lr)
-    table = num.compute_directions(net, land.plane, theta, batch, steps, lr)
-    layers = num.compute_layers(net, theta, batch.task(0), steps, lr)
-    return paths, table, layers
+    return land, (land.plane.point(*clicked) if clicked != (0.0, 0.0) else shipped(origin).params)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def paths_at(origin: str, kind: str, tasks: tuple[num.Task, ...], steps: int, lr: float,
+             clicked: tuple[float, float]) -> num.Paths:
+    """Every task's inner steps from the θ shown: computed before the rest, so the landscape redraws first."""
+    land, theta = theta_at(origin, kind, tasks, steps, lr, clicked)
+    return num.compute_paths(model(), land.plane, theta, num.episode(tasks), steps, lr)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def directions_and_layers(origin: str, kind: str, tasks: tuple[num.Task, ...], steps: int, lr: float,
+                          clicked: tuple[float, float]):
+    land, theta = theta_at(origin, kind, tasks, steps, lr, clicked)
+    batch, net = num.episode(tasks), model()
+    return (num.compute_directions(net, land.plane, theta, batch, steps, lr),
+            num.compute_layers(net, theta, batch.task(0), steps, lr))
 
 
 @st.cache_data(show_spinner="Measuring the meta-objective along the line…", max_entries=16)
@@ -123,6 +133,13 @@ def along(lr: float) -> tuple[num.AlongTraining | None, str]:
             f"weights are not the shipped ones (largest difference {diff:.2g}), so the curve is of that run. "
             "Directions on 25 fixed training-distribution tasks (10 shots), 1 inner step of α as in training.")
     return num.compute_along(model(), snaps, tasks, lr), note
+
+
+def move_theta(click: chart_click.ChartClick) -> None:
+    """A click on the plane (applied before the page runs, so this run draws the paths from there)."""
+    mine = InsideState.of(st.session_state)
+    if click.t != mine.last_click:
+        mine.last_click, mine.clicked = click.t, (round(click.x, 6), round(click.y, 6))
 
 
 def user_task() -> num.Task | None:
@@ -174,34 +191,48 @@ if state.plane_key != plane_key:  # a new plane: a click on the old one means no
 chosen = [m for m in STARTS if m in settings.methods]  # the sidebar's methods: the starts marked and compared
 land = landscape(origin, kind, tasks, steps, lr)  # (shared by every session: filtered in a copy)
 land = dataclasses.replace(land, starts={m: p for m, p in land.starts.items() if m in chosen or m == origin})
-paths, table, layers = paths_and_directions(origin, kind, tasks, steps, lr, state.clicked)
 
 st.subheader("1. The landscape")
 view = step_control.step_control("ins", state.shown, steps)
 step = view.step
-col_chart, col_text = st.columns([1.15, 1], gap="medium")
-with col_chart:
-    height = 600 if big else 540
-    live_chart(charts.landscape_figure(land, paths, step, tasks, origin, state.clicked, height), key="ins_landscape")
-    click = chart_click.chart_click("ins_landscape", key="ins_click", points_trace=0, radius_px=0)
-    if click is not None and click.t != state.last_click:
-        state.last_click, state.clicked = click.t, (round(click.x, 6), round(click.y, 6))
-        st.rerun()
-with col_text:
-    st.markdown("**Click anywhere on the plane to start the inner steps there**; the plane and its contours stay.")
-    if state.clicked != (0.0, 0.0) and st.button("Back to the start", key="ins_unclick", icon=":material/undo:"):
-        state.clicked = (0.0, 0.0)
-        st.rerun()
-    for sentence in explain.landscape_text(land, paths, tasks, step, origin, state.clicked):
-        st.markdown(sentence)
-    if mine is None:
-        st.info("These are four random tasks of the paper's family. Set up a task on the **Sinusoid regression** "
-                "page and it appears here as *your task*, in black.", icon=":material/info:")
-    st.caption(f"Contours: each task's support loss (MSE on its {k} points, log scale) in the task's colour, over "
-               f"a plane through the {names.label(origin)} start spanned by {num.PLANES[kind]}. Lines with arrows: "
-               f"each task's inner steps of α = {lr:g} up to the step shown.")
+
+
+@st.fragment
+def landscape_section() -> None:
+    """Section 1 on its own: a click on the plane reruns only this, so its paths redraw first; the sections below
+    depend on the clicked θ too and follow in a full run of the page."""
+    here = InsideState.of(ss)
+    paths = paths_at(origin, kind, tasks, steps, lr, here.clicked)
+    col_chart, col_text = st.columns([1.15, 1], gap="medium")
+    with col_chart:
+        height = 600 if big else 540
+        live_chart(charts.landscape_figure(land, paths, step, tasks, origin, here.clicked, height),
+                   key="ins_landscape")
+        chart_click.chart_click("ins_landscape", key="ins_click", points_trace=0, radius_px=0, on_click=move_theta)
+    with col_text:
+        st.markdown("**Click anywhere on the plane to start the inner steps there**; the plane and its contours "
+                    "stay.")
+        if here.clicked != (0.0, 0.0) and st.button("Back to the start", key="ins_unclick", icon=":material/undo:"):
+            here.clicked = (0.0, 0.0)
+            st.rerun()
+        for sentence in explain.landscape_text(land, paths, tasks, step, origin, here.clicked):
+            st.markdown(sentence)
+        if mine is None:
+            st.info("These are four random tasks of the paper's family. Set up a task on the **Sinusoid regression** "
+                    "page and it appears here as *your task*, in black.", icon=":material/info:")
+        st.caption(f"Contours: each task's support loss (MSE on its {k} points, log scale) in the task's colour, "
+                   f"over a plane through the {names.label(origin)} start spanned by {num.PLANES[kind]}. Lines with "
+                   f"arrows: each task's inner steps of α = {lr:g} up to the step shown.")
+    if here.clicked != clicked_in_this_run:  # a click (a run of this fragment alone): now the rest of the page
+        st.rerun(scope="app")
+
+
+clicked_in_this_run = state.clicked
+landscape_section()
+paths = paths_at(origin, kind, tasks, steps, lr, state.clicked)
 
 st.subheader("2. Where each method would move θ")
+table, layers = directions_and_layers(origin, kind, tasks, steps, lr, state.clicked)
 col_arrows, col_table = st.columns([1, 1.2], gap="medium")
 with col_arrows:
     st.plotly_chart(charts.directions_figure(table, common.scaled(380)), key="ins_directions",

@@ -14,6 +14,7 @@ A touch screen's tap is a click too. Each click carries the browser's time stamp
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,12 +67,21 @@ def _component():
     return _REGISTERED[0]
 
 
-def chart_click(chart_key: str, *, key: str, points_trace: int, radius_px: float = 12) -> ChartClick | None:
+def chart_click(chart_key: str, *, key: str, points_trace: int, radius_px: float = 12,
+                on_click: Callable[[ChartClick], None] | None = None) -> ChartClick | None:
     """Listen for clicks on the chart drawn with key `chart_key` (`st.plotly_chart` or `ui.live_chart`; call after
-    it); returns the click of this run, or None. Draws nothing (zero height)."""
+    it); returns the click of this run, or None. Draws nothing (zero height). `on_click` runs before the next run
+    of the page, as a widget callback: a page that applies a click there draws it in that run, without a rerun."""
+
+    def callback() -> None:
+        value = st.session_state.get(key)
+        click = parse(value.get("click") if isinstance(value, dict) else None)
+        if click is not None and on_click is not None:
+            on_click(click)
+
     try:
         result = _component()(key=key, data={"chart_key": chart_key, "points_trace": points_trace,
-                                             "radius_px": radius_px}, height=0, on_click_change=lambda: None)
+                                             "radius_px": radius_px}, height=0, on_click_change=callback)
     except Exception:  # a component failure must not take the page down: the table and upload still add points
         return None
     return parse(getattr(result, "click", None) if result is not None else None)
