@@ -123,9 +123,7 @@ class AlgorithmStep:
     updates `params` in place (through `opt` where the algorithm uses it) and returns a `StepLog`. `iteration` is
     1-based; `track` asks for the query loss after every inner step (a forward pass per step)."""
 
-    # Whether the parameters record a regular autograd graph: the baselines differentiate with plain autograd,
-    # while torch.func differentiates the meta-learners by itself, so a graph there would only cost time.
-    autograd: ClassVar[bool] = False
+    autograd: ClassVar[bool] = False  # record an autograd graph: the baselines need one, torch.func does not
 
     def __init__(self, config: TrainConfig, model: nn.Module, splits: dict[str, OmniglotData] | None,
                  g: torch.Generator, device: torch.device, compile: bool = False) -> None:

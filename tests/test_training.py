@@ -289,7 +289,7 @@ def test_first_order_iterations_switch_to_second_order(monkeypatch):
 
 @pytest.mark.timeout(900)
 def test_compiled_meta_step_equals_eager():
-    """The torch.compile path gives the eager meta-gradient (second-order sinusoid; ~1 min to compile cold)."""
+    """The torch.compile path gives the eager meta-gradient (second-order sinusoid; slow to compile cold)."""
     from maml_core import SinusoidTasks
     from maml_core.training import MetaStep
 
