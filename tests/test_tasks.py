@@ -86,6 +86,37 @@ def test_mean_ci95():
 
 
 def test_episode_is_frozen():
-    e = Episode(torch.zeros(1), torch.zeros(1), torch.zeros(1), torch.zeros(1))
-    with pytest.raises(AttributeError):
-        e.n_way = 3  # type: ignore[misc]
+    """Episodes are shared (a cached challenge's trials, the page's dataset episode, a training batch moved to the
+    device): none may be changed in place, and `.to`, `.task` and `.batched` give new episodes that keep every
+    field while the original stays as it was."""
+    import dataclasses
+
+    batch = SinusoidTasks(SinusoidTaskConfig(k_shot=3, n_query=2)).sample(4, torch.Generator().manual_seed(0))
+    before = {f.name: getattr(batch, f.name) for f in dataclasses.fields(Episode)}
+    snapshot = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in before.items()}
+    for name in ("support_x", "query_y", "n_way", "amplitude"):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(batch, name, None)
+
+    same = batch.to("cpu")  # already there: a new episode of the same tensors, nothing copied
+    assert same is not batch and all(getattr(same, k) is v for k, v in before.items())
+    moved = batch.to("meta")
+    assert moved is not batch and {moved.support_x.device.type, moved.query_y.device.type} == {"meta"}
+    assert (moved.n_way, moved.k_shot, moved.n_query) == (1, 3, 2) and moved.amplitude is batch.amplitude
+    assert moved.support_y.dtype == batch.support_y.dtype  # what tells regression from classification
+
+    task = batch.task(2)
+    assert task.support_x.shape == (3, 1) and torch.equal(task.query_y, batch.query_y[2])
+    assert float(task.amplitude) == float(batch.amplitude[2]) and float(task.phase) == float(batch.phase[2])
+    again = task.batched()
+    assert again.support_x.shape == (1, 3, 1) and torch.equal(again.support_y[0], batch.support_y[2])
+    assert again.amplitude.shape == (1,)
+
+    omniglot = Episode(torch.zeros(2, 6, 1, 28, 28), torch.arange(3).repeat_interleave(2).expand(2, 6),
+                       torch.zeros(2, 3, 1, 28, 28), torch.arange(3).expand(2, 3), 3, 2, 1,
+                       classes=torch.tensor([[7, 1, 4], [0, 2, 9]]))
+    assert omniglot.task(1).classes.tolist() == [0, 2, 9] and omniglot.to("meta").classes is omniglot.classes
+
+    for k, v in snapshot.items():  # the original episode is untouched by all of the above
+        now = getattr(batch, k)
+        assert now is before[k] and (torch.equal(now, v) if isinstance(v, torch.Tensor) else now == v), k
