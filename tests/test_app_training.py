@@ -210,7 +210,13 @@ def test_exploding_meta_loss_is_clipped_for_plotting():
     view = {"maml": tv.Progress("maml", 10, iteration=10, status="running",
                                 losses=[1.0, 10.0, float("inf"), float("nan")])}
     fig = tv.loss_figure(view, "sinusoid")
-    assert all(y is None or math.isfinite(y) for tr in fig.data for y in tr.y)  # clipped for plotting
+    curves = [tr for tr in fig.data if tr.yaxis in (None, "y")]  # the meta-loss subplot: raw and smoothed
+    assert len(curves) == 2
+    for tr in curves:  # every iteration is plotted, as a finite number: the diverged two at the chart's top
+        assert list(tr.x) == [1, 2, 3, 4] and all(y is not None and math.isfinite(y) for y in tr.y), tr.y
+        assert tr.y[2] == tr.y[3] == max(tr.y) > 10
+    raw = next(tr for tr in curves if tr.opacity == 0.3)
+    assert list(raw.y[:2]) == [1.0, 10.0]  # finite losses are drawn as they are
 
 
 def test_omniglot_without_data_shows_a_notice(app):
