@@ -491,7 +491,7 @@ def test_a_diverged_method_shows_where_instead_of_a_pick_and_the_loss_axis_stays
     maml_row = html.split("FO-MAML")[0]
     assert "diverged at step 2" in maml_row and "%" not in maml_row.split("MAML<br>")[-1]
     assert "after 3 steps" in html
-    fig = ov.curve_figure({"maml": bad, "fomaml": good}, "support_loss")
+    fig = ov.curve_figure({"maml": bad, "fomaml": good}, "support_loss").checked()
     ticks = (fig.layout.yaxis.range[1] - fig.layout.yaxis.range[0]) / fig.layout.yaxis.dtick
     assert ticks <= 8  # a handful of labels, not one per decade up to the overflow
     ys = fig.data[0].y

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 import torch
@@ -92,13 +93,28 @@ def test_projector_fonts_reach_ticks_titles_and_notes_but_a_note_keeps_its_own_s
 
 def test_an_invalid_property_is_caught_by_the_validated_view():
     fig = figures.figure([dict(type="scatter", x=[0, 1], y=[0, 1], colour="red")], 300)
+    assert fig.to_dict()["data"][0]["colour"] == "red"  # sent as written: only the validated view checks
     with pytest.raises(ValueError, match="colour"):
         fig.checked()
-    with pytest.raises(ValueError):
-        fig.data  # noqa: B018 (reading the chart as plotly's figure validates it)
 
 
-def test_reading_the_figure_reads_plotlys_objects():
+def test_the_figure_is_read_as_its_dicts_or_as_plotlys_validated_figure():
     fig = figures.figure([dict(type="scatter", x=[0, 1], y=[2, 3], name="a")], 300, title="t")
-    assert fig.data[0].y == (2, 3) and fig.layout.height == 300 and fig.layout.title.text == "t"
     assert fig.to_dict() is fig.to_dict()  # no copy per call: the dicts are what the page sends
+    assert fig.to_dict()["data"][0]["y"] == [2, 3] and fig.to_dict()["layout"]["height"] == 300
+    checked = fig.checked()
+    assert type(checked) is go.Figure and checked is fig.checked()  # built once
+    assert checked.data[0].y == (2, 3) and checked.layout.height == 300 and checked.layout.title.text == "t"
+    with pytest.raises(AttributeError, match=r"fig.checked\(\).*'data'"):  # plotly's attributes are not mixed in
+        fig.data  # noqa: B018
+    with pytest.raises(AttributeError, match="keeps its chart as dicts"):
+        fig.update_layout(height=1)  # read-only: a change would not reach the dicts that are sent
+
+
+def test_a_copied_or_pickled_figure_keeps_its_dicts():
+    import copy
+    import pickle
+
+    fig = figures.figure([dict(type="scatter", x=[0, 1], y=[2, 3])], 300)
+    for twin in (copy.deepcopy(fig), pickle.loads(pickle.dumps(fig))):
+        assert type(twin) is figures.Figure and twin.to_dict() == fig.to_dict()

@@ -49,24 +49,23 @@ def style(fig: go.Figure) -> go.Figure:
 class Figure(go.Figure):
     """A chart kept as the JSON-ready dicts it was written in, and sent to the browser as they are.
 
-    Building plotly's object tree validates every property and copies every array: for the Sinusoid page's two
-    charts about 20 ms of each rerun, against 1 ms for the dicts (`benchmarks/bench_figures.py` prints both).
-    `st.plotly_chart` sends a plotly figure's `to_dict()` without validating it again, so this figure returns its
-    dicts. Everything else (`.data`, `.layout`, `.update_layout`, ...) reads the validated `plotly` figure, built
-    on first use: tests read that, and one of them checks, chart by chart, that it equals what is sent.
-    Read-only: build the dicts first (`figure`), then wrap them.
+    Building plotly's object tree validates every property and copies every array, which the page would pay on
+    every rerun (`benchmarks/bench_figures.py` prints both costs). `st.plotly_chart` sends a plotly figure's
+    `to_dict()` without validating it again (hence the subclass), so this figure returns its dicts. Read it as
+    `to_dict()` (what is sent) or `checked()` (plotly's validated figure, e.g. `fig.checked().data[0].y`); plotly's
+    own attributes and methods are not there. Read-only: build the dicts first (`figure`), then wrap them.
     """
-
-    _OWN = frozenset({"to_dict", "to_plotly_json", "checked", "_spec", "_checked"})
 
     def __init__(self, spec: dict[str, Any]) -> None:  # not plotly's __init__: no object tree, no validation
         self._spec = spec
         self._checked: go.Figure | None = None
 
-    def __getattribute__(self, name: str) -> Any:
-        if name.startswith("__") or name in Figure._OWN:
-            return object.__getattribute__(self, name)
-        return getattr(object.__getattribute__(self, "checked")(), name)
+    def __getattr__(self, name: str) -> Any:  # reached only where plotly's object tree would answer
+        raise AttributeError(f"ui.figures.Figure keeps its chart as dicts, without plotly's objects: read "
+                             f"fig.to_dict() (what is sent) or fig.checked() (plotly's figure) for {name!r}")
+
+    def __reduce__(self) -> tuple:  # copies and pickles carry the dicts (plotly's own reads its object tree)
+        return (Figure, (self._spec,))
 
     def __repr__(self) -> str:
         return f"Figure({len(self._spec['data'])} traces)"
