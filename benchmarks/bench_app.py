@@ -4,9 +4,11 @@
     render; each change is a new number of inner steps, so every run really adapts)       target < 300 ms
 (b) Omniglot: `ui.omniglot_view.run_adaptation` (what the page runs on "Adapt") for MAML, FO-MAML and
     transfer learning x 10 inner steps on a 5-way 1-shot episode (median of repeats)       target < 1 s
-(c) A real `streamlit run app.py` server with one active session, driven by Playwright/chromium
-    through every page (draw + adapt on Omniglot, a dataset episode, a short training run):
-    peak memory of the server and its children (PSS and RSS sampled with psutil)     target < 600 MB
+(c) A real `streamlit run app.py` server with one user through every page, in the sidebar's order: a chromium
+    tab (Playwright) on Home, Sinusoid, Omniglot (draw + adapt, a dataset episode) and Meta-training (a 5-s
+    Sinusoid run: no Omniglot run), and a websocket session (benchmarks/st_client.py) on Inside MAML (a second
+    plane), Human vs MAML (one trial answered) and Lesson (a deck opened and presented). Peak memory of the
+    server and its children (PSS and RSS sampled with psutil), and the PSS after each page    target < 600 MB
 
 (d) What a user feels in the browser on the Sinusoid page (same kind of server and browser): a step key
     (←) to the updated numbers, and a click on the chart to the new point in the table (median)    target < 1 s
@@ -14,40 +16,43 @@
 Weights: the shipped assets/ when every file is there, else tiny quick checkpoints (timings hardly depend
 on the weights). Omniglot data: $MAML_DATA_DIR if set (the episode in (b) and the dataset step in (c)).
 
-Usage: python benchmarks/bench_app.py [--repeats 7] [--skip-server] [--json results.json]
+Usage: python -m benchmarks.bench_app [--repeats 7] [--skip-server] [--json results.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # the e2e helpers (server start/stop, drawing) and quick checkpoints
-sys.path.insert(0, str(ROOT / "benchmarks"))
+import torch
 
-import torch  # noqa: E402
-from processes import pss_kb, rss_kb, tree  # noqa: E402
+from benchmarks.harness import (
+    CHROMIUM,
+    QUERY,
+    ROOT,
+    STROKES,
+    draw,
+    launch_chromium,
+    new_page,
+    open_page,
+    pick_assets,
+    serving,
+    settle,
+)
+from benchmarks.processes import MemorySampler
 
 TARGET_RERENDER_MS = 300
 TARGET_ADAPT_S = 1.0
 TARGET_RSS_MB = 600
 TARGET_BROWSER_S = 1.0
-
-
-def pick_assets(tmp: Path) -> tuple[Path, str]:
-    from test_e2e import assets_for_e2e
-
-    assets = assets_for_e2e(tmp / "assets")
-    return assets, ("shipped assets/" if assets == ROOT / "assets" else "quick tiny checkpoints (assets/ incomplete)")
 
 
 # --- (a) -------------------------------------------------------------------------------------------------
@@ -119,129 +124,115 @@ def bench_adaptation(assets: Path, repeats: int) -> dict:
 
 # --- (c) -------------------------------------------------------------------------------------------------
 
-class MemorySampler(threading.Thread):
-    """Samples the summed RSS and the summed PSS of a process tree every `every` seconds (psutil); keeps the peaks and
-    each process's largest sampled RSS (a spike between samples is missed). Summed RSS counts the pages
-    the training processes share with their fork server once per process; PSS counts them once."""
+def on_websocket(port: int, page: str, actions: list[dict]) -> None:
+    """One websocket session (a tab without a browser) opens `page` and sends each action as one rerun; it raises if
+    the page shows an exception. Run in a thread of its own: Playwright's sync API holds this thread's event loop."""
+    from benchmarks.st_client import Session
 
-    def __init__(self, pid: int, every: float = 0.1) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.every = pid, every
-        self.peak_kb, self.peak_pss_kb, self.hwm_kb = 0, 0, {}
-        self._stop_event = threading.Event()
+    async def visit() -> None:
+        async with Session(port, page=page, timeout=180) as s:
+            for widgets in actions:
+                await s.run(widgets)
+            if s.exceptions():
+                raise RuntimeError(f"the {page} page failed: {s.exceptions()[0][:500]}")
 
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            self.sample()
-            time.sleep(self.every)
-
-    def sample(self) -> None:
-        pids = tree(self.pid)
-        self.peak_kb = max(self.peak_kb, sum(rss_kb(p) for p in pids))
-        self.peak_pss_kb = max(self.peak_pss_kb, sum(pss_kb(p) for p in pids))
-        for p in pids:
-            self.hwm_kb[p] = max(self.hwm_kb.get(p, 0), rss_kb(p))  # (the largest sampled RSS)
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join(timeout=5)
-        self.sample()
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, visit()).result()
 
 
 def bench_server_memory(assets: Path, tmp: Path) -> dict:
-    import test_e2e as e2e
-    from playwright.sync_api import sync_playwright
+    from benchmarks.st_client import CLICK
+    from ui.challenge_view import PICK_PREFIX
+    from ui.inside.numbers import PLANES
 
-    if not e2e.CHROMIUM.exists():
-        raise RuntimeError(f"{e2e.CHROMIUM} is missing (apt-get install chromium)")
-    port = e2e._free_port()
-    proc = e2e.start_server(assets, port, tmp / "server.log")
-    base = f"http://127.0.0.1:{port}"
-    sampler = MemorySampler(proc.pid)
-    sampler.start()
-    steps = []
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(e2e.CHROMIUM), args=e2e.CHROMIUM_ARGS)
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            page.set_default_timeout(60_000)
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"{CHROMIUM} is missing (apt-get install chromium)")
+    steps: list[tuple[str, float]] = []  # (what was done, the tree's PSS right after it, MB)
+    with serving(assets, tmp / "server.log") as (proc, port), launch_chromium() as browser:
+        base = f"http://127.0.0.1:{port}"
+        sampler = MemorySampler(proc.pid)
+        sampler.start()
+
+        def done(step: str) -> None:
+            steps.append((step, sampler.current_pss_kb() / 1024))
+            print(f"  (c) after {step}: PSS {steps[-1][1]:.0f} MB (peak so far {sampler.peak_pss_kb / 1024:.0f})",
+                  flush=True)
+
+        done("the server's start")
+        try:
+            _, page = new_page(browser)
             for path in ("", "sinusoid"):
-                e2e.open_page(page, base, path)
-                steps.append(f"/{path}")
-            e2e.open_page(page, base, "omniglot")
+                open_page(page, base, path)
+                done(f"/{path}")
+            on_websocket(port, "inside", [{"ins_plane": PLANES["adapted"]}])
+            done("/inside (websocket) + a second plane")
+            open_page(page, base, "omniglot")
             canvases = page.locator("canvas.upper-canvas")
             canvases.first.wait_for()
-            for i, strokes in enumerate([*e2e.STROKES, e2e.QUERY]):
-                e2e.draw(page, canvases.nth(i), strokes)
+            for i, strokes in enumerate([*STROKES, QUERY]):
+                draw(page, canvases.nth(i), strokes)
             page.get_by_role("button", name="Adapt").click()
             page.get_by_text("framed in its colour").first.wait_for()
-            e2e.settle(page)
-            steps.append("/omniglot draw 6 + adapt")
+            settle(page)
+            done("/omniglot draw 6 + adapt")
             if os.environ.get("MAML_DATA_DIR"):
                 page.get_by_text("Omniglot test set").click()
-                e2e.settle(page)
+                settle(page)
                 page.get_by_role("button", name="Adapt").click()
                 page.get_by_text("Accuracy on the").first.wait_for()
-                e2e.settle(page)
-                steps.append("/omniglot dataset episode + adapt")
-            e2e.open_page(page, base, "meta_training")
+                settle(page)
+                done("/omniglot dataset episode + adapt")
+            # (without the archives the page offers a download instead of trials: nothing to answer)
+            on_websocket(port, "challenge", [{f"{PICK_PREFIX}0_0": CLICK}] if os.environ.get("MAML_DATA_DIR") else [])
+            done("/challenge (websocket)" + (" + one trial answered" if os.environ.get("MAML_DATA_DIR") else ""))
+            open_page(page, base, "meta_training")
             page.get_by_role("button", name="Start training").click()
             page.get_by_text("it/s").first.wait_for()
             page.wait_for_timeout(5000)
             page.locator(".st-key-mt_stop button").click()
             page.get_by_text("Finished").first.wait_for()
-            steps.append("/meta_training 5 s run")
-            e2e.open_page(page, base, "")
-            browser.close()
-    finally:
-        sampler.stop()
-        e2e.stop_server(proc)
+            done("/meta_training 5 s Sinusoid run")
+            on_websocket(port, "lesson", [{"lesson_open_example": CLICK}, {"lesson_present": CLICK}])
+            done("/lesson (websocket) + a deck opened and presented")
+            open_page(page, base, "")
+            done("/ again")
+        finally:
+            sampler.stop()
     return {"peak_rss_mb": sampler.peak_kb / 1024, "peak_pss_mb": sampler.peak_pss_kb / 1024,
             "max_sampled_rss_mb": max(sampler.hwm_kb.values()) / 1024,
-            "processes": len(sampler.hwm_kb), "steps": steps}
+            "processes": len(sampler.hwm_kb), "steps": [s for s, _ in steps], "pss_after_mb": steps}
 
 
 def bench_browser_latency(assets: Path, tmp: Path, repeats: int) -> dict:
     """Key press / chart click -> the page shows the result, timed in the browser (polling the page's text)."""
-    import test_e2e as e2e
-    from playwright.sync_api import sync_playwright
-
-    port = e2e._free_port()
-    proc = e2e.start_server(assets, port, tmp / "server_latency.log")
     numbers = '[data-testid="stMarkdownContainer"]:has-text("The numbers")'
     steps, clicks = [], []
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(e2e.CHROMIUM), args=e2e.CHROMIUM_ARGS)
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            page.set_default_timeout(60_000)
-            e2e.open_page(page, f"http://127.0.0.1:{port}", "sinusoid")
-            page.locator(numbers).first.wait_for()
-            e2e.settle(page)
-            for _ in range(repeats):
-                page.get_by_role("heading", name="Sinusoid regression").click()
-                before = page.locator(numbers).first.inner_text()
-                t = time.perf_counter()
-                page.keyboard.press("ArrowLeft")
-                page.wait_for_function("t => [...document.querySelectorAll('[data-testid=\"stMarkdownContainer\"]')]"
-                                       ".some(e => e.innerText.includes('The numbers') && e.innerText !== t)",
-                                       arg=before)
-                steps.append(time.perf_counter() - t)
-                e2e.settle(page, quiet_ms=300)
-            chart = page.locator(".st-key-sin_plot .js-plotly-plot")
-            for i in range(min(repeats, 4)):
-                chart.scroll_into_view_if_needed()
-                box = chart.bounding_box()
-                n = page.locator("text=/Support points \\(\\d+\\)/").first.inner_text()
-                t = time.perf_counter()
-                # where the chart is at the click (the page may shift after a run), as tests/test_e2e.click_chart
-                chart.click(position={"x": box["width"] * (0.3 + 0.1 * i), "y": box["height"] * 0.45})
-                page.wait_for_function("t => !document.body.innerText.includes(t)", arg=n)
-                clicks.append(time.perf_counter() - t)
-                e2e.settle(page, quiet_ms=300)
-            browser.close()
-    finally:
-        e2e.stop_server(proc)
+    with serving(assets, tmp / "server_latency.log") as (_, port), launch_chromium() as browser:
+        _, page = new_page(browser)
+        open_page(page, f"http://127.0.0.1:{port}", "sinusoid")
+        page.locator(numbers).first.wait_for()
+        settle(page)
+        for _ in range(repeats):
+            page.get_by_role("heading", name="Sinusoid regression").click()
+            before = page.locator(numbers).first.inner_text()
+            t = time.perf_counter()
+            page.keyboard.press("ArrowLeft")
+            page.wait_for_function("t => [...document.querySelectorAll('[data-testid=\"stMarkdownContainer\"]')]"
+                                   ".some(e => e.innerText.includes('The numbers') && e.innerText !== t)",
+                                   arg=before)
+            steps.append(time.perf_counter() - t)
+            settle(page, quiet_ms=300)
+        chart = page.locator(".st-key-sin_plot .js-plotly-plot")
+        for i in range(min(repeats, 4)):
+            chart.scroll_into_view_if_needed()
+            box = chart.bounding_box()
+            n = page.locator("text=/Support points \\(\\d+\\)/").first.inner_text()
+            t = time.perf_counter()
+            # where the chart is at the click (the page may shift after a run), as harness.click_chart
+            chart.click(position={"x": box["width"] * (0.3 + 0.1 * i), "y": box["height"] * 0.45})
+            page.wait_for_function("t => !document.body.innerText.includes(t)", arg=n)
+            clicks.append(time.perf_counter() - t)
+            settle(page, quiet_ms=300)
     return {"step_key_s": steps, "chart_click_s": clicks, "step_median_s": statistics.median(steps),
             "click_median_s": statistics.median(clicks)}
 
@@ -255,7 +246,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     torch.set_num_threads(1)  # as app.py does for every request
-    command = "python benchmarks/bench_app.py " + " ".join(sys.argv[1:])
+    command = "python -m benchmarks.bench_app " + " ".join(sys.argv[1:])
     rows, results = [], {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -290,7 +281,9 @@ def main() -> None:
     print(f"\ncommand: {command}\nmachine: {os.cpu_count()} CPU cores, torch {torch.__version__}, 1 intra-op thread;"
           f" weights: {which}; Omniglot data: {os.environ.get('MAML_DATA_DIR') or 'none'}")
     if "server_memory" in results:
-        print("server session: " + " -> ".join(results["server_memory"]["steps"]))
+        print("server session (PSS of the server and its children after each step):")
+        for step, mb in results["server_memory"]["pss_after_mb"]:
+            print(f"  {mb:5.0f} MB  after {step}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     if not all(r[3] for r in rows):

@@ -17,25 +17,32 @@ can go below; the app's figures are measured the same way on the same browser, o
    (app.py's start-up hook), so the time from the process start to the health check is printed too, and the sum.
 
 Targets (issue #8): 1 and 2 within 2x the floor (median over repeats); 3 under 5 s.
+--one-core (issue 24): every server (the floor's too) and its children on CPU 0, this client and the browser on
+CPU 1; the figures are labelled "1 core".
 
-Usage: MAML_DATA_DIR=../shared/omniglot python benchmarks/bench_browser.py [--repeats 7]
+Usage: MAML_DATA_DIR=../shared/omniglot python -m benchmarks.bench_browser [--repeats 7] [--one-core]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # the e2e helpers: server start/stop, settle, drawing
-
-import test_e2e as e2e  # noqa: E402
+from benchmarks.harness import (
+    browser_benchmark_args,
+    cores_label,
+    first_chart,
+    launch_chromium,
+    new_page,
+    pick_assets,
+    serving,
+    serving_floor,
+    settle,
+    slider_to_chart,
+)
 
 TARGET_RATIO = 2.0
 TARGET_FIRST_VIEW_S = 5.0
@@ -76,42 +83,6 @@ with right:
                         'width="56"> floor preview', unsafe_allow_html=True)
 '''
 
-# The first Plotly chart's line paths (a `st.plotly_chart` or ui/live_chart.py's), as one string: it changes
-# exactly when the chart is redrawn with new data.
-CHART_PATHS = """() => { const c = document.querySelector('.js-plotly-plot .main-svg');
-    return c ? [...c.querySelectorAll('.scatterlayer path.js-line')].map(p => p.getAttribute('d')).join('|') : ''; }"""
-
-
-def start_floor(tmp: Path, port: int):
-    app = tmp / "floor_app.py"
-    app.write_text(FLOOR_APP)
-    return e2e.start_server(tmp, port, tmp / "floor.log", script=app)
-
-
-def first_chart(page, url: str) -> float:
-    """Seconds from opening `url` to its first Plotly chart drawn with lines."""
-    t = time.perf_counter()
-    page.goto(url)
-    page.wait_for_function(f"() => ({CHART_PATHS})().length > 0", timeout=120_000)
-    return time.perf_counter() - t
-
-
-def slider_to_chart(page, label: str, repeats: int) -> list[float]:
-    """Move the slider `label` one step (keyboard) and time until the first chart's lines change."""
-    times = []
-    thumb = page.get_by_role("slider", name=label).first
-    for i in range(repeats):
-        thumb.focus()
-        before = page.evaluate(CHART_PATHS)
-        t = time.perf_counter()
-        page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
-        page.wait_for_function(f"b => ({CHART_PATHS})() !== b && ({CHART_PATHS})().length > 0", arg=before,
-                               timeout=60_000)
-        times.append(time.perf_counter() - t)
-        e2e.settle(page, quiet_ms=400)
-    return times
-
-
 def stroke_to_preview(page, marker: str, repeats: int, canvas_index=lambda i: 0) -> list[float]:
     """Draw a stroke on a canvas and time from releasing it until one more `marker` text is on the page (a new
     drawing's preview). Each repeat clears nothing: it adds a stroke, so the drawing (and its preview) changes."""
@@ -136,72 +107,48 @@ def stroke_to_preview(page, marker: str, repeats: int, canvas_index=lambda i: 0)
         page.wait_for_function(f"b => ({count})() !== b && document.body.innerText.includes({marker!r})",
                                arg=before, timeout=60_000)
         times.append(time.perf_counter() - t)
-        e2e.settle(page, quiet_ms=400)
+        settle(page, quiet_ms=400)
     return times
 
 
 def main() -> None:
-    from playwright.sync_api import sync_playwright
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repeats", type=int, default=7)
-    args = ap.parse_args()
-    if not e2e.CHROMIUM.exists():
-        sys.exit(f"{e2e.CHROMIUM} is missing: apt-get install -y chromium")
+    args, cpus = browser_benchmark_args(__doc__)
     res: dict[str, list[float] | float] = {}
-    with tempfile.TemporaryDirectory() as tmp_name, sync_playwright() as pw:
+    with tempfile.TemporaryDirectory() as tmp_name, launch_chromium() as browser:
         tmp = Path(tmp_name)
-        assets = e2e.assets_for_e2e(tmp / "assets")
-        browser = pw.chromium.launch(executable_path=str(e2e.CHROMIUM), args=e2e.CHROMIUM_ARGS)
-
-        def fresh_page():
-            ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-            p = ctx.new_page()
-            p.set_default_timeout(60_000)
-            return ctx, p
+        assets, _ = pick_assets(tmp)
 
         # --- the floor ---
-        port = e2e._free_port()
-        t = time.perf_counter()
-        proc = start_floor(tmp, port)
-        res["floor_start"] = time.perf_counter() - t
-        try:
-            ctx, page = fresh_page()
+        with serving_floor(FLOOR_APP, tmp, cpus=cpus) as (res["floor_start"], port):
+            ctx, page = new_page(browser)
             res["floor_first"] = first_chart(page, f"http://127.0.0.1:{port}/")
-            e2e.settle(page)
+            settle(page)
             res["floor_slider"] = slider_to_chart(page, "Phase φ", args.repeats)
             res["floor_stroke"] = stroke_to_preview(page, "floor preview", args.repeats)
             ctx.close()
-        finally:
-            e2e.stop_server(proc)
         print("floor measured", flush=True)
 
         # --- the app: Sinusoid on a fresh server, then Omniglot on another fresh server ---
         for name in ("sinusoid", "omniglot"):
-            port = e2e._free_port()
             t = time.perf_counter()
-            proc = e2e.start_server(assets, port, tmp / f"{name}.log")
-            res[f"{name[:3]}_start"] = time.perf_counter() - t
-            try:
-                ctx, page = fresh_page()
+            with serving(assets, tmp / f"{name}.log", cpus=cpus) as (_, port):
+                res[f"{name[:3]}_start"] = time.perf_counter() - t
+                ctx, page = new_page(browser)
                 url = f"http://127.0.0.1:{port}/{name}"
                 if name == "sinusoid":
                     res["sin_first"] = first_chart(page, url)
-                    e2e.settle(page)
+                    settle(page)
                     res["sin_slider"] = slider_to_chart(page, "Phase φ", args.repeats)
                 else:
                     t = time.perf_counter()
                     page.goto(url)
                     page.locator("canvas.upper-canvas").nth(5).wait_for(timeout=120_000)
                     res["omni_first"] = time.perf_counter() - t
-                    e2e.settle(page)
+                    settle(page)
                     res["omni_stroke"] = stroke_to_preview(page, "network input", args.repeats,
                                                            canvas_index=lambda i: i % 6)
                 ctx.close()
-            finally:
-                e2e.stop_server(proc)
             print(f"{name} measured", flush=True)
-        browser.close()
 
     med = {k: statistics.median(v) if isinstance(v, list) else v for k, v in res.items()}
     rows = [
@@ -215,7 +162,7 @@ def main() -> None:
          f"< {TARGET_FIRST_VIEW_S:g} s", med["omni_first"] < TARGET_FIRST_VIEW_S),
     ]
     width = max(len(r[0]) for r in rows)
-    head = f"measure (median of {args.repeats})"
+    head = f"measure (median of {args.repeats}; server on {cores_label(cpus)})"
     print(f"\n{head.ljust(width)} | app     | floor   | ratio | target        | result")
     for name, app, floor, target, ok in rows:
         print(f"{name.ljust(width)} | {app:5.2f} s | {floor:5.2f} s | {app / floor:4.1f}x | {target:<13} | "
@@ -227,8 +174,8 @@ def main() -> None:
           f"{med['omn_start'] + med['omni_first']:.2f} s, floor {med['floor_start'] + med['floor_first']:.2f} s.")
     for k in ("floor_slider", "sin_slider", "floor_stroke", "omni_stroke"):
         print(f"  {k}: " + ", ".join(f"{v:.2f}" for v in res[k]))
-    print(f"machine: {os.cpu_count()} CPU cores; load average {os.getloadavg()[0]:.1f} at the end; "
-          f"weights: {assets}")
+    print(f"machine: {os.cpu_count()} CPU cores, the servers on {cores_label(cpus)}; load average "
+          f"{os.getloadavg()[0]:.1f} at the end; weights: {assets}")
 
 
 if __name__ == "__main__":

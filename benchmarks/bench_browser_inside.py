@@ -8,24 +8,32 @@ polled on every animation frame. The app's click is a mouse press on the plane (
 server from the clicked theta); each repeat clicks somewhere else.
 
 Target (the Inside MAML issue): the click within 2x the floor (median over repeats).
-Usage: python benchmarks/bench_browser_inside.py [--repeats 7]
+--one-core (issue 24): both servers and their children on CPU 0, this client and the browser on CPU 1.
+Usage: python -m benchmarks.bench_browser_inside [--repeats 7] [--one-core]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # the e2e helpers: server start/stop, settle
-
-import test_e2e as e2e  # noqa: E402
+from benchmarks.harness import (
+    CHART_PATHS,
+    browser_benchmark_args,
+    cores_label,
+    launch_chromium,
+    new_page,
+    pick_assets,
+    serving,
+    serving_floor,
+    settle,
+    slider_to_chart,
+    wait_chart_changed,
+    wait_for_chart_clicks,
+)
 
 TARGET_RATIO = 2.0
 
@@ -56,94 +64,50 @@ with right:
     st.markdown(f"Shift {shift:.2f}")
 '''
 
-PATHS = """() => { const c = document.querySelector('.js-plotly-plot .main-svg');
-    return c ? [...c.querySelectorAll('.scatterlayer path.js-line')].map(p => p.getAttribute('d')).join('|') : ''; }"""
-
-
-def wait_changed(page, before: str) -> None:
-    page.wait_for_function(f"b => ({PATHS})() !== b && ({PATHS})().length > 0", arg=before, timeout=60_000)
-
-
-def floor_times(page, repeats: int) -> list[float]:
-    times = []
-    thumb = page.get_by_role("slider", name="Shift").first
-    for i in range(repeats):
-        thumb.focus()
-        before = page.evaluate(PATHS)
-        t = time.perf_counter()
-        page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
-        wait_changed(page, before)
-        times.append(time.perf_counter() - t)
-        e2e.settle(page, quiet_ms=400)
-    return times
-
 
 def click_times(page, repeats: int) -> list[float]:
     times = []
     chart = page.locator(".st-key-ins_landscape .js-plotly-plot")
     for i in range(repeats):
-        before = page.evaluate(PATHS)
+        before = page.evaluate(CHART_PATHS)
         box = chart.bounding_box()
         fx, fy = 0.35 + 0.3 * ((i * 0.37) % 1), 0.3 + 0.4 * ((i * 0.61) % 1)
         t = time.perf_counter()
         page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])  # arrives and presses at once
-        wait_changed(page, before)
+        wait_chart_changed(page, before)
         times.append(time.perf_counter() - t)
-        e2e.settle(page, quiet_ms=400)
+        settle(page, quiet_ms=400)
     return times
 
 
 def main() -> None:
-    from playwright.sync_api import sync_playwright
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repeats", type=int, default=7)
-    args = ap.parse_args()
-    if not e2e.CHROMIUM.exists():
-        sys.exit(f"{e2e.CHROMIUM} is missing: apt-get install -y chromium")
-    with tempfile.TemporaryDirectory() as tmp_name, sync_playwright() as pw:
+    args, cpus = browser_benchmark_args(__doc__)
+    with tempfile.TemporaryDirectory() as tmp_name, launch_chromium() as browser:
         tmp = Path(tmp_name)
-        browser = pw.chromium.launch(executable_path=str(e2e.CHROMIUM), args=e2e.CHROMIUM_ARGS)
-
-        def fresh_page():
-            ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-            p = ctx.new_page()
-            p.set_default_timeout(60_000)
-            return ctx, p
-
-        app = tmp / "floor_app.py"
-        app.write_text(FLOOR_APP)
-        port = e2e._free_port()
-        proc = e2e.start_server(tmp, port, tmp / "floor.log", script=app)
-        try:
-            ctx, page = fresh_page()
+        with serving_floor(FLOOR_APP, tmp, cpus=cpus) as (_, port):
+            ctx, page = new_page(browser)
             page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_function(f"() => ({PATHS})().length > 0", timeout=120_000)
-            e2e.settle(page)
-            floor = floor_times(page, args.repeats)
+            page.wait_for_function(f"() => ({CHART_PATHS})().length > 0", timeout=120_000)
+            settle(page)
+            floor = slider_to_chart(page, "Shift", args.repeats)
             ctx.close()
-        finally:
-            e2e.stop_server(proc)
-        port = e2e._free_port()
-        proc = e2e.start_server(e2e.assets_for_e2e(tmp / "assets"), port, tmp / "app.log")
-        try:
-            ctx, page = fresh_page()
+        assets, _ = pick_assets(tmp)
+        with serving(assets, tmp / "app.log", cpus=cpus) as (_, port):
+            ctx, page = new_page(browser)
             page.goto(f"http://127.0.0.1:{port}/inside")
             page.get_by_role("heading", name="6. Omniglot: what adaptation changes").wait_for(timeout=180_000)
-            e2e.settle(page)
-            e2e.wait_for_chart_clicks(page)
+            settle(page)
+            wait_for_chart_clicks(page)
             clicks = click_times(page, args.repeats)
             ctx.close()
-        finally:
-            e2e.stop_server(proc)
-        browser.close()
     f, c = statistics.median(floor), statistics.median(clicks)
     print(f"Inside MAML: a click on the plane -> paths redrawn: {c:.2f} s; floor (bare 41x41 contour redrawn) "
           f"{f:.2f} s; {c / f:.1f}x (target <= {TARGET_RATIO:g}x: {'PASS' if c <= TARGET_RATIO * f else 'FAIL'}), "
-          f"median of {args.repeats}")
+          f"median of {args.repeats}, server on {cores_label(cpus)}")
     print("  floor: " + ", ".join(f"{v:.2f}" for v in floor))
     print("  click: " + ", ".join(f"{v:.2f}" for v in clicks))
-    print(f"machine: {os.cpu_count()} CPU cores; load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"machine: {os.cpu_count()} CPU cores, the servers on {cores_label(cpus)}; load average "
+          f"{os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ browser, so the figures are the server's: what a tab would wait for, minus the b
    up to 2 minutes for a reconnect, at most 128 of them, so some growth is expected)
 
 The machine may be shared: the load average and the busiest other processes during the run are printed.
+--one-core (issue 24): the server and its children on CPU 0, this client on CPU 1; the figures say "1 core".
 
-Usage: python benchmarks/bench_class.py [--sessions 30] [--rounds 3] [--churn 50] [--json out.json]
+Usage: python -m benchmarks.bench_class [--sessions 30] [--rounds 3] [--churn 50] [--one-core] [--json out.json]
 """
 
 from __future__ import annotations
@@ -35,13 +36,9 @@ from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # the e2e helpers: server start/stop, weights
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from processes import loadavg, rss_kb, tree  # noqa: E402
-from st_client import CLICK, Session, StreamlitError  # noqa: E402
+from benchmarks.harness import cores_label, one_core, pick_assets, serving
+from benchmarks.processes import MemorySampler, loadavg, tree
+from benchmarks.st_client import CLICK, Session, StreamlitError
 
 TARGET_CHANGE_S = 3.0
 TARGET_FIRST_S = 10.0
@@ -99,6 +96,14 @@ def stats(xs: list[float]) -> dict:
     if not xs:
         return {"median_s": float("nan"), "max_s": float("nan"), "min_s": float("nan"), "n": 0}
     return {"median_s": statistics.median(xs), "max_s": max(xs), "min_s": min(xs), "n": len(xs)}
+
+
+def details(x: dict) -> list[tuple[str, str, str, None]]:
+    """The report's two detail rows under a figure: its first element on screen and the page script's own time."""
+    return [("  first element on screen (median / max)",
+             f"{x['first_delta']['median_s']:.2f} / {x['first_delta']['max_s']:.2f} s", "", None),
+            ("  the page script's own time (its caption; median / max)",
+             f"{x['page_script']['median_s']:.2f} / {x['page_script']['max_s']:.2f} s", "", None)]
 
 
 def check(session: Session, seed: int, step: int, others: set[int]) -> list[str]:
@@ -228,17 +233,12 @@ def main() -> None:
     ap.add_argument("--churn", type=int, default=50, help="sessions opened and closed in turn (default 50; 0: skip)")
     ap.add_argument("--churn-mb-per-session", type=float, default=2.0,
                     help="memory bound: what one opened-and-closed session may add (default 2 MB)")
+    ap.add_argument("--one-core", action="store_true", help="the server (and its children) on CPU 0, this client on "
+                    "CPU 1")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
-
-    import test_e2e as e2e
-    from bench_app import MemorySampler, pick_assets
-
-    class Sampler(MemorySampler):
-        def current_kb(self) -> int:
-            return sum(rss_kb(p) for p in tree(self.pid))
-
-    command = "python benchmarks/bench_class.py " + " ".join(sys.argv[1:])
+    cpus = one_core(args.one_core)
+    command = "python -m benchmarks.bench_class " + " ".join(sys.argv[1:])
     t_start = time.perf_counter()
 
     watch: CpuWatch | None = None
@@ -251,29 +251,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         assets, which = pick_assets(tmp)
-        log(f"weights: {which} ({assets}); load average {loadavg()}")
-        port = e2e._free_port()
-        proc = e2e.start_server(assets, port, tmp / "server.log")
-        sampler = Sampler(proc.pid)
-        sampler.start()
-        watch, t0 = CpuWatch(), time.perf_counter()
-        try:
-            res = asyncio.run(lecture(port, args.sessions, args.rounds, args.churn, sampler, log))
-        except StreamlitError as e:
-            print((tmp / "server.log").read_text()[-3000:])
-            raise SystemExit(f"the lecture failed: {e}") from e
-        finally:
-            elapsed = time.perf_counter() - t0
-            ours = set(tree(proc.pid)) | {os.getpid()}
-            watch.snap()
-            others = busiest_others(watch.first, watch.last, elapsed, ours)
-            server_cpu = sum(watch.last.get(p, (0, ""))[0] - watch.first.get(p, (0, ""))[0]
-                             for p in ours - {os.getpid()})
-            sampler.stop()
-            e2e.stop_server(proc)
-    res.update(weights=which, command=command, machine_cores=os.cpu_count(), others_busy=others,
-               peak_rss_mb=sampler.peak_kb / 1024, max_sampled_rss_mb=max(sampler.hwm_kb.values()) / 1024,
-               server_cpu_s=server_cpu / os.sysconf("SC_CLK_TCK"), elapsed_s=elapsed)
+        log(f"weights: {which} ({assets}); server on {cores_label(cpus)}; load average {loadavg()}")
+        with serving(assets, tmp / "server.log", cpus=cpus) as (proc, port):
+            sampler = MemorySampler(proc.pid)
+            sampler.start()
+            watch, t0 = CpuWatch(), time.perf_counter()
+            try:
+                res = asyncio.run(lecture(port, args.sessions, args.rounds, args.churn, sampler, log))
+            except StreamlitError as e:
+                print((tmp / "server.log").read_text()[-3000:])
+                raise SystemExit(f"the lecture failed: {e}") from e
+            finally:
+                elapsed = time.perf_counter() - t0
+                ours = set(tree(proc.pid)) | {os.getpid()}
+                watch.snap()
+                others = busiest_others(watch.first, watch.last, elapsed, ours)
+                server_cpu = sum(watch.last.get(p, (0, ""))[0] - watch.first.get(p, (0, ""))[0]
+                                 for p in ours - {os.getpid()})
+                sampler.stop()
+    res.update(weights=which, command=command, machine_cores=os.cpu_count(), server_cores=cores_label(cpus),
+               others_busy=others, peak_rss_mb=sampler.peak_kb / 1024,
+               max_sampled_rss_mb=max(sampler.hwm_kb.values()) / 1024, server_cpu_s=server_cpu, elapsed_s=elapsed)
 
     n, fp, ch, sb, iso = args.sessions, res["first_page"], res["change"], res["step_button"], res["isolation"]
     churn_growth = None
@@ -284,24 +282,15 @@ def main() -> None:
         (f"first page, {n} sessions connecting at once (median / max)",
          f"{fp['median_s']:.2f} / {fp['max_s']:.2f} s ({len(fp['failed'])} failed)", f"< {TARGET_FIRST_S:g} s max",
          fp["max_s"] < TARGET_FIRST_S and not fp["failed"]),
-        ("  first element on screen (median / max)",
-         f"{fp['first_delta']['median_s']:.2f} / {fp['first_delta']['max_s']:.2f} s", "", None),
-        ("  the page script's own time (its caption; median / max)",
-         f"{fp['page_script']['median_s']:.2f} / {fp['page_script']['max_s']:.2f} s", "", None),
+        *details(fp),
         (f"a change, {n} at once: seed + inner steps (median / max, n={ch['n']})",
          f"{ch['median_s']:.2f} / {ch['max_s']:.2f} s", f"< {TARGET_CHANGE_S:g} s med",
          ch["median_s"] < TARGET_CHANGE_S),
-        ("  first element on screen (median / max)",
-         f"{ch['first_delta']['median_s']:.2f} / {ch['first_delta']['max_s']:.2f} s", "", None),
-        ("  the page script's own time (its caption; median / max)",
-         f"{ch['page_script']['median_s']:.2f} / {ch['page_script']['max_s']:.2f} s", "", None),
+        *details(ch),
         (f"a step button (Back), {n} at once (median / max, n={sb['n']})",
          f"{sb['median_s']:.2f} / {sb['max_s']:.2f} s", f"< {TARGET_CHANGE_S:g} s med",
          sb["median_s"] < TARGET_CHANGE_S),
-        ("  first element on screen (median / max)",
-         f"{sb['first_delta']['median_s']:.2f} / {sb['first_delta']['max_s']:.2f} s", "", None),
-        ("  the page script's own time (its caption; median / max)",
-         f"{sb['page_script']['median_s']:.2f} / {sb['page_script']['max_s']:.2f} s", "", None),
+        *details(sb),
         ("isolation: pages not showing their own seed/step, or another's seed",
          f"{iso['mismatches']} of {iso['checks']} ({len(iso['errors'])} errors)", "0",
          iso["mismatches"] == 0 and not iso["errors"]),
@@ -321,13 +310,15 @@ def main() -> None:
     rows.append(("server RSS peak (sampled, all processes) / largest sampled RSS of one process",
                  f"{res['peak_rss_mb']:.0f} / {res['max_sampled_rss_mb']:.0f} MB", "", None))
     width = max(len(r[0]) for r in rows)
-    print(f"\n{'measure'.ljust(width)} | {'measured':<40} | {'target':<14} | result")
+    head = f"measure (server on {cores_label(cpus)})"
+    print(f"\n{head.ljust(width)} | {'measured':<40} | {'target':<14} | result")
     print("-" * (width + 72))
     for name, value, target, ok in rows:
         verdict = "" if ok is None else "PASS" if ok else "FAIL"
         print(f"{name.ljust(width)} | {value:<40} | {target:<14} | {verdict}")
     print(f"\ncommand: {command}  (--rounds {args.rounds}: each round = a sidebar change, then Back)")
-    print(f"machine: {os.cpu_count()} CPU cores; load average (1, 5, 15 min) before {res['load_before']}, after the "
+    print(f"machine: {os.cpu_count()} CPU cores, the server on {cores_label(cpus)}; load average (1, 5, 15 min) "
+          f"before {res['load_before']}, after the "
           f"first pages {res['load_after_first_page']}, after the changes {res['load_after_changes']}, at the end "
           f"{res['load_after']}")
     print(f"CPU used while measuring ({elapsed:.0f} s): server {res['server_cpu_s']:.0f} s, this client "

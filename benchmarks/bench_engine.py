@@ -1,8 +1,8 @@
 """Speed of the MAML engine, measured in one run with one protocol. Prints figures; not a test.
 
-    python benchmarks/bench_engine.py            # full run (a few minutes)
-    python benchmarks/bench_engine.py --quick    # short run (under a minute)
-    python benchmarks/bench_engine.py --threads 1
+    python -m benchmarks.bench_engine            # full run (a few minutes)
+    python -m benchmarks.bench_engine --quick    # short run (under a minute)
+    python -m benchmarks.bench_engine --threads 1
 
 Measured (ms per meta-iteration, median of repeats after warm-up, the Adam update included as in
 training; the same pre-sampled task batches for every method):
@@ -33,12 +33,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from maml_core import (  # noqa: E402
+from maml_core import (
     OmniglotConvNet,
     OmniglotData,
     OmniglotTasks,
@@ -53,7 +51,7 @@ from maml_core import (  # noqa: E402
     meta_train,
     predict,
 )
-from maml_core.config import SinusoidTaskConfig  # noqa: E402
+from maml_core.config import SinusoidTaskConfig
 
 PAPER_SINUSOID_ITERATIONS = 70_000
 
@@ -174,7 +172,7 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     q = args.quick
-    command = "python " + " ".join([sys.argv[0], *sys.argv[1:]])
+    command = " ".join(["python -m benchmarks.bench_engine", *sys.argv[1:]])
     load0 = os.getloadavg()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, load average at start {load0[0]:.2f}")

@@ -6,7 +6,7 @@
 Both include what `st.plotly_chart` does with the figure (`plotly.tools.return_figure_from_figure_or_data`,
 then `plotly.io.to_json`). Median of repeats; both paths give the same JSON (tests/test_figures.py).
 
-Usage: python benchmarks/bench_figures.py [--repeats 50]
+Usage: python -m benchmarks.bench_figures [--repeats 50]
 """
 
 from __future__ import annotations
@@ -14,13 +14,10 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-logging.disable(logging.WARNING)  # "no runtime" warnings: the views run here without a Streamlit server
+# "no runtime" warnings: the views run here without a Streamlit server (set before they are imported)
+logging.disable(logging.WARNING)
 
 import numpy as np  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
@@ -28,6 +25,7 @@ import plotly.io as pio  # noqa: E402
 import plotly.tools  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.harness import ROOT  # noqa: E402
 from maml_core import load_checkpoint  # noqa: E402
 from ui import omniglot_view as ov  # noqa: E402
 from ui import sinusoid_view as sv  # noqa: E402

@@ -4,7 +4,7 @@ theta, the four update directions, the per-layer change), (3) the meta-objective
 100 tasks, computed once per server and inner learning rate), and the figures. Median of repeats.
 
 Target (the Inside MAML issue): (1) + (2) under 0.5 s.
-Usage: python benchmarks/bench_inside.py [--repeats 7]
+Usage: python -m benchmarks.bench_inside [--repeats 7]
 """
 
 from __future__ import annotations
@@ -12,16 +12,14 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-logging.disable(logging.WARNING)  # "no runtime" warnings: the views run here without a Streamlit server
+# "no runtime" warnings: the views run here without a Streamlit server (set before they are imported)
+logging.disable(logging.WARNING)
 
 import torch  # noqa: E402
 
+from benchmarks.harness import ROOT  # noqa: E402
 from maml_core import SinusoidTasks, load_checkpoint  # noqa: E402
 from ui.inside import charts  # noqa: E402
 from ui.inside import numbers as num  # noqa: E402

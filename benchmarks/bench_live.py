@@ -11,7 +11,7 @@
 Target: the page's rate >= 70% of the CLI's.
 
 Then it repeats (1) so a change in the machine's load between the two shows up (compare ratios in one run).
-Usage: python benchmarks/bench_live.py [--iterations 2000] [--json out.json]
+Usage: python -m benchmarks.bench_live [--iterations 2000] [--json out.json]
 """
 
 from __future__ import annotations
@@ -26,11 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+from benchmarks.harness import ROOT, app_assets, launch_chromium, new_page, open_page, serving, settle
 
-ALGOS = ("maml", "fomaml", "pretrain")
+ALGOS = ("maml", "fomaml", "pretrain")  # the page's default methods (app_pages/meta_training.py: all but Reptile)
 TARGET = 0.70
 
 
@@ -50,40 +48,29 @@ def cli_rate(iterations: int, tmp: Path) -> dict:
 
 
 def page_rate(iterations: int, tmp: Path) -> dict:
-    import test_e2e as e2e
-    from playwright.sync_api import sync_playwright
-
-    port = e2e._free_port()
-    proc = e2e.start_server(e2e.assets_for_e2e(tmp / "assets"), port, tmp / "server.log")
     readings: list[tuple[float, list[int]]] = []
     pattern = re.compile(r"([\d,]+) / ([\d,]+) iterations")
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(e2e.CHROMIUM), args=e2e.CHROMIUM_ARGS)
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            page.set_default_timeout(120_000)
-            e2e.open_page(page, f"http://127.0.0.1:{port}", "meta_training")
-            box = page.locator(".st-key-mt_iterations input")
-            box.fill(str(iterations))
-            box.press("Enter")
-            e2e.settle(page)
-            t0 = time.perf_counter()
-            page.get_by_role("button", name="Start training").click()
-            done_at = None
-            while time.perf_counter() - t0 < 400:
-                texts = page.locator('[data-testid="stProgress"]').all_inner_texts()
-                its = [int(m.group(1).replace(",", "")) for t in texts if (m := pattern.search(t))]
-                now = time.perf_counter() - t0
-                if len(its) == len(ALGOS):
-                    readings.append((now, its))
-                    if sum("done" in t for t in texts) == len(ALGOS):
-                        done_at = now
-                        break
-                page.wait_for_timeout(250)
-            page.get_by_text("Finished").first.wait_for()
-            browser.close()
-    finally:
-        e2e.stop_server(proc)
+    with serving(app_assets(tmp / "assets"), tmp / "server.log") as (_, port), launch_chromium() as browser:
+        _, page = new_page(browser, timeout_ms=120_000)
+        open_page(page, f"http://127.0.0.1:{port}", "meta_training")
+        box = page.locator(".st-key-mt_iterations input")
+        box.fill(str(iterations))
+        box.press("Enter")
+        settle(page)
+        t0 = time.perf_counter()
+        page.get_by_role("button", name="Start training").click()
+        done_at = None
+        while time.perf_counter() - t0 < 400:
+            texts = page.locator('[data-testid="stProgress"]').all_inner_texts()
+            its = [int(m.group(1).replace(",", "")) for t in texts if (m := pattern.search(t))]
+            now = time.perf_counter() - t0
+            if len(its) == len(ALGOS):
+                readings.append((now, its))
+                if sum("done" in t for t in texts) == len(ALGOS):
+                    done_at = now
+                    break
+            page.wait_for_timeout(250)
+        page.get_by_text("Finished").first.wait_for()
     if done_at is None:
         raise RuntimeError("the page's run did not finish within 400 s")
     first_move = next(t for t, its in readings if min(its) > 0)

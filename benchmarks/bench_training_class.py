@@ -29,7 +29,7 @@ sees progress only when it reruns) until its run has finished. Measured:
 
 The machine may be shared (a long training job): the load average is printed before and after.
 
-Usage: MAML_DATA_DIR=... python benchmarks/bench_training_class.py [--sessions 10] [--poll 2] [--json out.json]
+Usage: MAML_DATA_DIR=... python -m benchmarks.bench_training_class [--sessions 10] [--poll 2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -42,24 +42,19 @@ import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # the e2e helpers: server start/stop, weights
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from processes import loadavg, rss_kb  # noqa: E402
-from st_client import CLICK, Session, StreamlitError  # noqa: E402
+from benchmarks.harness import pick_assets, serving
+from benchmarks.processes import Sampler, loadavg, rss_kb
+from benchmarks.st_client import CLICK, Session, StreamlitError
+from ui.run_queue import SESSION_GRACE_S as GRACE_S
+from ui.run_queue import WATCH_EVERY_S as WATCH_S
 
 PAGE = "meta_training"
-GRACE_S = 15.0  # ui/run_queue.py SESSION_GRACE_S
-WATCH_S = 2.0  # ui/run_queue.py WATCH_EVERY_S
 PLACE_RE = re.compile(r"you are number (\d+) in line\.\*\* Expected start: (any moment now|in about ([^(]+?)) \(")
 PROGRESS_RE = re.compile(r"\*\*(.+?)\*\*: ([\d,]+) / ([\d,]+) iterations · ([\d,]+) it/s")
 STATUS_RE = re.compile(r"\*\*Sinusoid\*\* · (training…|stopping…|finished|not run: [^·]*) · (\d+) s of at most")
@@ -95,13 +90,12 @@ def proc_table() -> dict[int, tuple[int, str]]:
             for proc in psutil.process_iter(["ppid", "cmdline"])}
 
 
-class TreeSampler(threading.Thread):
+class TreeSampler(Sampler):
     """Every `every` s: the summed VmRSS of the server's process tree (peak kept) and the number of training
     processes (the children of the multiprocessing fork server), with a timeline of that number's changes."""
 
     def __init__(self, pid: int, every: float = 0.25) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.every = pid, every
+        super().__init__(pid, every)
         self.peak_kb = self.last_kb = 0
         self.trainers = 0
         self.max_trainers = 0
@@ -110,12 +104,6 @@ class TreeSampler(threading.Thread):
         self.births: list[tuple[float, int]] = []  # (time.perf_counter(), pid): a training process first seen
         self.deaths: list[tuple[float, int]] = []  # (time.perf_counter(), pid): a training process gone
         self.processes: dict[int, str] = {}  # every pid seen in the tree -> its command line (first 120 chars)
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            self.sample()
-            time.sleep(self.every)
 
     def sample(self) -> None:
         table = proc_table()
@@ -142,10 +130,6 @@ class TreeSampler(threading.Thread):
             self.timeline.append((now, trainers))
         self.trainers = trainers
         self.max_trainers = max(self.max_trainers, trainers)
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join(timeout=5)
 
 
 # --- one session ------------------------------------------------------------------------------------------------
@@ -515,10 +499,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
 
-    import test_e2e as e2e
-    from bench_app import pick_assets
-
-    command = "python benchmarks/bench_training_class.py " + " ".join(sys.argv[1:])
+    command = "python -m benchmarks.bench_training_class " + " ".join(sys.argv[1:])
     t_start = time.perf_counter()
 
     def log(line: str) -> None:
@@ -528,19 +509,17 @@ def main() -> None:
         tmp = Path(tmp_name)
         assets, which = pick_assets(tmp)
         log(f"weights: {which}; load average {loadavg()}")
-        port = e2e._free_port()
-        proc = e2e.start_server(assets, port, tmp / "server.log")
-        sampler = TreeSampler(proc.pid)
-        sampler.start()
-        try:
-            res = asyncio.run(lecture(port, args.sessions, args.poll, sampler, log, args.max_wait))
-        except StreamlitError as e:
-            print((tmp / "server.log").read_text()[-3000:])
-            raise SystemExit(f"the class failed: {e}") from e
-        finally:
-            sampler.stop()
-            server_log = (tmp / "server.log").read_text()
-            e2e.stop_server(proc)
+        with serving(assets, tmp / "server.log") as (proc, port):
+            sampler = TreeSampler(proc.pid)
+            sampler.start()
+            try:
+                res = asyncio.run(lecture(port, args.sessions, args.poll, sampler, log, args.max_wait))
+            except StreamlitError as e:
+                print((tmp / "server.log").read_text()[-3000:])
+                raise SystemExit(f"the class failed: {e}") from e
+            finally:
+                sampler.stop()
+                server_log = (tmp / "server.log").read_text()
     try:
         from ui.run_queue import server_budget
         slots = server_budget()

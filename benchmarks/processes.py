@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import psutil
 
 
@@ -32,3 +35,50 @@ def pss_kb(pid: int) -> int:
 
 def loadavg() -> str:
     return " ".join(f"{v:.2f}" for v in psutil.getloadavg())
+
+
+class Sampler(threading.Thread):
+    """Calls `sample()` every `every` seconds in a daemon thread, from `start()` to `stop()` (one more sample)."""
+
+    def __init__(self, pid: int, every: float) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every = pid, every
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.sample()
+            time.sleep(self.every)
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
+        self.sample()
+
+
+class MemorySampler(Sampler):
+    """Samples the summed RSS and the summed PSS of a process tree every `every` seconds; keeps the peaks and each
+    process's largest sampled RSS (a spike between samples is missed). Summed RSS counts the pages the training
+    processes share with their fork server once per process; PSS counts them once."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        super().__init__(pid, every)
+        self.peak_kb, self.peak_pss_kb, self.hwm_kb = 0, 0, {}
+
+    def sample(self) -> None:
+        pids = tree(self.pid)
+        self.peak_kb = max(self.peak_kb, sum(rss_kb(p) for p in pids))
+        self.peak_pss_kb = max(self.peak_pss_kb, sum(pss_kb(p) for p in pids))
+        for p in pids:
+            self.hwm_kb[p] = max(self.hwm_kb.get(p, 0), rss_kb(p))  # (the largest sampled RSS)
+
+    def current_kb(self) -> int:
+        """The tree's summed RSS now."""
+        return sum(rss_kb(p) for p in tree(self.pid))
+
+    def current_pss_kb(self) -> int:
+        """The tree's summed PSS now."""
+        return sum(pss_kb(p) for p in tree(self.pid))

@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if not __package__:  # `python scripts/ablation.py` (the form recorded in assets/ and docs/)
+    sys.path.insert(0, str(ROOT))  # imports maml_core from this checkout
 
 from maml_core import adaptation_curves, default_config, load_omniglot, meta_train, predict, split, task_sampler  # noqa: E402
 from maml_core.evaluation import EVAL_SEED  # noqa: E402

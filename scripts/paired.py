@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if not __package__:  # `python scripts/paired.py` (the form recorded in assets/ and docs/)
+    sys.path.insert(0, str(ROOT))  # imports maml_core from this checkout
 
 from maml_core import (  # noqa: E402
     adapt_curves,

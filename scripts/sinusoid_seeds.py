@@ -25,7 +25,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if not __package__:  # `python scripts/sinusoid_seeds.py` (the form recorded in assets/ and docs/)
+    sys.path.insert(0, str(ROOT))  # imports maml_core from this checkout
 
 import torch  # noqa: E402
 

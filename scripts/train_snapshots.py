@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if not __package__:  # `python scripts/train_snapshots.py` (the form recorded in assets/ and docs/)
+    sys.path.insert(0, str(ROOT))  # imports maml_core from this checkout
 
 import torch  # noqa: E402
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from benchmarks.harness import synthetic_omniglot
 from maml_core import OmniglotData
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,15 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # The tests use tiny tensors: one intra-op thread is 3-4x faster than two fighting other processes
 # for a busy 2-core machine (measured: 6 s against 25 s for test_algorithm + test_models).
 torch.set_num_threads(int(os.environ.get("MAML_TEST_THREADS", "1")))
-
-
-def synthetic_omniglot(n_chars: int = 30, n_alphabets: int = 5, seed: int = 0) -> OmniglotData:
-    """Random 'characters' (C, 20, 1, 28, 28) uint8 named like the real ones ('Alphabet_k/characterNN')."""
-    g = torch.Generator().manual_seed(seed)
-    images = (torch.rand(n_chars, 20, 1, 28, 28, generator=g) > 0.8).to(torch.uint8) * 255
-    names = tuple(f"Alphabet_{c % n_alphabets}/character{c // n_alphabets + 1:02d}" for c in range(n_chars))
-    order = sorted(range(n_chars), key=lambda c: names[c])
-    return OmniglotData(images[order], tuple(names[c] for c in order))
 
 
 @pytest.fixture

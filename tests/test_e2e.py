@@ -10,22 +10,30 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from benchmarks.harness import (  # the shared e2e helpers; the other e2e modules import them from here
+    CHROMIUM,
+    QUERY,
+    STROKES,
+    click_chart,
+    draw,
+    launch_chromium,
+    new_page,
+    open_page,
+    settle,
+    start_server,
+    stop_server,
+    wait_for_chart_clicks,
+)
+from benchmarks.harness import app_assets as assets_for_e2e
+from benchmarks.harness import free_port as _free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 PAGES = {  # url path -> the title the page shows
     "": "MAML, visible",
     "sinusoid": "Sinusoid regression",
@@ -44,75 +52,6 @@ def _need_chromium() -> None:
     pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium); these tests run in CI")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def quick_assets(folder: Path) -> Path:
-    """Tiny checkpoints for every file the app loads (used when the shipped assets/ are incomplete)."""
-    from test_app_omniglot import quick_checkpoints
-
-    from maml_core import default_config, meta_train, save_checkpoint
-    from maml_core.checkpoints import Metrics
-
-    quick_checkpoints(folder)
-    for algo in ("maml", "fomaml", "reptile", "pretrain"):
-        r = meta_train(default_config("sinusoid", algo, iterations=30, meta_batch=5))
-        save_checkpoint(folder / f"sinusoid_{algo}.pt", r.config, r.params,
-                        metrics=Metrics(inner_lr=0.01, eval_steps=10))
-    return folder
-
-
-def assets_for_e2e(tmp: Path) -> Path:
-    """$MAML_ASSETS_DIR if set, else the shipped assets/ when complete, else quick tiny checkpoints."""
-    from ui import common
-
-    if os.environ.get("MAML_ASSETS_DIR"):
-        return Path(os.environ["MAML_ASSETS_DIR"]).resolve()
-    names = [*common.SINUSOID_CHECKPOINTS.values(), *common.OMNIGLOT_CHECKPOINTS.values()]
-    shipped = ROOT / "assets"
-    if all((shipped / n).is_file() for n in names):
-        return shipped
-    return quick_assets(tmp)
-
-
-def start_server(assets: Path, port: int, log: Path, extra_env: dict[str, str] | None = None,
-                 script: Path | str = "app.py") -> subprocess.Popen:
-    """`streamlit run app.py` (or another `script`) on 127.0.0.1:port, returned once /_stcore/health answers (or
-    raises)."""
-    env = {**os.environ, "MAML_ASSETS_DIR": str(assets), **(extra_env or {})}
-    if "MAML_DATA_DIR" in os.environ:
-        env["MAML_DATA_DIR"] = os.environ["MAML_DATA_DIR"]
-    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    stop_server(proc)
-    raise RuntimeError(f"streamlit did not answer on port {port} within 90 s: {log.read_text()[-2000:]}")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
     _need_chromium()
@@ -125,25 +64,10 @@ def server(tmp_path_factory) -> Iterator[str]:
         stop_server(proc)
 
 
-@contextmanager
-def launch_chromium():
-    """Debian's chromium under Playwright, closed afterwards (every e2e module's browser)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 def open_in_context(browser, url: str, heading: str, timeout_ms: int = 60_000, **context):
     """A new browser context (1400 x 1000 unless `context` says otherwise) on `url`, once its heading is drawn and
     the page has settled: (context, page)."""
-    ctx = browser.new_context(**({"viewport": {"width": 1400, "height": 1000}} | context))
-    page = ctx.new_page()
-    page.set_default_timeout(timeout_ms)
+    ctx, page = new_page(browser, timeout_ms, **context)
     page.goto(url)
     page.get_by_role("heading", name=heading).first.wait_for()
     settle(page)
@@ -163,22 +87,6 @@ def page(browser):
     p.set_default_timeout(30_000)
     yield p
     context.close()
-
-
-def settle(page, quiet_ms: int = 600, timeout_s: float = 60) -> None:
-    """Wait until the app has finished its rerun (the "Running…" status widget stays gone)."""
-    deadline = time.monotonic() + timeout_s
-    quiet_since = None
-    while time.monotonic() < deadline:
-        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
-        if running:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= quiet_ms / 1000:
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError("the app kept running for more than {timeout_s} s")
 
 
 def shot(page, name: str) -> None:
@@ -211,60 +119,7 @@ def assert_no_error(page) -> None:
     assert not names, f"{names} on the page: {body[:3000]}"
 
 
-def wait_for_chart_clicks(page) -> None:
-    """Until the chart-click listener (ui/chart_click.py) has loaded: its component's script loads asynchronously,
-    after the run that drew the page. (One CI run failed on a first click that added no point, in about ten runs of
-    this test; this wait rules out a click that came before the listener.)"""
-    page.wait_for_function("() => window.__mamlChartClickListener === true && "
-                           "Object.keys(window.__mamlChartClicks || {}).length > 0", timeout=30_000)
-
-
-def click_chart(chart, fx: float, fy: float) -> None:
-    """Click the chart at a fraction of its size. Playwright scrolls it into view and finds the point just before
-    clicking, once the chart has stopped moving: a box measured earlier can be stale, as the page may still shift
-    after its run (a click 12 px above the viewport was once taken for a lost click)."""
-    box = chart.bounding_box()
-    chart.click(position={"x": box["width"] * fx, "y": box["height"] * fy})
-
-
-def open_page(page, base: str, path: str) -> None:
-    page.goto(f"{base}/{path}")
-    page.get_by_role("heading", name=PAGES[path]).first.wait_for()
-    settle(page)
-
-
-# Strokes in canvas fractions: a distinct made-up character per class; the query is another, sloppier
 # drawing of class 2's.
-STROKES = [
-    [[(0.2, 0.2), (0.8, 0.8)], [(0.8, 0.2), (0.2, 0.8)]],  # X
-    [[(0.5, 0.15), (0.5, 0.85)], [(0.2, 0.3), (0.8, 0.3)]],  # a T-like cross
-    [[(0.2, 0.8), (0.5, 0.2), (0.8, 0.8)]],  # an inverted V
-    [[(0.2, 0.2), (0.8, 0.2), (0.8, 0.8), (0.2, 0.8), (0.2, 0.3)]],  # a box
-    [[(0.15, 0.4), (0.35, 0.7), (0.55, 0.3), (0.85, 0.6)]],  # a zigzag
-]
-QUERY = [[(0.45, 0.2), (0.55, 0.85)], [(0.15, 0.35), (0.8, 0.25)]]  # class 2 again: a slanted cross
-
-
-def draw(page, canvas, strokes) -> None:
-    """Draw strokes (lists of points in canvas fractions) with the mouse, like a person: hover first (the
-    canvas's toolbar only moves out of the way once the pointer is over it), then press, drag, release."""
-    canvas.scroll_into_view_if_needed()
-    canvas.hover()
-    page.wait_for_timeout(400)
-    box = canvas.bounding_box()
-    assert box, "canvas not visible"
-    for stroke in strokes:
-        x0, y0 = stroke[0]
-        page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
-        page.mouse.down()
-        for (xa, ya), (xb, yb) in zip(stroke[:-1], stroke[1:]):
-            for t in (0.25, 0.5, 0.75, 1.0):
-                page.mouse.move(box["x"] + (xa + t * (xb - xa)) * box["width"],
-                                box["y"] + (ya + t * (yb - ya)) * box["height"])
-        page.mouse.up()
-        settle(page, quiet_ms=300)
-
-
 def canvas_ink(page) -> list[int]:
     """Dark pixels on each drawing canvas, in page order (the canvases live in shadow roots)."""
     return page.evaluate("""() => {
