@@ -18,6 +18,7 @@ from ui import chart_click, common, scene, step_control
 from ui.inside import charts, explain, names
 from ui.inside import numbers as num
 from ui.inside import omniglot as inside_omniglot
+from ui.inside import omniglot_plane as op
 from ui.inside_state import INSIDE_PREFIX, InsideState
 from ui.lesson import lesson_bar
 from ui.live_chart import live_chart
@@ -140,6 +141,37 @@ def move_theta(click: chart_click.ChartClick) -> None:
     mine = InsideState.of(st.session_state)
     if click.t != mine.last_click:
         mine.last_click, mine.clicked = click.t, (round(click.x, 6), round(click.y, 6))
+
+
+@st.cache_resource(show_spinner=False)
+def omniglot_planes() -> dict[int, op.OmniglotPlane]:
+    """The Omniglot episodes' landscapes measured on this server, shared by every session (at most 8 kept)."""
+    return {}
+
+
+def omniglot_plane(episode: int) -> op.OmniglotPlane:
+    """Test episode `episode` of the shipped 5-way MAML network on its plane, measured under a progress bar the
+    first time (a cached function would replay the bar on every later run)."""
+    import torch
+
+    from maml_core import split
+    from maml_core.omniglot import OmniglotTasks
+
+    store = omniglot_planes()
+    if episode in store:
+        return store[episode]
+    ck = common.load_shipped(common.OMNIGLOT_CHECKPOINTS["maml"])
+    data = split(common.load_omniglot_cached(str(common.DATA_DIR)), ck.config.omniglot)["test"]
+    tasks = OmniglotTasks(data, n_way=5, k_shot=1, n_query=1).sample(1, torch.Generator().manual_seed(4321 + episode))
+    bar = st.progress(0.0, text="Measuring the query loss over the plane…")
+    f = op.compute_omniglot_plane(build_model(ck.config.model), ck.params, tasks, op.OMNI_STEPS, ck.inner_lr,
+                                  progress=lambda x: bar.progress(x, text=f"Measuring the query loss over the plane: "
+                                                                          f"{100 * x:.0f}%"))
+    bar.empty()
+    while len(store) >= 8:
+        store.pop(next(iter(store)))
+    store[episode] = f
+    return f
 
 
 def user_task() -> num.Task | None:
@@ -301,6 +333,34 @@ else:
         st.markdown(sentence)
     st.caption(f"The shipped 5-way 1-shot MAML network (TaskNorm-I, zero head). Measured by `{omni.command}`; the "
                "step shown is the page's (up to the file's 10).")
+
+st.markdown("**The landscape of one Omniglot test episode**")
+if not common.omniglot_archives_present():
+    st.info("This part samples an episode from the Omniglot archives, which this server does not have: put "
+            f"images_background.zip and images_evaluation.zip in {common.DATA_DIR} (or set MAML_DATA_DIR).",
+            icon=":material/info:")
+elif not state.omni_plane:
+    st.button("Measure an episode's landscape", key="ins_omni_go", icon=":material/landscape:",
+              on_click=lambda: setattr(InsideState.of(ss), "omni_plane", True),
+              help=f"The query loss on a {op.OMNI_GRID}×{op.OMNI_GRID} grid: {op.OMNI_GRID ** 2} evaluations of the "
+                   "conv net (a few seconds, once per episode on this server).")
+else:
+    f = omniglot_plane(state.omni_episode)
+    omni_step = min(step, op.OMNI_STEPS)
+    col_plane, col_words = st.columns([1.15, 1], gap="medium")
+    with col_plane:
+        live_chart(charts.landscape_figure(f.land, f.paths, omni_step, op.LABELS, "maml", (0.0, 0.0),
+                                           common.scaled(480), loss_name="query loss"), key="ins_omni_plane")
+    with col_words:
+        for sentence in op.explain(f, omni_step):
+            st.markdown(sentence)
+        if st.button("Another episode", key="ins_omni_next", icon=":material/casino:"):
+            state.omni_episode += 1
+            st.rerun()
+        st.caption(f"Test episode {state.omni_episode + 1} (5-way 1-shot, one query per class, as in training) of the "
+                   f"shipped MAML network; contours: its query loss (log scale) over the plane through the start and "
+                   f"its weights after 1 and {op.OMNI_STEPS} inner steps of α = {f.inner_lr:g} (its validated rate); "
+                   f"the step shown is the page's (up to {op.OMNI_STEPS}).")
 st.caption(f"Page {(time.perf_counter() - T0) * 1e3:.0f} ms on the server.")
 scene.publish(SCENE)
 step_control.keep_playing(state.shown, view)

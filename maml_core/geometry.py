@@ -24,6 +24,7 @@ Everything here is a pure function of a params dict (keyed like `named_parameter
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import torch
@@ -211,14 +212,15 @@ def loss_grid(model: nn.Module, plane: Plane, tasks: Episode, a: Tensor, b: Tens
     return values.T.reshape(-1, len(b), len(a))
 
 
-def task_paths(model: nn.Module, start: Params, tasks: Episode, *, steps: int,
-               inner_lr: float) -> tuple[list[Params], Tensor, Tensor]:
+def task_paths(model: nn.Module, start: Params, tasks: Episode, *, steps: int, inner_lr: float,
+               only: Collection[str] | None = None) -> tuple[list[Params], Tensor, Tensor]:
     """Every task's inner-step path from `start`, all tasks at once (one `vmap`): the states 0..S (each a params
-    dict whose tensors have a leading task dimension T), and the support and query losses (T, S+1)."""
+    dict whose tensors have a leading task dimension T), and the support and query losses (T, S+1). `only` adapts
+    just the named tensors (ANIL: `head_names(model)`)."""
 
     def per_task(sx, sy, qx, qy):
         task = Episode(sx, sy, qx, qy)
-        states = adapt(model, start, sx, sy, steps=steps, inner_lr=inner_lr, first_order=True)
+        states = adapt(model, start, sx, sy, steps=steps, inner_lr=inner_lr, first_order=True, only=only)
         return (states, torch.stack([_task_loss(model, s, task, "support") for s in states]),
                 torch.stack([_task_loss(model, s, task, "query") for s in states]))
 

@@ -244,3 +244,49 @@ def test_black_is_kept_for_the_users_task():
     random_tasks = [num.Task(1.0, 0.0, (0.0,), (0.0,), f"task {i}") for i in range(4)]
     assert "#000000" not in charts.task_colors(random_tasks)[:4]
     assert charts.task_colors([num.Task(1.0, 0.0, (0.0,), (0.0,), "your task"), *random_tasks[:3]])[0] == "#000000"
+
+
+def test_the_omniglot_plane_holds_the_first_step_and_the_end_and_anil_keeps_the_body(omniglot_data):
+    from maml_core import ModelConfig, build_model, get_params, head_names
+    from maml_core.heads import at_chance
+    from maml_core.omniglot import OmniglotTasks
+    from ui.inside import omniglot_plane as op
+
+    model = build_model(ModelConfig(kind="conv", n_out=3, channels=8, norm="tasknorm_i", head="zero"), seed=0)
+    theta = get_params(model)
+    at_chance(theta, "zero")
+    episode = OmniglotTasks(omniglot_data, n_way=3, k_shot=1, n_query=1).sample(1, torch.Generator().manual_seed(0))
+    seen = []
+    f = op.compute_omniglot_plane(model, theta, episode, 3, 0.4, progress=seen.append)
+    assert seen[-1] == 1.0 and len(seen) == op.OMNI_GRID  # a row at a time
+    full, anil = 0, 1
+    assert f.paths.off_share[full, 1] < 1e-4 and f.paths.off_share[full, 3] < 1e-4  # the plane holds them
+    assert f.paths.off_share[full, 2] > f.paths.off_share[full, 3]
+    assert f.head_share_first_step == pytest.approx(1.0)  # a zero head: the first step moves the head alone
+    assert f.paths.query_loss[full, 0] == pytest.approx(np.log(3), abs=1e-5)
+    # the grid is the episode's query loss where the plane says
+    a = f.land.a
+    state = f.land.plane.point(float(a[4]), float(a[10]))
+    t = episode.task(0)
+    direct = torch.nn.functional.cross_entropy(G.predict(model, state, t.query_x, support_x=t.support_x), t.query_y)
+    assert float(f.land.loss[0, 10, 4]) == pytest.approx(float(direct), rel=1e-4)
+    # ANIL: the body never moves, so all of its path lies in the head (the plane's other layers stay at theta)
+    states, _, _ = G.task_paths(model, theta, episode, steps=3, inner_lr=0.4, only=head_names(model))
+    for k in theta:
+        if k not in head_names(model):
+            assert torch.equal(states[-1][k][0], theta[k])
+    text = " ".join(op.explain(f, 3))
+    assert f"{f.paths.query_loss[anil, 3]:.2f}" in text and "100% in the head" in text
+
+
+@pytest.mark.data
+def test_the_omniglot_landscape_is_measured_on_request(real_data_dir):
+    at = open_inside()
+    assert not [b for b in at.button if b.key == "ins_omni_next"]
+    at.button(key="ins_omni_go").click().run()
+    assert not at.exception, at.exception
+    text = text_of(at)
+    assert "lies 100% in the head" in text and "Adapting head only (ANIL)" in text
+    at.button(key="ins_omni_next").click().run()
+    assert not at.exception, at.exception
+    assert "Test episode 2 " in text_of(at)

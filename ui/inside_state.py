@@ -20,3 +20,5 @@ class InsideState(PageState):
     clicked: tuple[float, float] = (0.0, 0.0)  # the θ a click on the plane moved to, in plane coordinates
     plane_key: tuple = ()  # what the plane was built from: a new plane forgets the click
     last_click: float = 0.0  # the browser time stamp of the last click applied (each applies once)
+    omni_plane: bool = False  # the Omniglot episode's landscape was asked for (it takes seconds)
+    omni_episode: int = 0  # which test episode it shows

@@ -45,21 +45,22 @@ def _levels(loss: np.ndarray) -> tuple[float, float, float]:
 
 
 def landscape_figure(land: Landscape, paths: Paths, step: int, tasks: Sequence[Task], origin: str,
-                     clicked: tuple[float, float], height: int) -> figures.Figure:
-    """Each task's support-loss contours on the plane (log scale, in the task's colour), each task's inner-step
-    path up to `step` with an arrow on its last step, the starts that lie on the drawn square, and the clicked
-    start."""
+                     clicked: tuple[float, float], height: int, loss_name: str = "support loss") -> figures.Figure:
+    """Each task's support-loss contours on the plane (log scale, in the task's colour; in grey when one task's
+    loss carries several paths), each path up to `step` with an arrow on its last step, the starts that lie on the
+    drawn square, and the clicked start."""
     data: list[dict] = []
     lo, hi, size = _levels(land.loss)
     half = float(land.a[-1])
     colors = task_colors(tasks)
-    for i, task in enumerate(tasks):
+    shared = len(land.loss) == 1 and len(tasks) > 1  # one task's loss, several paths on it (in grey: no path's)
+    for i in range(len(land.loss)):
         z = np.log10(np.clip(land.loss[i], 1e-8, None))
-        c = colors[i % len(colors)]
+        c, name = ("#8a8a8a", "the task") if shared else (colors[i % len(colors)], tasks[i].label)
         data.append(dict(type="contour", x=land.a.tolist(), y=land.b.tolist(), z=np.round(z, 4).tolist(),
                          contours=dict(coloring="lines", start=lo, end=hi, size=size), showscale=False,
-                         colorscale=[[0, c], [1, c]], line=dict(width=1.2), opacity=0.75, name=task.label,
-                         hovertemplate=f"{task.label}: support loss 10^%{{z:.2f}}<extra></extra>", showlegend=False))
+                         colorscale=[[0, c], [1, c]], line=dict(width=1.2), opacity=0.75, name=name,
+                         hovertemplate=f"{name}: {loss_name} 10^%{{z:.2f}}<extra></extra>", showlegend=False))
     annotations = []
     for i, task in enumerate(tasks):
         c = colors[i % len(colors)]

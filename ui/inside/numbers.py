@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,8 +109,8 @@ class Paths:
 
 
 def compute_paths(model: nn.Module, plane: G.Plane, start: dict, tasks: Episode, steps: int,
-                  inner_lr: float) -> Paths:
-    states, support, query = G.task_paths(model, start, tasks, steps=steps, inner_lr=inner_lr)
+                  inner_lr: float, only: Collection[str] | None = None) -> Paths:
+    states, support, query = G.task_paths(model, start, tasks, steps=steps, inner_lr=inner_lr, only=only)
     paths = [plane.project_path([{k: v[i] for k, v in s.items()} for s in states])
              for i in range(tasks.support_x.shape[0])]
     return Paths(np.stack([p.coords.numpy() for p in paths]), np.stack([p.off.numpy() for p in paths]),
