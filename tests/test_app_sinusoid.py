@@ -184,9 +184,16 @@ def test_adapt_methods_reports_divergence_without_raising(sinusoid_assets):
     x = np.linspace(-4, 4, 10)
     res = sv.adapt_methods([sv.MethodModel("maml", ck.model, ck.params, 50.0, "")], x, 4 * np.sin(x), 4.0, 0.0, 20)
     r = res["maml"]
-    assert r.diverged_at is not None and r.diverged_at > 0
+    from maml_core import DIVERGED_LOSS
+
+    sx, sy = torch.tensor(x, dtype=torch.float32)[:, None], torch.tensor(4 * np.sin(x), dtype=torch.float32)[:, None]
+    with torch.no_grad():  # the support loss after every step, computed here with the engine
+        losses = [float(((predict(ck.model, s, sx) - sy) ** 2).mean())
+                  for s in adapt(ck.model, ck.params, sx, sy, steps=20, inner_lr=50.0)]
+    first = next(i for i, v in enumerate(losses) if not math.isfinite(v) or v > DIVERGED_LOSS)
+    assert r.diverged_at == first > 0 and all(v <= DIVERGED_LOSS for v in losses[:first])
     msgs = sv.divergence_warnings(res)
-    assert len(msgs) == 1 and "**MAML** (α = 50) at inner step" in msgs[0]
+    assert len(msgs) == 1 and f"**MAML** (α = 50) at inner step {first}: support loss {losses[0]:.3g} → " in msgs[0]
     assert "Lower the inner learning rate" in msgs[0]
     fig = sv.loss_figure(res, 20).checked()  # clipped for plotting: every plotted value is a finite number
     assert all(np.isfinite(v) for tr in fig.data for v in tr.y)
@@ -225,9 +232,34 @@ def test_changing_steps_and_learning_rate_recomputes_the_numbers(app):
     app.sidebar.toggle(key="own_lr").set_value(False).run()
     app.sidebar.number_input(key="inner_lr").set_value(0.02).run()
     assert set(numbers(app)["α"]) == {"0.02"}
+    from ui import common
+
+    labels = {sv.method_label(k): k for k in ("maml", "fomaml", "reptile", "pretrain")}
+    cks = {k: load_checkpoint(common.ASSETS / f"sinusoid_{k}.pt") for k in labels.values()}
+
+    def query_mse(key: str, steps: int) -> float:
+        """The query MSE after `steps` steps of α = 0.02 on the page's points (y None: on the true curve),
+        computed here with the engine."""
+        amp, phase = app.session_state["sin_amp"], app.session_state["sin_phase"]
+        pts = points(app)
+        sx = torch.tensor([[p.x] for p in pts], dtype=torch.float32)
+        sy = torch.tensor([[amp * math.sin(p.x - phase) if p.y is None else p.y] for p in pts], dtype=torch.float32)
+        ck = cks[key]
+        theta = adapt(ck.model, ck.params, sx, sy, steps=steps, inner_lr=0.02)[-1]
+        truth = amp * torch.sin(sv.PLOT_X - phase)
+        err = (predict(ck.model, theta, sv.PLOT_X) - truth)[sv.QUERY_SLICE]
+        return float((err ** 2).mean())
+
     for steps in (20, 7, 12):  # new settings: adaptation is recomputed each time
         app.sidebar.slider(key="inner_steps").set_value(steps).run()
         assert not app.exception and any(m.value == f"**The numbers** (step 0 → step {steps})" for m in app.markdown)
+        rows = [(label, shown) for label, shown in zip(numbers(app)["method"], numbers(app)["query MSE"])
+                if label in labels]  # the trained methods (not the random start)
+        assert len(rows) >= 2
+        for label, shown in rows:  # "before → after", 3 significant digits
+            before, after = (float(v) for v in shown.split(" → "))
+            assert before == pytest.approx(query_mse(labels[label], 0), rel=6e-3), (label, shown)
+            assert after == pytest.approx(query_mse(labels[label], steps), rel=6e-3), (label, steps, shown)
     # (how fast a rerun is: benchmarks/bench_app.py; a timing bound here would fail on a loaded machine)
 
 
@@ -380,6 +412,29 @@ def test_exploding_learning_rate_warns_and_still_plots(app):
     assert any("The loss diverged for" in w and "**MAML** (α = 60)" in w for w in warns), warns
     table = numbers(app)
     assert "diverged" in set(table["change"]) and table["query MSE"].str.endswith("diverged").any()
+    from maml_core import DIVERGED_LOSS, diverged_at
+    from ui import common
+
+    amp, phase, steps = app.session_state["sin_amp"], app.session_state["sin_phase"], app.session_state["inner_steps"]
+    pts = points(app)
+    sx = torch.tensor([[p.x] for p in pts], dtype=torch.float32)
+    sy = torch.tensor([[amp * math.sin(p.x - phase) if p.y is None else p.y] for p in pts], dtype=torch.float32)
+    checked = 0
+    for label, change in zip(table["method"], table["change"]):  # each trained method, recomputed with the engine
+        key = next((k for k in ("maml", "fomaml", "reptile", "pretrain") if sv.method_label(k) == label), None)
+        if key is None:
+            continue
+        ck = load_checkpoint(common.ASSETS / f"sinusoid_{key}.pt")
+        with torch.no_grad():
+            support = torch.stack([((predict(ck.model, s, sx) - sy) ** 2).mean()
+                                   for s in adapt(ck.model, ck.params, sx, sy, steps=steps, inner_lr=60.0)])
+        at = diverged_at(support)
+        assert (change == "diverged") == (at is not None), (label, change, support)  # the table says what happened
+        named = f"**{label}** (α = 60) at inner step {at}:" in " ".join(warns)
+        assert named == (at is not None), (label, at, warns)  # the warning names it, at the step it blew up
+        assert at is None or all(v <= DIVERGED_LOSS for v in support[:at])
+        checked += 1
+    assert checked >= 2
     # back to a sane rate: the warning goes away, the points are untouched
     app.sidebar.number_input(key="inner_lr").set_value(0.01).run()
     assert not any("diverged" in w for w in texts(app, "warning"))
