@@ -1,6 +1,7 @@
-"""The charts the pages send: `ui.figures.Figure` sends its dicts without plotly's validation (about 30 ms a
-Sinusoid rerun), so these tests check, chart by chart, that what is sent equals what plotly's validated figure
-would have sent, in the states a class meets (normal, outside the training range, diverged, projector fonts)."""
+"""The charts the pages send: `ui.figures.Figure` sends its dicts without plotly's validation (which would cost
+every rerun; benchmarks/bench_figures.py), so these tests check, chart by chart, that what is sent equals what
+plotly's validated figure would have sent, in the states a class meets (normal, outside the training range,
+diverged, projector fonts)."""
 
 from __future__ import annotations
 
