@@ -83,8 +83,9 @@ def apply_adam(opt: torch.optim.Optimizer, params: dict[str, torch.Tensor], grad
     opt.zero_grad(set_to_none=True)
 
 
-class Trainer:
-    """One meta-iteration (meta-gradient + Adam) for a given method, cycling through fixed batches."""
+class FixedBatchIteration:
+    """One meta-iteration (meta-gradient + Adam) for a given method, cycling through fixed batches.
+    Not maml_core's Trainer, which samples its own tasks and has no plain loop: here all methods share batches."""
 
     def __init__(self, model: torch.nn.Module, batches: list, steps: int, inner_lr: float) -> None:
         self.model, self.batches, self.steps, self.lr = model, batches, steps, inner_lr
@@ -110,7 +111,7 @@ class Trainer:
         apply_adam(self.loop_opt, self.loop_params, grads)
 
 
-class HigherTrainer:
+class HigherIteration:
     """The `higher` library's MAML recipe: a differentiable inner optimiser per task, `.backward()` per task."""
 
     def __init__(self, model: torch.nn.Module, batches: list, steps: int, inner_lr: float) -> None:
@@ -146,7 +147,7 @@ def check_same_gradients(model: torch.nn.Module, batch, steps: int, lr: float, w
     rel = lambda a, b: max(((a[k] - b[k]).norm() / b[k].norm().clamp_min(1e-12)).item() for k in b)  # noqa: E731
     text = f"loop vs ours {rel(loop, ours):.1e}"
     if with_higher:
-        h = HigherTrainer(model, [batch], steps, lr)
+        h = HigherIteration(model, [batch], steps, lr)
         model.zero_grad(set_to_none=True)
         h.meta_grad(batch)
         text += f", higher vs ours {rel({k: p.grad for k, p in model.named_parameters()}, ours):.1e}"
@@ -193,12 +194,12 @@ def main() -> int:
     print("    same meta-gradient:", check_same_gradients(SinusoidMLP(), batches[0], 1, 0.01, have_higher))
     reps = dict(warmup=10 if q else 30, repeats=5 if q else 11, per_repeat=10 if q else 30)
     torch.manual_seed(0)
-    methods = {"ours": Trainer(SinusoidMLP(), batches, 1, 0.01).ours}
+    methods = {"ours": FixedBatchIteration(SinusoidMLP(), batches, 1, 0.01).ours}
     torch.manual_seed(0)
-    methods["loop"] = Trainer(SinusoidMLP(), batches, 1, 0.01).loop
+    methods["loop"] = FixedBatchIteration(SinusoidMLP(), batches, 1, 0.01).loop
     if have_higher:
         torch.manual_seed(0)
-        methods["higher"] = HigherTrainer(SinusoidMLP(), batches, 1, 0.01).step
+        methods["higher"] = HigherIteration(SinusoidMLP(), batches, 1, 0.01).step
     res = compare(methods, **reps)
     labels = {"ours": "ours    grad(vmap(...))", "loop": "loop    autograd.grad per task",
               "higher": "higher  innerloop_ctx per task"}
@@ -268,9 +269,9 @@ def main() -> int:
     print("    same meta-gradient:", check_same_gradients(OmniglotConvNet(5), obatches[0], 1, 0.4, False))
     oreps = dict(warmup=1, repeats=3, per_repeat=1 if q else 3)
     torch.manual_seed(0)
-    omethods = {"ours": Trainer(OmniglotConvNet(5), obatches, 1, 0.4).ours}
+    omethods = {"ours": FixedBatchIteration(OmniglotConvNet(5), obatches, 1, 0.4).ours}
     torch.manual_seed(0)
-    omethods["loop"] = Trainer(OmniglotConvNet(5), obatches, 1, 0.4).loop
+    omethods["loop"] = FixedBatchIteration(OmniglotConvNet(5), obatches, 1, 0.4).loop
     ores = compare(omethods, **oreps)
     (o_ours, c_ours), (o_loop, c_loop) = ores["ours"], ores["loop"]
     print(f"    ours {o_ours:8.1f} ms/iteration (CPU {c_ours:.1f})   loop {o_loop:8.1f} ms/iteration (CPU {c_loop:.1f})"
