@@ -10,9 +10,7 @@ Helpers and fixtures (the server, chromium) come from tests/test_e2e.py.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -166,7 +164,6 @@ def test_screenshots_at_a_laptop_and_a_phone(server, browser):
 def test_an_uploaded_deck_walks_two_scenes_of_one_page_each_as_its_address_says(server, browser):
     """A deck file chosen in the browser; two Sinusoid scenes in a row, without questions: PageDown opens each, and
     nothing of the first (its task, K, S) stays in the second."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from ui import lesson_deck as ld
 
     deck = ld.Deck("Same page", (ld.Scene("sinusoid", "A=2&K=3&S=4&step=1", "First"),

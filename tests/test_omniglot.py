@@ -360,9 +360,6 @@ def test_fit_head_widens_only_a_head_whose_rows_are_all_the_same():
 def test_paired_script_measures_every_method_on_the_same_wider_episodes(tmp_path, monkeypatch):
     """scripts/paired.py at more ways than the networks were trained with (their zero heads widen): each method's
     mean is its per-episode mean, and each pair's difference is the difference of the two (same episodes)."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from test_app_omniglot import quick_checkpoints
 
     from scripts import paired
