@@ -113,13 +113,13 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: the training alpha)")
     t.add_argument("--resume", action="store_true", help="continue from OUT.state if it exists")
     t.add_argument("--compile", action=argparse.BooleanOptionalAction,
-                   help="run the MAML/FO-MAML meta-step through torch.compile: same numbers, faster, about a minute "
-                        "to compile the first time (default: on for sinusoid runs of 5000+ iterations, where it was "
-                        "measured to pay; off otherwise)")
+                   help="run the MAML/FO-MAML meta-step through torch.compile: same numbers, faster; compiling takes "
+                        "minutes the first time, then is cached (docs/SPEED.md; default: on for sinusoid runs of "
+                        "5000+ iterations, where it was measured to pay; off otherwise)")
     t.add_argument("--device", default="cpu", help="where to compute, e.g. cuda (tasks are sampled on the CPU either "
                    "way, with the same seed, and the checkpoint is written for the CPU)")
     t.add_argument("--threads", type=int, help="CPU threads for torch (default: 1 for sinusoid, whose tiny tensors "
-                   "run 15x slower with two threads on a busy 2-core machine; torch's own choice for omniglot)")
+                   "run slower with two threads on a busy 2-core machine; torch's own choice for omniglot)")
     t.add_argument("--max-minutes", type=float, help="stop after this many minutes (resumable with --resume)")
     t.add_argument("--eval-tasks", type=int, default=600, help="held-out tasks for the recorded metrics")
     t.add_argument("--out", required=True, help="checkpoint path to write (e.g. assets/sinusoid_maml.pt)")
@@ -258,7 +258,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
     compile = compile_pays(config) if args.compile is None else args.compile
     if compile and args.algo in ("maml", "fomaml"):
-        print("compiling the meta-step with torch.compile (about a minute the first time, cached afterwards; "
+        print("compiling the meta-step with torch.compile (minutes the first time, then cached: docs/SPEED.md; "
               "--no-compile skips it)", file=sys.stderr)
     started = time.time()
     result = meta_train(config, on_step=on_step, data=data, init_params=init, checkpoint_path=state,
