@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -295,8 +295,25 @@ def test_one_step_control_drives_slider_chart_and_table(app):
     assert app.session_state["inner_steps"] == 20 and state(app).shown.step == 20 and not app.exception
 
 
-def test_play_shows_each_step_for_its_time_and_stops_at_the_end():
+def test_play_shows_each_step_for_its_time_and_stops_at_the_end(monkeypatch):
+    """Each step stays up for PLAY_SECONDS counted from when it was drawn (the drawing's own time deducted), on a
+    clock of the test's: every call to it takes DRAW seconds, a sleep moves it on by what was asked."""
     from streamlit.testing.v1 import AppTest
+
+    from ui import step_control
+
+    DRAW = 0.25
+    clock, waits = [100.0], []
+
+    def monotonic() -> float:
+        clock[0] += DRAW
+        return clock[0]
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock[0] += seconds
+
+    monkeypatch.setattr(step_control, "time", SimpleNamespace(monotonic=monotonic, sleep=sleep))
 
     def page():
         import streamlit as st
@@ -312,17 +329,11 @@ def test_play_shows_each_step_for_its_time_and_stops_at_the_end():
     at.run()
     at.button(key="sin_first").click().run()
     at.session_state["shown"] = []
-    t = time.perf_counter()
     at.button(key="sin_play").click().run()
-    elapsed = time.perf_counter() - t
     assert at.session_state["shown"] == [0, 1, 2, 3]  # every step drawn once, in order
-    assert state(at).shown.step == 3 and not state(at).shown.playing
-    assert elapsed >= 3 * 0.9 * step_control_seconds() and not at.exception
-
-
-def step_control_seconds() -> float:
-    from ui import step_control
-    return step_control.PLAY_SECONDS
+    assert state(at).shown.step == 3 and not state(at).shown.playing and not at.exception
+    # steps 0, 1 and 2 each waited out the rest of their time; the last step, where playing stops, waits for nothing
+    assert waits == pytest.approx([step_control.PLAY_SECONDS - DRAW] * 3)
 
 
 def test_sample_clear_new_task(app):
