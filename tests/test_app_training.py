@@ -395,13 +395,39 @@ def test_a_run_ends_when_its_browser_session_ends():
 
 
 def test_the_server_budget_follows_cores_and_memory():
-    from ui.run_queue import MAX_SLOTS, RUN_MEMORY_MB, server_budget
+    from ui.run_queue import MAX_SLOTS, PAGE_RESERVE_MB, RUN_MIN_MB, server_budget
 
     assert server_budget(cpus=1, memory_mb=8000) == 1  # always at least one
+    assert server_budget(cpus=0.25, memory_mb=8000) == 1  # a fraction of a core (a cgroup quota) still trains
     assert server_budget(cpus=2, memory_mb=8000) == 1  # one core kept for the pages
+    assert server_budget(cpus=2.5, memory_mb=8000) == 1
     assert server_budget(cpus=4, memory_mb=8000) == 3
-    assert server_budget(cpus=4, memory_mb=2 * RUN_MEMORY_MB) == 2  # memory-bound
+    assert server_budget(cpus=4, memory_mb=PAGE_RESERVE_MB + 2 * RUN_MIN_MB) == 2  # memory-bound
+    assert server_budget(cpus=4, memory_mb=50) == 1
     assert server_budget(cpus=64, memory_mb=10**6) == MAX_SLOTS
+
+
+def test_each_run_gets_its_share_of_the_free_memory():
+    from ui.run_queue import MEMORY_LIMIT_CAP_MB, PAGE_RESERVE_MB, RUN_MIN_MB, run_memory_limit_mb
+
+    assert run_memory_limit_mb(1, available_mb=PAGE_RESERVE_MB + 400) == 400
+    assert run_memory_limit_mb(2, available_mb=PAGE_RESERVE_MB + 400) == 200  # two slots still free
+    assert run_memory_limit_mb(1, available_mb=120) == RUN_MIN_MB  # a run is never given less
+    assert run_memory_limit_mb(1, available_mb=10**6) == MEMORY_LIMIT_CAP_MB
+
+
+def test_the_queue_sets_each_runs_limit_as_it_starts(monkeypatch):
+    from ui import run_queue
+
+    monkeypatch.setattr(run_queue, "run_memory_limit_mb", lambda free: 1000.0 + free)
+    cfg = tv.sinusoid_configs(["fomaml"], iterations=5, meta_batch=2, inner_steps=1, inner_lr=0.01,
+                              meta_lr=0.001, seed=0)
+    q = run_queue.RunQueue(slots=2, is_alive=lambda s: True)
+    first = q.submit(tv.LiveRun("sinusoid", cfg, max_seconds=30))
+    second = q.submit(tv.LiveRun("sinusoid", cfg, max_seconds=30))
+    assert (first.memory_limit_mb, second.memory_limit_mb) == (1002.0, 1001.0)
+    for r in (first, second):
+        assert r.join(60)
 
 
 def test_a_training_process_over_its_memory_limit_is_stopped_and_a_dead_one_is_reported():
@@ -410,8 +436,9 @@ def test_a_training_process_over_its_memory_limit_is_stopped_and_a_dead_one_is_r
     run = tv.LiveRun("sinusoid", cfg, max_seconds=60, memory_limit_mb=1).start()  # any process is above 1 MB
     assert run.join(60)
     p = run.view()["fomaml"]
-    assert p.status == "stopped" and "the memory limit per run (1 MB)" in p.message, p.message
-    assert run.peak_rss_mb > 1 and "fomaml" in run.results  # what it learned is kept
+    assert p.status == "stopped" and "the memory limit per run (1 MB: " in p.message, p.message
+    assert "smaller meta-batch" in p.message, p.message
+    assert run.peak_mb > 1 and "fomaml" in run.results  # what it learned is kept
 
     run = tv.LiveRun("sinusoid", cfg, max_seconds=60).start()
     wait_for_training(run)

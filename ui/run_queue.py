@@ -10,20 +10,20 @@ seconds per iteration of each method on this server, from the runs it has traine
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import psutil
-
+from . import resources
 from .training_view import LiveRun
 
-# A run's measured memory is small (a sinusoid run ~20 MB, a small Omniglot run ~150 MB of activations and
-# weights); the budget keeps RUN_MEMORY_MB of available memory per concurrent run.
-RUN_MEMORY_MB = 300
+# What one run adds to the server's memory (its unique memory; the fork server's torch pages are shared): a
+# slot is opened only where this much is free, and each run may use its share of what is free when it starts.
+RUN_MIN_MB = 150
+PAGE_RESERVE_MB = 100  # kept free for the pages' own work while runs train (a new figure, an Omniglot episode)
+MEMORY_LIMIT_CAP_MB = 1500  # no run needs more, even where memory is plentiful
 MAX_SLOTS = 4
 # Before this server has measured anything: seconds per iteration at meta-batch 25 (scaled by the run's meta-batch),
 # as the CLI trained them on a 2-core machine with one other process busy (benchmarks/bench_live.py), and a run's
@@ -34,30 +34,26 @@ SESSION_GRACE_S = 15.0  # a session gone this long (tab closed, not a brief reco
 WATCH_EVERY_S = 2.0
 
 
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def available_memory_mb() -> float | None:
-    try:
-        return psutil.virtual_memory().available / 2**20
-    except (OSError, RuntimeError):  # (psutil cannot read it on this system)
-        return None
-
-
-def server_budget(cpus: int | None = None, memory_mb: float | None = None) -> int:
-    """Runs that train at once: one per core beyond the one kept for page updates (so the other pages stay
-    responsive), at least one, no more than memory allows, at most MAX_SLOTS (a run is one Python thread: past a
-    few, Python's interpreter lock, not the cores, limits a single server process)."""
-    cpus = cpu_count() if cpus is None else cpus
-    memory_mb = available_memory_mb() if memory_mb is None else memory_mb
-    slots = max(1, cpus - 1)
-    if memory_mb is not None:
-        slots = min(slots, max(1, int(memory_mb // RUN_MEMORY_MB)))
+def server_budget(cpus: float | None = None, memory_mb: float | None = None) -> int:
+    """Runs that train at once: one per whole core beyond the one kept for page updates (so the other pages stay
+    responsive), at least one, no more than the free memory holds (RUN_MIN_MB each beside PAGE_RESERVE_MB), at
+    most MAX_SLOTS (past a few, Python's interpreter lock in the one server process, not the cores, limits).
+    Cores and memory are the cgroup quotas where there are (ui/resources.py)."""
+    if cpus is None or memory_mb is None:
+        here = resources.read()
+        cpus = here.cpus if cpus is None else cpus
+        memory_mb = here.available_mb if memory_mb is None else memory_mb
+    slots = max(1, resources.whole_cores(cpus) - 1)
+    slots = min(slots, max(1, int((memory_mb - PAGE_RESERVE_MB) // RUN_MIN_MB)))
     return min(slots, MAX_SLOTS)
+
+
+def run_memory_limit_mb(free_slots: int, available_mb: float | None = None) -> float:
+    """The memory limit of a run starting now: its share of the free memory (less PAGE_RESERVE_MB) among the slots
+    still free, at least RUN_MIN_MB and at most MEMORY_LIMIT_CAP_MB."""
+    available_mb = resources.read().available_mb if available_mb is None else available_mb
+    share = (available_mb - PAGE_RESERVE_MB) / max(1, free_slots)
+    return float(min(MEMORY_LIMIT_CAP_MB, max(RUN_MIN_MB, share)))
 
 
 def session_is_alive(session_id: str) -> bool:
@@ -159,6 +155,7 @@ class RunQueue:
     def _fill(self) -> None:
         while self._waiting and len(self._active) < self.slots:
             run = self._waiting.popleft()
+            run.memory_limit_mb = run_memory_limit_mb(self.slots - len(self._active))
             self._active.append(run)
             run.start()
 

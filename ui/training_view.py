@@ -64,8 +64,9 @@ SINUSOID_MAX_SECONDS = 180.0
 OMNIGLOT_MAX_ITERATIONS = 500
 OMNIGLOT_MAX_SECONDS = 120.0
 OMNIGLOT_VAL_TASKS = 50
-# A training process's resident memory above this stops its run (measured peaks: see MEMORY_LIMIT_MB in the README);
-# KILL_GRACE_S after its time limit or a stop request, a process that has not ended is killed.
+# A training process's unique memory above its limit stops its run (the queue sets each run's limit from the free
+# memory: ui/run_queue.run_memory_limit_mb); KILL_GRACE_S after its time limit or a stop request, a process that
+# has not ended is killed.
 MEMORY_LIMIT_MB = 1500
 KILL_GRACE_S = 20.0
 
@@ -115,7 +116,7 @@ class LiveRun:
         self.started: float | None = None  # when it left the queue
         self.ended: float | None = None
         self.cancelled = ""  # why it never started (left the queue, session ended)
-        self.peak_rss_mb = 0.0  # the training process's resident memory, its peak as sampled
+        self.peak_mb = 0.0  # the training process's unique memory (what it adds to the server's), its peak as sampled
         self.pid: int | None = None  # the training process, once started
         self.results: dict[str, TrainResult] = {}
         self.progress = {a: Progress(a, c.iterations) for a, c in configs.items()}
@@ -246,9 +247,10 @@ class LiveRun:
                 elif not proc.is_alive():
                     break
                 checked = time.monotonic()
-                self.peak_rss_mb = max(self.peak_rss_mb, _rss_mb(proc.pid))
-                if self.peak_rss_mb > self.memory_limit_mb and not self._stop.is_set():
-                    self.stop(f"the memory limit per run ({self.memory_limit_mb:.0f} MB)")
+                self.peak_mb = max(self.peak_mb, _unique_mb(proc.pid))
+                if self.peak_mb > self.memory_limit_mb and not self._stop.is_set():
+                    self.stop(f"the memory limit per run ({self.memory_limit_mb:.0f} MB: the server's free memory "
+                              "shared among its runs; fewer methods or a smaller meta-batch need less)")
                 if self.elapsed > self.max_seconds + KILL_GRACE_S or \
                         (self._stop.is_set() and self.elapsed > self._stopped_at() + KILL_GRACE_S):
                     proc.kill()
@@ -380,10 +382,11 @@ def load_upload(data: bytes, name: str, problem: str) -> tuple[str, Checkpoint, 
     return c.algo, ckpt, label
 
 
-def _rss_mb(pid: int) -> float:
-    """A process's resident memory (0 where it cannot be read: gone, or not ours)."""
+def _unique_mb(pid: int) -> float:
+    """A process's unique memory (USS: the pages only it holds; the fork server's torch is shared), 0 where it
+    cannot be read (gone, or not ours)."""
     try:
-        return psutil.Process(pid).memory_info().rss / 2**20
+        return psutil.Process(pid).memory_full_info().uss / 2**20
     except psutil.Error:
         return 0.0
 
