@@ -18,6 +18,7 @@ import torch
 
 from maml_core import default_config, meta_train, save_checkpoint
 from maml_core.checkpoints import Metrics
+from ui import train_worker
 from ui import training_view as tv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -430,7 +431,8 @@ def test_the_queue_sets_each_runs_limit_as_it_starts(monkeypatch):
         assert r.join(60)
 
 
-def test_a_training_process_over_its_memory_limit_is_stopped_and_a_dead_one_is_reported():
+def test_a_training_process_over_its_memory_limit_is_stopped_and_a_dead_one_is_reported(monkeypatch):
+    monkeypatch.setenv(train_worker.TRAIN_IN, "process")
     cfg = tv.sinusoid_configs(["fomaml"], iterations=20_000, meta_batch=2, inner_steps=1, inner_lr=0.01,
                               meta_lr=0.001, seed=0)
     run = tv.LiveRun("sinusoid", cfg, max_seconds=60, memory_limit_mb=1).start()  # any process is above 1 MB
@@ -643,3 +645,45 @@ def test_each_progress_bar_names_the_loss_it_shows(app):
     texts = {t.split("**")[1]: t for t in progress_texts(app)}
     assert "meta-loss" in texts["MAML"] and "MSE after its k steps" in texts["Reptile"]
     assert "training MSE" in texts["Pretrained (all tasks)"] and "meta-loss" not in texts["Reptile"]
+
+
+def test_where_memory_is_short_a_run_trains_in_a_thread_of_the_server(monkeypatch):
+    monkeypatch.delenv(train_worker.TRAIN_IN, raising=False)
+    assert train_worker.trains_in_server(memory_mb=690) and not train_worker.trains_in_server(memory_mb=2700)
+    monkeypatch.setenv(train_worker.TRAIN_IN, "process")
+    assert not train_worker.trains_in_server(memory_mb=690)  # a deployer's choice wins
+    monkeypatch.setenv(train_worker.TRAIN_IN, "server")
+    assert train_worker.trains_in_server(memory_mb=10**6)
+
+    cfg = tv.sinusoid_configs(["maml", "fomaml"], iterations=40, meta_batch=5, inner_steps=1, inner_lr=0.01,
+                              meta_lr=0.001, seed=0)
+    child_run = train_worker.ChildRun
+    monkeypatch.setattr(train_worker, "ChildRun", None)  # no process may be started
+    run = tv.LiveRun("sinusoid", cfg, max_seconds=60).start()
+    assert run.join(60)
+    assert run.pid is None
+    for algo in cfg:
+        p = run.view()[algo]
+        assert p.status == "done" and p.iteration == 40 and len(p.losses) == 40, (algo, p.status, p.message)
+        assert run.results[algo].iterations_done == 40
+
+    # the same weights as a training process gives them (the engine has no global state to share)
+    monkeypatch.setattr(train_worker, "ChildRun", child_run)
+    monkeypatch.setenv(train_worker.TRAIN_IN, "process")
+    child = tv.LiveRun("sinusoid", cfg, max_seconds=60).start()
+    assert child.join(60) and child.pid is not None
+    for algo in cfg:
+        for k, v in run.results[algo].params.items():
+            assert torch.equal(v, child.results[algo].params[k]), (algo, k)
+
+
+def test_a_run_in_the_server_over_its_memory_limit_is_asked_to_stop(monkeypatch):
+    monkeypatch.setenv(train_worker.TRAIN_IN, "server")
+    monkeypatch.setattr(train_worker.InServerRun, "memory_mb", lambda self: 50.0)
+    cfg = tv.sinusoid_configs(["fomaml"], iterations=20_000, meta_batch=2, inner_steps=1, inner_lr=0.01,
+                              meta_lr=0.001, seed=0)
+    run = tv.LiveRun("sinusoid", cfg, max_seconds=60, memory_limit_mb=10).start()
+    assert run.join(60)
+    p = run.view()["fomaml"]
+    assert p.status == "stopped" and "the memory limit per run (10 MB: " in p.message, p.message
+    assert 0 < p.iteration < 20_000 and "fomaml" in run.results

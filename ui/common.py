@@ -16,6 +16,8 @@ import torch
 
 from maml_core import Checkpoint, CheckpointError, load_checkpoint
 
+from . import resources
+
 # Every tensor in this app is small (a 1-40-40-1 MLP, 28x28 images): one intra-op thread per request is several
 # times faster than two threads contending with other users' requests on a small shared server (measured on 2
 # busy cores: 4 methods x 20 inner steps 130 ms with one thread, 3.9 s with two).
@@ -166,8 +168,11 @@ def run_app() -> None:
     use_server_threads()
     st.set_page_config(page_title="MAML, visible", page_icon="🧠", layout="wide")
     page = st.navigation([st.Page(f, title=t, icon=i, default=d) for f, t, i, d in PAGES])
-    with page_turn():
-        page.run()
+    try:
+        with page_turn():
+            page.run()
+    finally:  # (a rerun or stop request ends a run by raising)
+        resources.return_freed_memory()
 
 
 # One page script at a time in this server process. A page run is Python-bound (figures, tensors, protobufs), so

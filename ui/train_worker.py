@@ -4,7 +4,10 @@ Why a process and not a thread: in the server's process a training thread shares
 every page update. A meta-step is a few hundred small tensor operations, each of which gives the lock up and must
 win it back, so whenever a page is drawing the training thread waits (measured on this 2-core machine: 4 sinusoid
 iterations per second in a server thread against about 40 in a process of its own). A child process trains at
-the engine's speed on its own core and sends its progress to the page a few times a second.
+the engine's speed on its own core and sends its progress to the page a few times a second. The process costs
+memory, though: the fork server and the child hold a second copy of Python and torch (about 400 MB PSS while a
+run trains, benchmarks/bench_app.py (c)). Where the server may use less than PROCESS_MIN_MB in all (Community
+Cloud's smallest boxes), memory wins: runs train in a thread of the server (`InServerRun`), slower while pages draw.
 
 `run_in_child` steps one `maml_core.Trainer` per method, interleaved: in lockstep (one iteration of each in
 turn, so at any moment all methods have had the same number of updates and the probe snapshots fall on the same
@@ -18,6 +21,8 @@ from __future__ import annotations
 import io
 import math
 import multiprocessing
+import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -25,10 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import psutil
 import torch
 from torch import Tensor
 
 from maml_core import TrainConfig, Trainer, adapt_and_measure, build_model, get_params, sinusoid
+
+from . import resources
 
 # The fixed probe task every snapshot adapts to (the same for every algorithm and every run).
 PROBE_AMPLITUDE, PROBE_PHASE, PROBE_STEPS = 3.5, 1.0, 10
@@ -37,6 +45,8 @@ PROBE_GRID = torch.linspace(-5, 5, 81).reshape(-1, 1)
 PACES = ("lockstep", "wallclock")
 WALLCLOCK_SLICE = 0.05  # seconds each method trains before the next one's turn (pace "wallclock")
 FLUSH_EVERY = 0.2  # seconds between progress messages
+PROCESS_MIN_MB = 1500  # a server that may use less trains its runs in a thread of its own (see above)
+TRAIN_IN = "MAML_TRAIN_IN"  # "process" or "server" overrides that choice (tests, benchmarks, a deployer)
 
 
 @dataclass
@@ -220,9 +230,111 @@ def warm_up() -> None:
     """Start the fork server in the background (a few seconds, once per server process) as soon as someone opens
     the Meta-training page, so that pressing Start trains at once."""
     global _WARMING
-    if _WARMING is None:
+    if _WARMING is None and not trains_in_server():
         from multiprocessing import forkserver
 
         context()
         _WARMING = threading.Thread(target=forkserver.ensure_running, name="maml-forkserver-warm-up", daemon=True)
         _WARMING.start()
+
+
+def trains_in_server(memory_mb: float | None = None) -> bool:
+    """Whether runs train in a thread of the server rather than in processes of their own: $MAML_TRAIN_IN if set,
+    else when the memory this server may use (its cgroup limit, else the machine's) is below PROCESS_MIN_MB."""
+    where = os.environ.get(TRAIN_IN, "").strip().lower()
+    if where in ("process", "server"):
+        return where == "server"
+    return (resources.read().memory_mb if memory_mb is None else memory_mb) < PROCESS_MIN_MB
+
+
+class ChildRun:
+    """A run in a process of its own, forked from the fork server: its messages through a pipe."""
+
+    def __init__(self, stop_event: threading.Event, args: tuple, name: str) -> None:
+        ctx = context()
+        self._receive, send = ctx.Pipe(duplex=False)
+        self._stop = ctx.Event()
+        self._proc = ctx.Process(target=run_in_child, name=name, daemon=True, args=(send, self._stop, *args))
+        self._outer_stop = stop_event
+        self._proc.start()
+        send.close()  # the child holds the writing end: reading gives EOF if it dies
+        self.pid = self._proc.pid
+
+    def poll(self, timeout: float) -> bool:
+        if self._outer_stop.is_set():
+            self._stop.set()
+        return self._receive.poll(timeout)
+
+    def recv(self):
+        return self._receive.recv()  # EOFError once the child is gone
+
+    def is_alive(self) -> bool:
+        return self._proc.is_alive()
+
+    def memory_mb(self) -> float:
+        """The child's unique memory (USS: the pages only it holds; the fork server's torch is shared)."""
+        try:
+            return psutil.Process(self.pid).memory_full_info().uss / 2**20
+        except (psutil.Error, OSError):  # gone, or not readable here: no reading
+            return 0.0
+
+    def kill(self) -> None:
+        self._proc.kill()
+
+    def end(self) -> str:
+        """Wait for the process to end (kill it if it does not): its exit note."""
+        self._proc.join(5)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(5)
+        return f"exit code {self._proc.exitcode}"
+
+
+class InServerRun:
+    """A run in a thread of the server (see the module's docstring): the same interface as ChildRun. Its memory is
+    what the server's resident memory has grown by since it started (other pages' work included, an over-estimate),
+    and it cannot be killed: past its limits it is asked to stop, which it does after its current iteration."""
+
+    def __init__(self, stop_event: threading.Event, args: tuple, name: str) -> None:
+        self._messages: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop = stop_event
+        self._base = _rss_mb()
+        self.pid = None
+        self._thread = threading.Thread(target=self._run, args=args, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, problem, configs, max_seconds, snapshot_every, pace, data) -> None:
+        try:
+            train_together(problem, configs, send=self._messages.put, should_stop=self._stop.is_set,
+                           max_seconds=max_seconds, snapshot_every=snapshot_every, pace=pace, data=data)
+        except Exception as e:  # noqa: BLE001 - the page shows it
+            self._messages.put(("end", f"error: {type(e).__name__}: {e}"))
+
+    def poll(self, timeout: float) -> bool:
+        if not self._messages.empty():
+            return True
+        self._thread.join(timeout)
+        return not self._messages.empty()
+
+    def recv(self):
+        try:
+            return self._messages.get_nowait()
+        except queue.Empty:
+            raise EOFError from None
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive() or not self._messages.empty()
+
+    def memory_mb(self) -> float:
+        return max(0.0, _rss_mb() - self._base)
+
+    def kill(self) -> None:
+        self._stop.set()
+
+    def end(self) -> str:
+        self._thread.join(5)
+        return "" if not self._thread.is_alive() else "its thread had not stopped"
+
+
+def _rss_mb() -> float:
+    return psutil.Process(os.getpid()).memory_info().rss / 2**20

@@ -1,7 +1,7 @@
-"""Live meta-training for the Meta-training page: a `LiveRun` trains every method in a child process
-(ui/train_worker.py: one `maml_core.Trainer` per method, in lockstep by default) while a listener thread here turns
-its messages into a thread-safe progress record (its charts: ui/training_charts.py, re-exported here); runs as
-files (a download, and an upload checked as untrusted input).
+"""Live meta-training for the Meta-training page: a `LiveRun` trains every method in a child process, or in a thread
+of the server where memory is short (ui/train_worker.py: one `maml_core.Trainer` per method, in lockstep by
+default), while a listener thread here turns its messages into a thread-safe progress record (its charts:
+ui/training_charts.py, re-exported here); runs as files (a download, and an upload checked as untrusted input).
 
 Bounded on purpose (a shared server): iterations, wall time and the process's memory are capped per run, and
 `ui/run_queue.py` decides how many runs train at once (a budget sized to the machine) and queues the rest. Nothing
@@ -16,8 +16,6 @@ import threading
 import time
 from dataclasses import replace
 from typing import Any
-
-import psutil
 
 from maml_core import (
     Checkpoint,
@@ -64,9 +62,9 @@ SINUSOID_MAX_SECONDS = 180.0
 OMNIGLOT_MAX_ITERATIONS = 500
 OMNIGLOT_MAX_SECONDS = 120.0
 OMNIGLOT_VAL_TASKS = 50
-# A training process's unique memory above its limit stops its run (the queue sets each run's limit from the free
-# memory: ui/run_queue.run_memory_limit_mb); KILL_GRACE_S after its time limit or a stop request, a process that
-# has not ended is killed.
+# A run's memory above its limit stops it (the queue sets each run's limit from the free memory:
+# ui/run_queue.run_memory_limit_mb); KILL_GRACE_S after its time limit or a stop request, a process that has not
+# ended is killed.
 MEMORY_LIMIT_MB = 1500
 KILL_GRACE_S = 20.0
 
@@ -116,7 +114,7 @@ class LiveRun:
         self.started: float | None = None  # when it left the queue
         self.ended: float | None = None
         self.cancelled = ""  # why it never started (left the queue, session ended)
-        self.peak_mb = 0.0  # the training process's unique memory (what it adds to the server's), its peak as sampled
+        self.peak_mb = 0.0  # what the run adds to the server's memory (train_worker's memory_mb), its peak as sampled
         self.pid: int | None = None  # the training process, once started
         self.results: dict[str, TrainResult] = {}
         self.progress = {a: Progress(a, c.iterations) for a, c in configs.items()}
@@ -125,7 +123,6 @@ class LiveRun:
         self._stop = threading.Event()
         self._why_stop = ""
         self._lock = threading.Lock()
-        self._child_stop = None  # the child's stop flag (a multiprocessing Event), once it exists
         self._began: dict[str, float] = {}  # when each method began training (for its iterations per second)
         self._thread = threading.Thread(target=self._listen, name=f"maml-train-{self.id}", daemon=True)
 
@@ -139,9 +136,7 @@ class LiveRun:
 
     def stop(self, why: str = "the stop button") -> None:
         self._why_stop = self._why_stop or why
-        self._stop.set()
-        if self._child_stop is not None:
-            self._child_stop.set()
+        self._stop.set()  # (a child process sees it at the listener's next poll)
 
     def cancel(self, why: str) -> None:
         """Mark a queued run as never started (the queue calls this when it leaves the queue)."""
@@ -215,56 +210,46 @@ class LiveRun:
     # --- the listener thread --------------------------------------------------------------------------------
     def _listen(self) -> None:
         reason, exit_note = "", ""
-        proc = None
+        runner = None
         try:
-            ctx = train_worker.context()
-            receive, send = ctx.Pipe(duplex=False)
-            self._child_stop = ctx.Event()
-            if self._stop.is_set():
-                self._child_stop.set()
-            proc = ctx.Process(target=train_worker.run_in_child, name=f"maml-train-{self.id}", daemon=True,
-                               args=(send, self._child_stop, self.problem, self.configs, self.max_seconds,
-                                     self.snapshot_every, self.pace, self.data))
-            proc.start()
-            self.pid = proc.pid
-            send.close()  # the child holds the writing end: reading gives EOF if it dies
-            self.data = None  # the child has its copy
+            where = train_worker.InServerRun if train_worker.trains_in_server() else train_worker.ChildRun
+            runner = where(self._stop, (self.problem, self.configs, self.max_seconds, self.snapshot_every,
+                                        self.pace, self.data), name=f"maml-train-{self.id}")
+            self.pid = runner.pid
+            self.data = None  # the run has it now
             checked = 0.0
             while True:
-                if receive.poll(0.25):
+                if runner.poll(0.25):
                     try:
-                        message = receive.recv()
+                        message = runner.recv()
                     except EOFError:
                         break
                     if message[0] == "end":
                         reason = message[1]
                         break
                     self._handle(message)
-                    # A busy child sends messages faster than the poll's timeout: the limits below are still
+                    # A busy run sends messages faster than the poll's timeout: the limits below are still
                     # checked every 0.25 s by the clock (they were skipped while messages kept coming).
                     if time.monotonic() - checked < 0.25:
                         continue
-                elif not proc.is_alive():
+                elif not runner.is_alive():
                     break
                 checked = time.monotonic()
-                self.peak_mb = max(self.peak_mb, _unique_mb(proc.pid))
+                self.peak_mb = max(self.peak_mb, runner.memory_mb())
                 if self.peak_mb > self.memory_limit_mb and not self._stop.is_set():
                     self.stop(f"the memory limit per run ({self.memory_limit_mb:.0f} MB: the server's free memory "
                               "shared among its runs; fewer methods or a smaller meta-batch need less)")
                 if self.elapsed > self.max_seconds + KILL_GRACE_S or \
                         (self._stop.is_set() and self.elapsed > self._stopped_at() + KILL_GRACE_S):
-                    proc.kill()
+                    runner.kill()
                     exit_note = "it did not stop in time"
                     break
         except Exception as e:  # noqa: BLE001 - e.g. no process could be started: shown on the page
             exit_note = f"{type(e).__name__}: {e}"
         finally:
-            if proc is not None:
-                proc.join(5)
-                if proc.is_alive():
-                    proc.kill()
-                    proc.join(5)
-            self._finish(reason, exit_note or (f"exit code {proc.exitcode}" if proc is not None else ""))
+            if runner is not None:
+                exit_note = exit_note or runner.end()
+            self._finish(reason, exit_note)
             self.ended = time.time()
             for callback in self.on_end:
                 callback(self)
@@ -381,14 +366,6 @@ def load_upload(data: bytes, name: str, problem: str) -> tuple[str, Checkpoint, 
              f"{outer_rate(c)}, meta-batch {c.meta_batch})")
     return c.algo, ckpt, label
 
-
-def _unique_mb(pid: int) -> float:
-    """A process's unique memory (USS: the pages only it holds; the fork server's torch is shared), 0 where it
-    cannot be read (gone, or not ours)."""
-    try:
-        return psutil.Process(pid).memory_full_info().uss / 2**20
-    except psutil.Error:
-        return 0.0
 
 
 def outer_rate(c: TrainConfig) -> str:

@@ -26,6 +26,9 @@ PLANES = {
 LINE_T = np.linspace(-0.5, 1.5, 41)  # the meta-objective's line: t = 0 the pretrained start, t = 1 MAML's
 LINE_STEPS = (0, 1, 2, 5, 10)
 MANY_TASKS, MANY_SHOTS, MANY_STEPS = 600, 5, 10  # docs/RESULTS.md's 5-shot table: the same 600 test tasks
+# Grid points and line points evaluated at once: the whole batch at once held several hundred MB for a moment, more
+# than Community Cloud's smallest box can spare (benchmarks/bench_app.py (c)), and these chunks cost little time.
+GRID_CHUNK, LINE_CHUNK = 256, 4
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def compute_landscape(model: nn.Module, starts: dict[str, dict], origin: str, ki
     reach = float(np.abs(paths.coords[np.isfinite(paths.coords)]).max(initial=0.0))
     half = max(half if kind == "random" else 0.0, 1.4 * reach, 1e-3)
     axis = torch.linspace(-half, half, GRID)
-    loss = G.loss_grid(model, plane, tasks, axis, axis, which="support")
+    loss = G.loss_grid(model, plane, tasks, axis, axis, which="support", chunk=GRID_CHUNK)
     return Landscape(plane, axis.numpy(), axis.numpy(), loss.numpy(),
                      {m: plane.project(p) for m, p in starts.items()})
 
@@ -145,7 +148,7 @@ def compute_line(model: nn.Module, pretrained: dict, maml: dict, tasks: Episode,
     """The meta-objective (mean query loss after m steps) along the line from the pretrained start (t = 0) to
     MAML's (t = 1) and beyond: (len(LINE_STEPS), len(LINE_T))."""
     points = G.line_points(pretrained, maml, torch.tensor(LINE_T, dtype=torch.float32))
-    return np.stack([G.meta_objective(model, points, tasks, steps=m, inner_lr=inner_lr).numpy()
+    return np.stack([G.meta_objective(model, points, tasks, steps=m, inner_lr=inner_lr, chunk=LINE_CHUNK).numpy()
                      for m in LINE_STEPS])
 
 
