@@ -1,11 +1,11 @@
 """Meta-training, live: train sinusoid MAML / FO-MAML / the pretrained baseline (and a small Omniglot run) in the
 browser and watch the initialisation become good at adapting.
 
-A view only: a run is a `LiveRun` (ui/training_view.py: a child process stepping every method, in lockstep by
-default) that waits its turn in the server's queue (ui/run_queue.py); this page submits and stops it and polls its
-progress in fragments that re-draw while it waits or trains: progress and loss curves every second, probe snapshots
-every few seconds (a re-drawn chart costs the browser more than the training's own core can spare on a small
-machine: measured in benchmarks/bench_live.py).
+A view only: a run is a `LiveRun` (ui/training_view.py: a child process, or a server thread where memory is short,
+stepping every method, in lockstep by default) that waits its turn in the server's queue (ui/run_queue.py); this page
+submits and stops it and polls its progress in fragments that re-draw while it waits or trains: progress and loss
+curves every second, probe snapshots every few seconds (a re-drawn chart costs the browser more than the training's
+own core can spare on a small machine: measured in benchmarks/bench_live.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ ss = st.session_state
 SIN_ALGOS = ("maml", "fomaml", "reptile", "pretrain")
 P = common.PERSIST
 
-train_worker.warm_up()  # the training processes' fork server starts now, not on the first Start
+train_worker.warm_up()  # the training processes' fork server (if runs train in processes) starts now, not on Start
 
 # This page's scene is only the projector switch (a lecturer's link with ?big=1 opens it in large fonts).
 restored = scene.restore([scene.LARGE_FONTS], MetaTrainingState.of(ss))

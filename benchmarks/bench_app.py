@@ -8,7 +8,9 @@
     tab (Playwright) on Home, Sinusoid, Omniglot (draw + adapt, a dataset episode) and Meta-training (a 5-s
     Sinusoid run: no Omniglot run), and a websocket session (benchmarks/st_client.py) on Inside MAML (a second
     plane), Human vs MAML (one trial answered) and Lesson (a deck opened and presented). Peak memory of the
-    server and its children (PSS and RSS sampled with psutil), and the PSS after each page    target < 600 MB
+    server and its children (PSS and RSS sampled with psutil), and the PSS after each page, twice: runs training
+    in a thread of the server (what a box under 1.5 GB does)                                target < 600 MB
+    and in processes of their own (what larger boxes do: the fork server and a second torch; shown)
 
 (d) What a user feels in the browser on the Sinusoid page (same kind of server and browser): a step key
     (←) to the updated numbers, and a click on the chart to the new point in the table (median)    target < 1 s
@@ -29,7 +31,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -138,6 +142,23 @@ def on_websocket(port: int, page: str, actions: list[dict]) -> None:
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, visit()).result()
+
+
+@contextmanager
+def training_in(where: str) -> Iterator[None]:
+    """The server started inside trains its runs `where` ("server": a thread, as where memory is short;
+    "process": the fork server's processes, as where it is not): ui/train_worker.trains_in_server."""
+    from ui.train_worker import TRAIN_IN
+
+    old = os.environ.get(TRAIN_IN)
+    os.environ[TRAIN_IN] = where
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(TRAIN_IN)
+        else:
+            os.environ[TRAIN_IN] = old
 
 
 def bench_server_memory(assets: Path, tmp: Path) -> dict:
@@ -261,11 +282,15 @@ def main() -> None:
                      f"{1e3 * b['median_s']:.0f} ms (max {1e3 * b['max_s']:.0f})", f"< {TARGET_ADAPT_S:g} s",
                      b["median_s"] < TARGET_ADAPT_S))
         if not args.skip_server:
-            c = results["server_memory"] = bench_server_memory(assets, tmp)
-            rows.append(("(c) Server memory, one session through every page (peak PSS of server + children)",
-                         f"{c['peak_pss_mb']:.0f} MB (summed RSS {c['peak_rss_mb']:.0f}, largest sampled RSS "
-                         f"{c['max_sampled_rss_mb']:.0f})", f"< {TARGET_RSS_MB} MB",
-                         max(c["peak_pss_mb"], c["max_sampled_rss_mb"]) < TARGET_RSS_MB))
+            for where, label, gated in (("server", "runs in a server thread (boxes under 1.5 GB)", True),
+                                        ("process", "runs in processes (1.5 GB and more)", False)):
+                print(f"(c) training {where}:", flush=True)
+                with training_in(where):
+                    c = results[f"server_memory_{where}"] = bench_server_memory(assets, tmp)
+                rows.append((f"(c) Server memory, every page, {label}: peak PSS",
+                             f"{c['peak_pss_mb']:.0f} MB (summed RSS {c['peak_rss_mb']:.0f}, largest sampled RSS "
+                             f"{c['max_sampled_rss_mb']:.0f})", f"< {TARGET_RSS_MB} MB" if gated else "(shown)",
+                             max(c["peak_pss_mb"], c["max_sampled_rss_mb"]) < TARGET_RSS_MB or not gated))
             d = results["browser_latency"] = bench_browser_latency(assets, tmp, args.repeats)
             rows.append(("(d) Browser: step key -> numbers / chart click -> new point (median)",
                          f"{d['step_median_s']:.2f} s / {d['click_median_s']:.2f} s "
@@ -280,10 +305,11 @@ def main() -> None:
         print(f"{name.ljust(width)} | {value:<38} | {target:<9} | {'PASS' if ok else 'FAIL'}")
     print(f"\ncommand: {command}\nmachine: {os.cpu_count()} CPU cores, torch {torch.__version__}, 1 intra-op thread;"
           f" weights: {which}; Omniglot data: {os.environ.get('MAML_DATA_DIR') or 'none'}")
-    if "server_memory" in results:
-        print("server session (PSS of the server and its children after each step):")
-        for step, mb in results["server_memory"]["pss_after_mb"]:
-            print(f"  {mb:5.0f} MB  after {step}")
+    for where in ("server", "process"):
+        if f"server_memory_{where}" in results:
+            print(f"server session, training in a {where} (PSS of the server and its children after each step):")
+            for step, mb in results[f"server_memory_{where}"]["pss_after_mb"]:
+                print(f"  {mb:5.0f} MB  after {step}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     if not all(r[3] for r in rows):
