@@ -136,6 +136,18 @@ def along(lr: float) -> tuple[num.AlongTraining | None, str]:
     return num.compute_along(model(), snaps, tasks, lr), note
 
 
+@st.cache_resource(show_spinner="Measuring the directions along your run…", max_entries=8)
+def along_run(run_key: str, lr: float, _run: dict) -> num.AlongTraining:
+    """The directions at the weights a Meta-training run kept along its way (`run_key` names the run)."""
+    import torch
+
+    from ui.train_worker import from_bytes
+
+    snaps = {int(i): from_bytes(b) for i, b in _run["along"].items()}
+    tasks = SinusoidTasks().sample(25, torch.Generator().manual_seed(1234), k_shot=10, n_query=10)
+    return num.compute_along(build_model(_run["checkpoint"].config.model), snaps, tasks, lr)
+
+
 def move_theta(click: chart_click.ChartClick) -> None:
     """A click on the plane (applied before the page runs, so this run draws the paths from there)."""
     mine = InsideState.of(st.session_state)
@@ -285,7 +297,22 @@ for sentence in explain.directions_text(table):
     st.markdown(sentence)
 
 st.markdown("**Along meta-training**")
-curve, note = along(lr)
+mine = {a: r for a, r in common.trained_runs("sinusoid").items() if len(r.get("along") or {}) >= 2}
+if common.trained_runs("sinusoid") and not mine:
+    st.caption("Your Meta-training runs appear here once one has trained past its first snapshot (every 250 "
+               "iterations by default).")
+source = "shipped"
+if mine:
+    source = st.radio("Along", ["shipped", *mine], key="ins_along_src", horizontal=True,
+                      format_func=lambda o: "a retrain of the shipped MAML" if o == "shipped" else
+                      f"your {common.METHOD_LABELS.get(o, o)} run")
+if source in mine:
+    run = mine[source]
+    curve = along_run(f"{run.get('run_id')}/{source}", lr, run)
+    note = (f"At {len(curve.iterations)} snapshots of {run['label']} (Meta-training page). Directions on 25 fixed "
+            f"training-distribution tasks (10 shots), 1 inner step of α = {lr:g}.")
+else:
+    curve, note = along(lr)
 if curve is None:
     st.info(note, icon=":material/info:")
 else:

@@ -56,7 +56,7 @@ def collect(run: tv.LiveRun) -> None:
         return
     for algo, (ckpt, label) in run.checkpoints().items():
         common.store_trained_run(run.problem, algo, ckpt, label, file=tv.checkpoint_file(ckpt),
-                                 filename=tv.file_name(ckpt), run_id=run.id)
+                                 filename=tv.file_name(ckpt), run_id=run.id, along=run.weights_along(algo))
     run.collected = True
 
 

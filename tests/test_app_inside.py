@@ -290,3 +290,38 @@ def test_the_omniglot_landscape_is_measured_on_request(real_data_dir):
     at.button(key="ins_omni_next").click().run()
     assert not at.exception, at.exception
     assert "Test episode 2 " in text_of(at)
+
+
+def test_directions_along_the_users_own_meta_training_run():
+    """A run trained on the Meta-training page keeps its weights at up to ALONG_MOST snapshots (the first and the
+    last always); Inside MAML offers to measure the directions along it, and says whose run it is."""
+    from ui import training_view as tv
+    from ui.train_worker import from_bytes
+
+    cfg = tv.sinusoid_configs(["maml"], iterations=300, meta_batch=5, inner_steps=1, inner_lr=0.01, meta_lr=0.001,
+                              seed=0)
+    run = tv.LiveRun("sinusoid", cfg, max_seconds=60, snapshot_every=20).start()
+    assert run.join(60)
+    along = run.weights_along("maml")
+    assert len(along) == tv.ALONG_MOST and min(along) == 0 and max(along) == 300  # 16 snapshots, thinned
+    assert len(run.weights_along("maml", most=100)) == 16
+    (ckpt, label), = run.checkpoints().values()
+    last = from_bytes(along[300])
+    for k, v in ckpt.params.items():
+        assert torch.equal(last[k], v), k  # the last snapshot is the run's final weights
+
+    entry = {"checkpoint": ckpt, "label": label, "run_id": run.id, "along": along}
+    at = open_inside(session={"trained_runs": {"sinusoid": {"maml": entry}}})
+    radio = at.radio(key="ins_along_src")
+    assert radio.options == ["a retrain of the shipped MAML", "your MAML run"]
+    assert "snapshots of your run" not in text_of(at)
+    radio.set_value("maml").run()
+    assert not at.exception, at.exception
+    text = text_of(at)
+    assert f"At {tv.ALONG_MOST} snapshots of your run: MAML, 300 iterations" in text, text
+    assert "after 300 iterations" in text, text
+
+    entry = {**entry, "along": {0: along[0]}}  # stopped before its second snapshot: nothing to draw along
+    at = open_inside(session={"trained_runs": {"sinusoid": {"maml": entry}}})
+    assert "ins_along_src" not in [r.key for r in at.radio]
+    assert "appear here once one has trained past its first snapshot" in text_of(at)

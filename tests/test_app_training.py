@@ -591,6 +591,8 @@ def test_the_run_store_is_bounded_least_recently_used_first():
     store.keep(c, "omniglot", "maml", {"file": b"x" * 100})  # 300 bytes > 250: the oldest (a) goes
     assert not store.has(a) and store.has(c)
     assert not store.keep("not an id", "sinusoid", "maml", {}) and store.restore(None) == {}
+    store.keep(a, "sinusoid", "maml", {"file": b"x" * 50, "along": {0: b"x" * 60}})  # the weights along count too
+    assert store.has(a) and not store.has(c)
 
 
 def test_an_upload_becomes_a_run_and_a_wrong_one_is_refused_with_what_to_do(tmp_path):

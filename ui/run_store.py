@@ -25,8 +25,9 @@ def valid_id(value: Any) -> bool:
 
 
 class RunStore:
-    """browser id -> problem -> algo -> run entry ({"checkpoint", "label", "file", "filename"}): the least recently
-    used browsers are dropped beyond `max_browsers` or `max_bytes` (counted as the entries' checkpoint files)."""
+    """browser id -> problem -> algo -> run entry ({"checkpoint", "label", "file", "filename", "along"}): the least
+    recently used browsers are dropped beyond `max_browsers` or `max_bytes` (counted as the entries' checkpoint files
+    and the weights kept along their training)."""
 
     def __init__(self, max_browsers: int = MAX_BROWSERS, max_bytes: int = MAX_BYTES) -> None:
         self.max_browsers, self.max_bytes = max_browsers, max_bytes
@@ -61,8 +62,8 @@ class RunStore:
             return valid_id(browser) and any(self._runs.get(browser, {}).values())
 
     def _bytes(self) -> int:
-        return sum(len(e.get("file") or b"") for runs in self._runs.values() for algos in runs.values()
-                   for e in algos.values())
+        return sum(len(e.get("file") or b"") + sum(map(len, (e.get("along") or {}).values()))
+                   for runs in self._runs.values() for algos in runs.values() for e in algos.values())
 
 
 STORE = RunStore()

@@ -58,6 +58,7 @@ class Snapshot:
     after: list[float]  # after PROBE_STEPS steps
     mse_before: float
     mse_after: float
+    weights: bytes = b""  # the initialisation itself (`to_bytes`), for Inside MAML's directions along training
 
 
 @dataclass
@@ -87,7 +88,8 @@ def probe_snapshot(model: torch.nn.Module, params: dict[str, Tensor], inner_lr: 
                               all_steps=True, support_loss=False, outputs=True)
     before, after = m["query_out"][0], m["query_out"][-1]
     clip = lambda y: [round(float(v), 3) if math.isfinite(v) else None for v in y.clamp(-50, 50)[:, 0]]  # noqa: E731
-    return Snapshot(iteration, clip(before), clip(after), float(m["query_loss"][0]), float(m["query_loss"][-1]))
+    return Snapshot(iteration, clip(before), clip(after), float(m["query_loss"][0]), float(m["query_loss"][-1]),
+                    to_bytes(p))
 
 
 def train_together(problem: str, configs: dict[str, TrainConfig], *, send, should_stop, max_seconds: float,

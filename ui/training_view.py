@@ -67,6 +67,7 @@ OMNIGLOT_VAL_TASKS = 50
 # ended is killed.
 MEMORY_LIMIT_MB = 1500
 KILL_GRACE_S = 20.0
+ALONG_MOST = 12  # snapshots of weights a finished sinusoid run keeps (7 KB each) for Inside MAML
 
 
 def sinusoid_configs(algos: list[str], *, iterations: int, meta_batch: int, inner_steps: int, inner_lr: float,
@@ -307,6 +308,16 @@ class LiveRun:
 
 
     # --- results ---------------------------------------------------------------------------------------------
+    def weights_along(self, algo: str, most: int = ALONG_MOST) -> dict[int, bytes]:
+        """The initialisation at up to `most` of the run's snapshots, evenly spaced, the first and the last always
+        (iteration -> `train_worker.to_bytes` weights): what Inside MAML measures its directions along."""
+        with self._lock:
+            snaps = [s for s in self.progress[algo].snapshots if s.weights]
+        if len(snaps) > most:
+            keep = sorted({round(i * (len(snaps) - 1) / (most - 1)) for i in range(most)})
+            snaps = [snaps[i] for i in keep]
+        return {s.iteration: s.weights for s in snaps}
+
     def checkpoints(self) -> dict[str, tuple[Checkpoint, str]]:
         """Finished (or stopped) runs as checkpoints with a label, for the Sinusoid / Omniglot pages."""
         out = {}
