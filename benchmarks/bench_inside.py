@@ -3,7 +3,11 @@ support losses, both plane-spanning tasks' paths), (2) a click on the plane (eve
 theta, the four update directions, the per-layer change), (3) the meta-objective along the line (5 values of m on
 100 tasks, computed once per server and inner learning rate), and the figures. Median of repeats.
 
-Target (the Inside MAML issue): (1) + (2) under 0.5 s.
+(4) with $MAML_DATA_DIR set: an Omniglot 5-way 1-shot test episode's landscape as the page measures it (the
+shipped MAML network, the plane through its start and its weights after 1 and 10 steps, a 21 x 21 grid of the
+query loss, both paths), with its peak resident memory.
+
+Targets (the Inside MAML issue): (1) + (2) under 0.5 s; (4) under 5 s.
 Usage: python -m benchmarks.bench_inside [--repeats 7]
 """
 
@@ -77,6 +81,40 @@ def main() -> None:
     total = t_plane + t_click + t_draw
     print(f"  (1) + (2) + figures: {total:.3f} s (target < 0.5 s: {'met' if total < 0.5 else 'NOT met'})")
     print(f"  (3) meta-objective line, 5 m x 41 points x 100 tasks (once per server and alpha): {t_line:.2f} s")
+    omniglot(max(1, args.repeats // 3))
+
+
+def omniglot(repeats: int) -> None:
+    import os
+
+    from benchmarks.processes import MemorySampler
+    from maml_core import build_model, load_omniglot, split
+    from maml_core.omniglot import OmniglotTasks
+    from ui.inside import omniglot_plane as op
+
+    if not os.environ.get("MAML_DATA_DIR"):
+        print("  (4) Omniglot episode landscape: skipped (set MAML_DATA_DIR to the folder with the archives)")
+        return
+    from ui.common import OMNIGLOT_CHECKPOINTS
+
+    ck = load_checkpoint(ROOT / "assets" / OMNIGLOT_CHECKPOINTS["maml"])
+    data = split(load_omniglot(os.environ["MAML_DATA_DIR"]), ck.config.omniglot)["test"]
+    model = build_model(ck.config.model)
+    times = []
+    sampler = MemorySampler(os.getpid(), every=0.5)  # (reading its own smaps takes this process's time)
+    before = sampler.current_pss_kb() / 1024
+    sampler.start()
+    for episode in range(repeats):
+        seed = torch.Generator().manual_seed(4321 + episode)  # the page's episode `episode`
+        tasks = OmniglotTasks(data, n_way=5, k_shot=1, n_query=1).sample(1, seed)
+        t = time.perf_counter()
+        op.compute_omniglot_plane(model, ck.params, tasks, op.OMNI_STEPS, ck.inner_lr)
+        times.append(time.perf_counter() - t)
+    sampler.stop()
+    median = statistics.median(times)
+    print(f"  (4) Omniglot 5-way 1-shot episode, {op.OMNI_GRID}x{op.OMNI_GRID} grid + 2 paths x {op.OMNI_STEPS} steps: "
+          f"{median:.2f} s median of {repeats} episodes (max {max(times):.2f}; target < 5 s: "
+          f"{'met' if median < 5 else 'NOT met'}); PSS {before:.0f} MB before, peak {sampler.peak_pss_kb / 1024:.0f}")
 
 
 if __name__ == "__main__":
