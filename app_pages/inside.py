@@ -114,7 +114,7 @@ def many(lr: float) -> dict[str, np.ndarray]:
     return num.compute_many({m: (model(), shipped(m).params) for m in STARTS}, shipped("maml").config, lr)
 
 
-@st.cache_resource(show_spinner="Measuring the directions along meta-training…")
+@st.cache_resource(show_spinner="Measuring the directions along meta-training…", max_entries=16)
 def along(lr: float) -> tuple[num.AlongTraining | None, str]:
     """The directions at the snapshots of a retrained MAML run (assets/sinusoid_maml_snapshots.pt)."""
     import torch
