@@ -62,6 +62,9 @@ common.apply_theme(settings.large_fonts)
 big = settings.large_fonts
 
 
+REST_AFTER_S = 0.25  # after a click, the sections below follow this much later (see the fragment)
+
+
 @st.cache_resource(show_spinner=False)
 def shipped(method: str):
     return common.load_shipped(common.SINUSOID_CHECKPOINTS[method])
@@ -267,7 +270,9 @@ def landscape_section() -> None:
         st.caption(f"Contours: each task's support loss (MSE on its {k} points, log scale) in the task's colour, "
                    f"over a plane through the {names.label(origin)} start spanned by {num.PLANES[kind]}. Lines with "
                    f"arrows: each task's inner steps of α = {lr:g} up to the step shown.")
-    if here.clicked != clicked_in_this_run:  # a click (a run of this fragment alone): now the rest of the page
+    if here.clicked != clicked_in_this_run:  # a click (a run of this fragment alone): now the rest of the page,
+        with common.turn_given_up():  # once the browser has drawn the paths (its redraw of the page would delay them)
+            time.sleep(REST_AFTER_S)
         st.rerun(scope="app")
 
 
@@ -297,17 +302,17 @@ for sentence in explain.directions_text(table):
     st.markdown(sentence)
 
 st.markdown("**Along meta-training**")
-mine = {a: r for a, r in common.trained_runs("sinusoid").items() if len(r.get("along") or {}) >= 2}
-if common.trained_runs("sinusoid") and not mine:
+my_runs = {a: r for a, r in common.trained_runs("sinusoid").items() if len(r.get("along") or {}) >= 2}
+if common.trained_runs("sinusoid") and not my_runs:
     st.caption("Your Meta-training runs appear here once one has trained past its first snapshot (every 250 "
                "iterations by default).")
 source = "shipped"
-if mine:
-    source = st.radio("Along", ["shipped", *mine], key="ins_along_src", horizontal=True,
+if my_runs:
+    source = st.radio("Along", ["shipped", *my_runs], key="ins_along_src", horizontal=True,
                       format_func=lambda o: "a retrain of the shipped MAML" if o == "shipped" else
                       f"your {common.METHOD_LABELS.get(o, o)} run")
-if source in mine:
-    run = mine[source]
+if source in my_runs:
+    run = my_runs[source]
     curve = along_run(f"{run.get('run_id')}/{source}", lr, run)
     note = (f"At {len(curve.iterations)} snapshots of {run['label']} (Meta-training page). Directions on 25 fixed "
             f"training-distribution tasks (10 shots), 1 inner step of α = {lr:g}.")
@@ -334,15 +339,15 @@ st.plotly_chart(charts.layers_figure(layers, step, common.scaled(320)), key="ins
 st.markdown(f"On {tasks[0].label}, from the θ shown. " + explain.layers_text(layers, step))
 st.subheader("5. Many tasks at once")
 spread = {m: v for m, v in many(lr).items() if m in chosen}
-mine = paths.query_loss[0] if state.clicked == (0.0, 0.0) else None
-st.plotly_chart(charts.many_figure(spread, step, mine, common.scaled(380)), key="ins_many",
+task_curve = paths.query_loss[0] if state.clicked == (0.0, 0.0) else None
+st.plotly_chart(charts.many_figure(spread, step, task_curve, common.scaled(380)), key="ins_many",
                 config={"displayModeBar": False})
 st.caption(f"Each start adapted to the {num.MANY_TASKS} held-out test tasks of docs/RESULTS.md ({num.MANY_SHOTS} "
            f"shots, α = {lr:g}): the median query MSE after each step, a band from the 10th to the 90th percentile, "
            f"the mean (dots) and the paper's means (crosses). Dotted black: {tasks[0].label} on this page (its query "
            "MSE on 100 points across [-5, 5]; the test tasks use 100 random points).")
-for sentence in explain.many_text(spread, step, float(mine[min(step, len(mine) - 1)]) if mine is not None else None,
-                             origin, k):
+on_screen = float(task_curve[min(step, len(task_curve) - 1)]) if task_curve is not None else None
+for sentence in explain.many_text(spread, step, on_screen, origin, k):
     st.markdown(sentence)
 st.subheader("6. Omniglot: what adaptation changes")
 omni, problem = inside_omniglot.load(common.ASSETS / "inside_omniglot.json")
