@@ -19,8 +19,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from maml_core import OmniglotData, default_config, load_checkpoint, meta_train, save_checkpoint
-from maml_core.checkpoints import Headline, Metrics
+from benchmarks.harness import quick_omniglot_checkpoints
+from maml_core import load_checkpoint
 from ui import omniglot_inputs as oi
 from ui import omniglot_view as ov
 from ui.page_state import OmniglotState
@@ -33,36 +33,9 @@ SLOTS_5W1S = [ov.slot_id(c, 0) for c in range(5)] + [ov.QUERY_SLOT]
 
 # --- fixtures -------------------------------------------------------------------------------------------
 
-def synthetic_omniglot(n_chars: int = 40, seed: int = 0) -> OmniglotData:
-    """Random stroke images shaped like the decoded dataset (C, 20, 1, 28, 28) uint8: enough to train
-    a tiny checkpoint in a second (it learns nothing useful, which is not the point here)."""
-    g = torch.Generator().manual_seed(seed)
-    protos = (torch.rand(n_chars, 1, 1, 28, 28, generator=g) > 0.85).float()
-    noise = (torch.rand(n_chars, 20, 1, 28, 28, generator=g) > 0.97).float()
-    images = ((protos + noise).clamp(0, 1) * 255).to(torch.uint8)
-    names = tuple(f"Alphabet{c % 4}/character{c:02d}" for c in range(n_chars))
-    return OmniglotData(images, names)
-
-
-def quick_checkpoints(folder: Path) -> Path:
-    """maml / fomaml / transfer 5-way 1-shot checkpoints trained for a few iterations on synthetic data,
-    under the file names the app expects (ui.common.OMNIGLOT_CHECKPOINTS)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    data = synthetic_omniglot()
-    small = dict(iterations=6, meta_batch=2, val_every=6, val_tasks=4, eval_steps=3, seed=0)
-    fo = meta_train(default_config("omniglot", "fomaml", **small), data=data)
-    metrics = Metrics(inner_lr=0.4, eval_steps=3, headline=Headline("accuracy", 0.912, 0.006, 3, 0.4, 600))
-    save_checkpoint(folder / "omniglot_5w1s_fomaml.pt", fo.config, fo.params, metrics=metrics)
-    save_checkpoint(folder / "omniglot_5w1s_maml.pt", fo.config.replace(algo="maml"), fo.params, metrics=metrics)
-    tr = meta_train(default_config("omniglot", "transfer", **small), data=data)
-    save_checkpoint(folder / "omniglot_5w1s_transfer.pt", tr.config, tr.params,
-                    metrics=Metrics(inner_lr=0.1, eval_steps=3))
-    return folder
-
-
 @pytest.fixture(scope="session")
 def assets_dir(tmp_path_factory) -> Path:
-    return quick_checkpoints(tmp_path_factory.mktemp("assets"))
+    return quick_omniglot_checkpoints(tmp_path_factory.mktemp("assets"))
 
 
 @pytest.fixture()

@@ -360,11 +360,10 @@ def test_fit_head_widens_only_a_head_whose_rows_are_all_the_same():
 def test_paired_script_measures_every_method_on_the_same_wider_episodes(tmp_path, monkeypatch):
     """scripts/paired.py at more ways than the networks were trained with (their zero heads widen): each method's
     mean is its per-episode mean, and each pair's difference is the difference of the two (same episodes)."""
-    from test_app_omniglot import quick_checkpoints
-
+    from benchmarks.harness import quick_omniglot_checkpoints
     from scripts import paired
 
-    monkeypatch.setattr(paired, "ASSETS", quick_checkpoints(tmp_path))
+    monkeypatch.setattr(paired, "ASSETS", quick_omniglot_checkpoints(tmp_path))
     data = synthetic_omniglot(120)  # 24 test characters: enough for 8-way episodes
     r = paired.measure(data, tasks=6, ways=8)
     assert r["ways"] == 8 and r["tasks"] == 6 and set(r["methods"]) == {"maml", "fomaml", "transfer"}
