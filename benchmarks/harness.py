@@ -103,12 +103,13 @@ def free_port() -> int:
 
 
 def start_server(assets: Path, port: int, log: Path, extra_env: dict[str, str] | None = None,
-                 script: Path | str = "app.py", cpus: Sequence[int] | None = None) -> subprocess.Popen:
-    """`streamlit run app.py` (or another `script`) on 127.0.0.1:port, returned once /_stcore/health answers (or
-    raises). `cpus`: run it under `taskset -c` (it and every process it starts, e.g. training processes, stay on
-    those CPUs; taskset execs, so the pid is the server's)."""
+                 script: Path | str = "app.py", cpus: Sequence[int] | None = None,
+                 python: str = sys.executable) -> subprocess.Popen:
+    """`streamlit run app.py` (or another `script`) on 127.0.0.1:port by `python` (another venv's, say), returned
+    once /_stcore/health answers (or raises). `cpus`: run it under `taskset -c` (it and every process it starts,
+    e.g. training processes, stay on those CPUs; taskset execs, so the pid is the server's)."""
     env = {**os.environ, "MAML_ASSETS_DIR": str(assets), **(extra_env or {})}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+    cmd = [python, "-m", "streamlit", "run", str(script), "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
     if cpus:
