@@ -24,6 +24,8 @@ NAMES = sorted({m for f in _SOURCES for m in re.findall(r'(?:Param|switch)\("(\w
 HOSTILE = {
     "words": "abc",
     "not finite": "nan",
+    "minus infinity": "-inf",
+    "out of every range": "1e9",
     "huge and foreign": "1e400" + "😀" * 200 + "<script>alert(1)</script>",
 }
 PAGES = [f for f, *_ in common.PAGES]
