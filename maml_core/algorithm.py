@@ -27,8 +27,9 @@ from collections.abc import Callable, Collection
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, grad_and_value, vmap
+from torch.func import grad_and_value, vmap
 
+from .models import call
 from .tasks import Episode
 
 Params = dict[str, Tensor]
@@ -102,7 +103,7 @@ def default_loss(y: Tensor) -> LossFn:
 def support_output(model: nn.Module, state: Params, support_x: Tensor) -> Tensor:
     """The output on the support set itself (its own task context; a transductive network uses
     the support batch's statistics, as the paper's does)."""
-    return functional_call(model, _weights(state), (support_x,))
+    return call(model, _weights(state), support_x)
 
 
 def predict(model: nn.Module, state: Params, x: Tensor, *, support_x: Tensor | None = None) -> Tensor:
@@ -117,13 +118,13 @@ def predict(model: nn.Module, state: Params, x: Tensor, *, support_x: Tensor | N
     state = _weights(state)
     context = getattr(model, "context", "none")
     if context != "support":
-        return functional_call(model, state, (x,))
+        return call(model, state, x)
     if support_x is None:
         raise SupportSetError(
             f"this network normalises with its task's support set ({model.norm}): pass the images it was adapted "
             "on, predict(model, state, x, support_x=support_images)")
     n = support_x.shape[0]
-    return functional_call(model, state, (torch.cat([support_x, x]),), {"n_context": n})[n:]
+    return call(model, state, torch.cat([support_x, x]), n_context=n)[n:]
 
 
 def inner_step(model: nn.Module, params: Params, x: Tensor, y: Tensor, inner_lr: float | Tensor,

@@ -15,12 +15,13 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call, vmap
+from torch.func import vmap
 
 from .algorithm import LEARNED, InnerLR, adapt, adapt_and_measure, meta_loss_and_grad, support_output
 from .config import TrainConfig
 from .evaluation import task_sampler
 from .heads import at_chance, shared_gradient
+from .models import call
 from .omniglot import DRAWINGS, OmniglotData, class_images, random_affine
 from .tasks import Episode
 
@@ -223,7 +224,7 @@ class PretrainStep(AlgorithmStep):
     def step(self, params: Params, opt: torch.optim.Optimizer, iteration: int, track: bool) -> StepLog:
         x, y = self.sampler.sample_joint(self.config.meta_batch, self.n_points, self.g)
         x, y = x.to(self.device), y.to(self.device)
-        loss = F.mse_loss(functional_call(self.model, params, (x,)), y)
+        loss = F.mse_loss(call(self.model, params, x), y)
         grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
         _apply(opt, params, grads)
         value = float(loss.detach())
@@ -252,7 +253,7 @@ class TransferStep(AlgorithmStep):
         if self.config.omniglot.augment:  # the same distortions as the meta-learners' training episodes
             x = random_affine(x, self.g)
         x, cls = x.to(self.device), cls.to(self.device)
-        out = functional_call(self.model, params, (x,))
+        out = call(self.model, params, x)
         loss = F.cross_entropy(out, cls)
         grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
         _apply(opt, params, grads)

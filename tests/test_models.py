@@ -21,7 +21,7 @@ from maml_core import (
     meta_loss_and_grad,
     predict,
 )
-from maml_core.models import Norm2d
+from maml_core.models import Norm2d, call
 
 
 def test_pinned_parameter_counts():
@@ -54,6 +54,24 @@ def test_get_params_is_a_detached_copy():
     assert not any(v.requires_grad for v in params.values())
     params["net.0.weight"].add_(1.0)
     assert not torch.equal(params["net.0.weight"], model.net[0].weight)
+
+
+@pytest.mark.parametrize("hidden", [(40, 40), (7,), (5, 6, 4)])
+def test_mlp_functional_forward_is_functional_call_bit_for_bit(hidden):
+    # `call` runs the MLP's own pure forward: it must be the module's forward exactly, values, gradients and vmap
+    from torch.func import functional_call, grad, vmap
+
+    model = SinusoidMLP(hidden)
+    params = {k: torch.randn_like(v) for k, v in get_params(model).items()}
+    x = torch.randn(3, 11, 1)
+    assert torch.equal(call(model, params, x[0]), functional_call(model, params, (x[0],)))
+    assert torch.equal(vmap(lambda xi: call(model, params, xi))(x),
+                       vmap(lambda xi: functional_call(model, params, (xi,)))(x))
+    ours = grad(lambda p: call(model, p, x[0]).square().sum())(params)
+    theirs = grad(lambda p: functional_call(model, p, (x[0],)).square().sum())(params)
+    assert all(torch.equal(ours[k], theirs[k]) for k in params)
+    params["net.0.bias"] = params["net.0.bias"] + 1.0  # the given weights, not the module's, decide the output
+    assert not torch.equal(call(model, params, x[0]), model(x[0]))
 
 
 def test_predict_uses_the_given_state_not_the_module_weights():
