@@ -58,3 +58,45 @@ def test_a_hostile_address_is_refused_in_words_and_the_page_works(page, value):
     if buttons:
         buttons[0].click().run()
         assert not at.exception, at.exception
+
+
+def _extremes(at, end: str) -> dict[str, float]:
+    """Every slider and number box on the page set to its `end` ("min" or "max"); returns what was set, by label."""
+    done = {}
+    for w in [*at.slider, *at.number_input]:
+        if w.proto.disabled or isinstance(w.value, (tuple, list)):
+            continue
+        value = getattr(w, end)
+        w.set_value(type(w.value)(value) if w.value is not None else value)
+        done[w.label] = value
+    return done
+
+
+def _charts(at) -> int:
+    return len(at.get("plotly_chart")) + len(at.get("bidi_component"))  # (the step-linked charts are components)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if not p.endswith(("home.py", "lesson.py"))],
+                         ids=[Path(p).stem for p in PAGES if not p.endswith(("home.py", "lesson.py"))])
+def test_every_slider_and_number_box_at_both_ends_keeps_the_page_working(page):
+    # extreme settings (20 inner steps at the largest rate, a huge seed, 50 points...) must give the page's own
+    # words, never a traceback, and the page must still draw its charts and keep what was set
+    from streamlit.testing.v1 import AppTest
+
+    common.load_shipped.clear()
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    charts = _charts(at)
+    assert charts or page.endswith(("omniglot.py", "challenge.py")), "no chart drawn"  # (those wait for drawings)
+    for end in ("max", "min", "max"):  # (from max back to min: a shown step beyond the new S, and so on)
+        done = _extremes(at, end)
+        assert done, "no slider or number box found"
+        at.run()
+        assert not at.exception, (end, done, at.exception)
+        assert _charts(at) == charts, (end, done)
+        kept = {w.label: w.value for w in [*at.slider, *at.number_input] if w.label in done}
+        changed = {k: (v, kept[k]) for k, v in done.items() if k in kept and kept[k] != v}
+        # a shown step past the new number of steps is clamped by the page; nothing else may move by itself
+        assert set(changed) <= {"Shown step"}, changed
