@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ui import common, lesson_deck
+from ui import common, lesson_deck, scene
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -20,7 +20,7 @@ APP = str(ROOT / "app.py")
 # Every parameter name a page reads from its address, found in the source (so a new one is covered by itself).
 _SOURCES = [*ROOT.glob("app_pages/*.py"), *ROOT.glob("ui/*.py")]
 NAMES = sorted({m for f in _SOURCES for m in re.findall(r'(?:Param|switch)\("(\w+)"', f.read_text())}
-               | {"deck", "scene", lesson_deck.PRESENTER})
+               | {"deck", "scene", lesson_deck.PRESENTER, scene.LESSON})
 HOSTILE = {
     "words": "abc",
     "not finite": "nan",

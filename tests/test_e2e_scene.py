@@ -163,3 +163,35 @@ def test_phone_screenshot(server, browser):
         shot(page, "scene_sinusoid_390")
     finally:
         ctx.close()
+
+
+def test_a_server_restart_mid_lesson_keeps_the_lesson_bar_and_pagedown_goes_on(server, browser):
+    """Before, a restart (a Cloud wake, a redeploy) left the scene on screen but dropped the lesson bar without a
+    word: the server's memory of the browser was gone. The scene's address now names the lesson."""
+    bar = ".st-key-lesson_bar"
+    ctx, page = open_in_context(browser, f"{server.url}/lesson?deck=maml_in_5_scenes", "Lesson", 90_000)
+    try:
+        page.locator(".st-key-lesson_present button").first.click()
+        page.get_by_role("heading", name="Five points, before any step").first.wait_for()
+        settle(page)
+        page.locator(".st-key-lesson_reveal button:visible").first.click()
+        page.locator(bar).wait_for()
+        page.locator(".st-key-sin_plot .js-plotly-plot").wait_for()
+        settle(page)
+        assert "scene 1 of 5" in page.locator(bar).inner_text()
+        assert "lesson=maml_in_5_scenes.1" in page.url, page.url
+        server.restart()  # the tab stays open on the scene
+        page.wait_for_function("t => document.querySelector(t)?.innerText.includes('scene 1 of 5')", arg=bar,
+                               timeout=90_000)  # (the browser reconnects and reruns the page by itself)
+        settle(page, quiet_ms=1500)
+        page.evaluate("() => document.activeElement && document.activeElement.blur()")
+        page.keyboard.press("PageDown")  # the clicker goes on: scene 2's question
+        try:
+            page.get_by_role("heading", name="Three points, all on the left").first.wait_for(timeout=20_000)
+        except Exception:  # (a loaded machine may still be wiring the rerun page: a presenter presses again)
+            page.keyboard.press("PageDown")
+            page.get_by_role("heading", name="Three points, all on the left").first.wait_for(timeout=60_000)
+        assert "scene 2 of 5" in page.inner_text("body")
+        assert_no_error(page)
+    finally:
+        ctx.close()

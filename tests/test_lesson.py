@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ui import lesson, lesson_memory
 from ui import lesson_deck as ld
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,8 +173,6 @@ def test_deck_text_is_shown_as_itself_in_markdown():
 
 
 def test_the_pages_with_a_lesson_bar_draw_it():
-    from ui import lesson
-
     for page in ld.PAGES:  # every page a scene can be on draws the bar
         assert "lesson_bar()" in (ROOT / lesson.FILES[page]).read_text(), page
 
@@ -378,3 +377,76 @@ def test_a_reload_finds_this_browsers_lesson_where_it_was(monkeypatch):
     stranger.session_state["browser_id"] = other
     open_lesson(stranger)
     assert not stranger.session_state["lesson"].deck.scenes and stranger.button(key="lesson_present").disabled
+
+
+def _restarted(at, browser_id: str, monkeypatch):
+    """The same tab on a new server: every session and the server's memory of browsers gone, the address kept."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setattr(lesson_memory, "REMEMBERED", lesson_memory.Remembered())
+    page = {"Sinusoid regression": "app_pages/sinusoid.py", "MAML, visible": "app_pages/home.py",
+            "Meta-training, live": "app_pages/meta_training.py"}[at.title[0].value]
+    again = AppTest.from_file(APP, default_timeout=120)
+    again.session_state["browser_id"] = browser_id
+    for k in at.query_params:
+        again.query_params[k] = at.query_params[k]
+    again.switch_page(page).run()
+    assert not again.exception, again.exception
+    return again
+
+
+def test_a_server_restart_mid_lesson_reopens_an_example_deck_at_its_scene(monkeypatch):
+    """The scene page's address names the lesson (`lesson=deck.scene`), so a new server (a Cloud wake, a redeploy)
+    presents it again where it was, and PageDown goes on; a lesson that ended leaves no trace in the address."""
+    from streamlit.testing.v1 import AppTest
+
+    me = "ef" * 16
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["browser_id"] = me
+    open_lesson(at, deck="maml_in_5_scenes")
+    at.button(key="lesson_present").click().run()
+    at.button(key="lesson_reveal").click().run()
+    assert at.query_params["lesson"] == "maml_in_5_scenes.1"
+    at.button(key="lesson_bar_next").click().run()
+    at.button(key="lesson_next").click().run()  # scene 2 on the Sinusoid page
+    assert at.title[0].value == "Sinusoid regression" and at.query_params["lesson"] == "maml_in_5_scenes.2"
+
+    again = _restarted(at, me, monkeypatch)
+    bar = " ".join(m.value for m in again.sidebar.markdown)
+    assert "scene 2 of 5" in bar, bar
+    assert again.query_params["K"] == "3" and [p.x for p in again.session_state["sinusoid"].points] == [-4, -3.5, -3]
+    again.button(key="lesson_bar_next").click().run()  # PageDown: scene 3's question, as before the restart
+    assert again.title[0].value == "Lesson" and "scene 3 of 5" in text(again)
+
+    again.button(key="lesson_end").click().run()
+    again.switch_page("app_pages/sinusoid.py").run()
+    assert not again.exception and "lesson" not in again.query_params
+    assert not any("Lesson** · scene" in m.value for m in again.sidebar.markdown)
+
+
+def test_after_a_restart_a_deck_from_a_file_is_asked_for_again(at, monkeypatch):
+    deck = ld.Deck("Mine", (ld.Scene("home", "", "Start"), ld.Scene("sinusoid", "A=2&K=3", "Go")))
+    at.session_state["browser_id"] = "0a" * 16
+    open_lesson(at)
+    at.file_uploader(key="lesson_upload").upload("mine.json", ld.dump_deck(deck), "application/json").run()
+    at.button(key="lesson_present").click().run()
+    at.button(key="lesson_bar_next").click().run()
+    assert at.title[0].value == "Sinusoid regression" and at.query_params["lesson"] == "own.2"
+    again = _restarted(at, "0a" * 16, monkeypatch)
+    said = " ".join(w.value for w in again.sidebar.warning)
+    assert "open the file again on the Lesson page" in said and "scene 2" in said, said
+    assert not again.session_state["lesson"].presenting and again.query_params["A"] == "2"  # the scene itself stays
+
+
+@pytest.mark.parametrize("value, says", [
+    ("maml_in_5_scenes.9", "which has scenes 1 to 5"),
+    ("no_such_deck.1", "which this app does not have"),
+    ("maml_in_5_scenes", "which is not a lesson this app can read"),
+    ("maml_in_5_scenes.²", "which is not a lesson this app can read"),
+])
+def test_a_lesson_the_address_cannot_reopen_is_named(value, says):
+    decks, _ = lesson.shipped_decks()
+    with pytest.raises(ValueError, match=says):
+        lesson_memory.read_mark(value, decks)
+    assert lesson_memory.read_mark("maml_in_5_scenes.5", decks) == ("maml_in_5_scenes", 4)
+    assert all(lesson_memory.read_mark(lesson_memory.mark(name, 0), decks) == (name, 0) for name in decks)

@@ -7,15 +7,13 @@ PageUp (what presenter clickers send) are the shortcuts of the Next and Back but
 the lesson bar (`lesson_bar`) that the scene pages draw at the top of their sidebar; they never clash with the
 step control's keys (← → space Home). Where the lesson is lives in this session (it survives page switches) and,
 for a reload (a clicker's "start" button sends F5), on this server for this browser (`Remembered`: the browser's
-random id in a cookie, ui/browser.py, never in a link; a server restart forgets it). The Lesson page's address also
-names a shipped deck and its scene (`?deck=...&scene=3`).
+random id in a cookie, ui/browser.py, never in a link), and for a server restart in the address of the page it shows
+(ui/lesson_memory.py). The Lesson page's address also names a shipped deck and its scene (`?deck=...&scene=3`).
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,6 +22,7 @@ import streamlit as st
 
 from . import browser, common
 from . import lesson_deck as ld
+from . import lesson_memory as lm
 from .inside_state import INSIDE_PREFIX, InsideState
 from .page_state import (
     OMNIGLOT_PREFIX,
@@ -34,6 +33,7 @@ from .page_state import (
     PageState,
     SinusoidState,
 )
+from .scene import LESSON, LESSON_KEY
 
 LESSON_FILE = "app_pages/lesson.py"
 LESSONS = common.ROOT / "assets" / "lessons"  # the example decks (part of the app, like its pages)
@@ -64,6 +64,7 @@ class LessonState(PageState):
     upload_id: str | None = None  # the uploaded file already opened (a rerun does not open it again)
     notes: dict[int, str] = field(default_factory=dict)  # uid -> why its edited address was not used
     message: tuple[str, str] | None = None  # (level, text) about the last open or add
+    mark_read: bool = False  # a scene page's address was read for a lesson to reopen (once per session)
 
     @property
     def presenting(self) -> bool:
@@ -78,7 +79,7 @@ def state() -> LessonState:
     ss = st.session_state
     if LessonState.KEY not in ss:
         s = LessonState.of(ss)
-        kept = REMEMBERED.recall(browser.browser_id())
+        kept = lm.REMEMBERED.recall(browser.browser_id())
         if kept is not None:
             deck, origin, shipped, at = kept
             set_deck(s, deck, origin, shipped)
@@ -87,37 +88,11 @@ def state() -> LessonState:
     return LessonState.of(ss)
 
 
-class Remembered:
-    """browser id -> (deck, origin, shipped, position): the lesson each browser last had, so that a reload finds it;
-    the least recently used browsers beyond `max_browsers` are dropped (a deck is at most 64 KB, most are ~2 KB)."""
-
-    def __init__(self, max_browsers: int = 200) -> None:
-        self.max_browsers = max_browsers
-        self._lessons: OrderedDict[str, tuple[ld.Deck, str, str | None, int | None]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def keep(self, browser_id: str | None, s: LessonState) -> None:
-        if browser_id is None:
-            return
-        with self._lock:
-            if not s.deck.scenes and browser_id not in self._lessons:
-                return  # (nothing to keep: a visit that never built a lesson)
-            self._lessons[browser_id] = (s.deck, s.origin, s.shipped, s.at)
-            self._lessons.move_to_end(browser_id)
-            while len(self._lessons) > self.max_browsers:
-                self._lessons.popitem(last=False)
-
-    def recall(self, browser_id: str | None) -> tuple[ld.Deck, str, str | None, int | None] | None:
-        with self._lock:
-            return self._lessons.get(browser_id) if browser_id is not None else None
-
-
-REMEMBERED = Remembered()  # this server process's memory (like ui/run_store.STORE)
 
 
 def remember(s: LessonState) -> None:
     """Keep where the lesson is for this browser (call at the end of each run that draws the lesson)."""
-    REMEMBERED.keep(browser.browser_id(), s)
+    lm.REMEMBERED.keep(browser.browser_id(), (s.deck, s.origin, s.shipped, s.at))
 
 
 # --- decks ----------------------------------------------------------------------------------------------------------
@@ -290,16 +265,19 @@ def lesson_bar() -> None:
     """On a scene's page, at the top of its sidebar while a lesson is presented: where the lesson is, and Back /
     Next (PageUp / PageDown) to move on. Draws nothing otherwise. Call before the page's other sidebar widgets."""
     s = state()
+    reopen_from_address(s)
     follow(s, "scene")
     if not s.presenting:
+        st.session_state.pop(LESSON_KEY, None)  # (and the next scene.publish drops it from the address)
         return
     step = s.step()
-    scene = s.deck.scenes[step.scene]
+    shown = s.deck.scenes[step.scene]
     n = len(s.deck.scenes)
+    st.session_state[LESSON_KEY] = lm.mark(s.shipped, step.scene)
     with st.sidebar.container(border=True, key="lesson_bar"):
-        st.markdown(f"**:material/co_present: Lesson** · scene {step.scene + 1} of {n}: {plain(scene.heading)}")
-        if scene.prompt:
-            st.caption("Asked first: " + plain(scene.prompt))
+        st.markdown(f"**:material/co_present: Lesson** · scene {step.scene + 1} of {n}: {plain(shown.heading)}")
+        if shown.prompt:
+            st.caption("Asked first: " + plain(shown.prompt))
         nav_buttons(s, "lesson_bar")
         at, last = s.at or 0, len(ld.steps(s.deck)) - 1
         st.caption((f"PageDown: {describe(s, at + 1)}" if at < last else "The lesson's last scene")
@@ -307,6 +285,26 @@ def lesson_bar() -> None:
         st.page_link(LESSON_FILE, label="The lesson's page", icon=":material/co_present:",
                      query_params=lesson_address(s))
     remember(s)
+
+
+def reopen_from_address(s: LessonState) -> None:
+    """Once per session on a scene's page: a lesson its address names (`?lesson=`, a page shown by a lesson before
+    a server restart) is presented again at that scene, unless this browser's lesson already is; a warning says why
+    a named lesson cannot be."""
+    if s.mark_read:
+        return
+    s.mark_read = True
+    value = st.query_params.get(LESSON)
+    if value is None or s.presenting:
+        return
+    decks, _ = shipped_decks()
+    try:
+        name, at = lm.read_mark(value, decks)
+    except ValueError as e:
+        st.sidebar.warning(plain(str(e)), icon=":material/co_present:")
+        return
+    set_deck(s, decks[name], f"the example deck “{decks[name].title or name}”", shipped=name)
+    s.at = lm.reveal_step(decks[name], at)
 
 
 _PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>:$&=\"'%^@])")

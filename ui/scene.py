@@ -74,14 +74,20 @@ def restore(params: Sequence[Param], state: PageState) -> Restored:
     return Restored(applied, problems)
 
 
+LESSON = "lesson"  # in the address: the lesson that shows this page (ui/lesson_memory.py), for a server restart
+LESSON_KEY = "lesson_address"  # session key: that value, set by ui/lesson.lesson_bar while a lesson is presented
+
+
 def publish(params: Sequence[Param]) -> None:
-    """Write the session's scene to the address bar (replacing other pages' parameters)."""
+    """Write the session's scene to the address bar (replacing other pages' parameters), and the lesson showing it."""
     ss = st.session_state
     out: dict[str, list[str]] = {}
     for p in params:
         v = p.write(ss)
         if v:
             out[p.name] = v
+    if ss.get(LESSON_KEY):
+        out[LESSON] = [ss[LESSON_KEY]]
     current = {k: st.query_params.get_all(k) for k in st.query_params}
     if current != out:
         st.query_params.from_dict(out)
