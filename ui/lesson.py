@@ -88,8 +88,6 @@ def state() -> LessonState:
     return LessonState.of(ss)
 
 
-
-
 def remember(s: LessonState) -> None:
     """Keep where the lesson is for this browser (call at the end of each run that draws the lesson)."""
     lm.REMEMBERED.keep(browser.browser_id(), (s.deck, s.origin, s.shipped, s.at))
