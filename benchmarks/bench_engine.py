@@ -7,7 +7,8 @@
 Measured (ms per meta-iteration, median of repeats after warm-up, the Adam update included as in
 training; the same pre-sampled task batches for every method):
 1. sinusoid, meta-batch 25, K = 10 support + 10 query points, one second-order inner step:
-   ours (`meta_loss_and_grad`: grad(vmap(adapt -> query loss))), a plain per-task Python loop with
+   ours (`meta_loss_and_grad`: for the MLP every task's weights along one dimension with plain autograd; its
+   `vmap` form, grad(vmap(adapt -> query loss)), which `--compile` traces, beside it), a plain per-task loop with
    `autograd.grad(create_graph=True)` (`meta_loss_loop`), and the `higher` library (its MAML
    example: `innerloop_ctx` per task, `.backward()` per task). `higher` is not a dependency:
    `pip install higher` to include it.
@@ -99,11 +100,14 @@ class FixedBatchIteration:
         self.i += 1
         return self.batches[self.i % len(self.batches)]
 
-    def ours(self) -> None:
+    def ours(self, tasks_at_once: bool | None = None) -> None:
         # the same work as the loop: meta-gradient and update (meta_train adds the per-step curve every 10th)
         _, grads, _ = meta_loss_and_grad(self.model, self.params, self.next_batch(), steps=self.steps,
-                                         inner_lr=self.lr, track_steps=False)
+                                         inner_lr=self.lr, track_steps=False, tasks_at_once=tasks_at_once)
         apply_adam(self.opt, self.params, grads)
+
+    def ours_vmap(self) -> None:
+        self.ours(tasks_at_once=False)
 
     def loop(self) -> None:
         loss = meta_loss_loop(self.model, self.loop_params, self.next_batch(), steps=self.steps, inner_lr=self.lr)
@@ -149,6 +153,9 @@ def check_same_gradients(model: torch.nn.Module, batch, steps: int, lr: float, w
     vec = lambda a: torch.cat([a[k].reshape(-1) for k in params])  # noqa: E731
     rel = lambda a, b: ((vec(a) - vec(b)).norm() / vec(b).norm().clamp_min(1e-12)).item()  # noqa: E731
     text = f"loop vs ours {rel(loop, ours):.1e}"
+    if hasattr(model, "tasks_forward"):
+        _, vmapped, _ = meta_loss_and_grad(model, params, batch, steps=steps, inner_lr=lr, tasks_at_once=False)
+        text += f", vmap form vs ours {rel(vmapped, ours):.1e}"
     if with_higher:
         h = HigherIteration(model, [batch], steps, lr)
         model.zero_grad(set_to_none=True)
@@ -199,12 +206,15 @@ def main() -> int:
     torch.manual_seed(0)
     methods = {"ours": FixedBatchIteration(SinusoidMLP(), batches, 1, 0.01).ours}
     torch.manual_seed(0)
+    methods["vmap"] = FixedBatchIteration(SinusoidMLP(), batches, 1, 0.01).ours_vmap
+    torch.manual_seed(0)
     methods["loop"] = FixedBatchIteration(SinusoidMLP(), batches, 1, 0.01).loop
     if have_higher:
         torch.manual_seed(0)
         methods["higher"] = HigherIteration(SinusoidMLP(), batches, 1, 0.01).step
     res = compare(methods, **reps)
-    labels = {"ours": "ours    grad(vmap(...))", "loop": "loop    autograd.grad per task",
+    labels = {"ours": "ours    tasks at once, autograd", "vmap": "ours    grad(vmap(...)) form",
+              "loop": "loop    autograd.grad per task",
               "higher": "higher  innerloop_ctx per task"}
     ours_ms = res["ours"][0]
     for name, (wall_ms, cpu_ms) in res.items():

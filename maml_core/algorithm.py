@@ -5,8 +5,10 @@ Outer update (paper eq. 2):   theta   <- theta - beta * grad_theta sum_i L_Ti(f_
 Second-order MAML differentiates through the inner gradient; FO-MAML treats it as a constant
 (`first_order=True`), which is the only thing that flag changes.
 
-Tasks are batched with one `vmap`; the meta-gradient is one `torch.func.grad` around it. Mixing
-this with `.backward()` is the slow path (benchmarks/bench_engine.py measures both).
+Tasks are batched with one `vmap`; the meta-gradient is one `torch.func.grad` around it. A network with
+a `tasks_forward` (the sinusoid MLP) has its meta-gradient taken with every task's weights along a
+leading dimension and plain `torch.autograd.grad` instead, where torch.func's wrapping of every
+operation costs more than the arithmetic (benchmarks/bench_engine.py measures the forms).
 
 Learned inner learning rates (MAML++'s "LSLR", Antoniou, Edwards & Storkey, ICLR 2019): a run with
 `TrainConfig.learn_inner_lr` keeps one learning rate per parameter tensor and inner step beside the
@@ -247,7 +249,8 @@ def adapt_starts(model: nn.Module, starts: list[Params], inner_lrs: list[float] 
 
 def meta_loss_and_grad(model: nn.Module, params: Params, batch: Episode, *, steps: int, inner_lr: InnerLR,
                        first_order: bool = False, loss: LossFn | None = None, track_steps: bool = True,
-                       step_weights: Tensor | None = None) -> tuple[Tensor, Params, Tensor]:
+                       step_weights: Tensor | None = None, tasks_at_once: bool | None = None,
+                       ) -> tuple[Tensor, Params, Tensor]:
     """Mean query loss over a batch of tasks after adaptation, its gradient w.r.t. `params` (the
     meta-gradient of paper eq. 2), and the logged figures (2, steps + 1): the mean query loss
     (row 0) and query accuracy (row 1, classification only) after each inner step.
@@ -256,7 +259,19 @@ def meta_loss_and_grad(model: nn.Module, params: Params, batch: Episode, *, step
     Without `track_steps` only the final step is logged (one column). `step_weights` (steps + 1,)
     weighs the query loss after every step (MAML++'s multi-step loss); by default only the last counts.
     With `inner_lr=LEARNED` the gradient also holds the learned rates' (the same keys as `params`).
+
+    `tasks_at_once` (default: where the model has a `tasks_forward`, the loss is MSE, and it is not being compiled)
+    runs every task's weights along a leading dimension with plain `torch.autograd.grad` instead of
+    `grad(vmap(...))`: the same meta-gradient up to float rounding, faster where torch.func's wrapping of every
+    operation costs more than the arithmetic (the sinusoid MLP; docs/SPEED.md). It is not for use inside a
+    torch.func transform. `torch.compile` traces the `vmap` form.
     """
+    if tasks_at_once is None:
+        tasks_at_once = hasattr(model, "tasks_forward") and loss in (None, F.mse_loss) and \
+            batch.support_y.dtype.is_floating_point and not torch.compiler.is_compiling()
+    if tasks_at_once:
+        return _meta_loss_and_grad_tasks(model, params, batch, steps=steps, inner_lr=inner_lr, first_order=first_order,
+                                         track_steps=track_steps, step_weights=step_weights)
     loss = loss or default_loss(batch.support_y)
     classify = not batch.support_y.dtype.is_floating_point
     every = track_steps or step_weights is not None
@@ -278,6 +293,42 @@ def meta_loss_and_grad(model: nn.Module, params: Params, batch: Episode, *, step
 
     grads, (value, logged) = grad_and_value(objective, has_aux=True)(params)
     return value.detach(), grads, logged
+
+
+def _task_mse(out: Tensor, y: Tensor) -> Tensor:
+    """Each task's mean squared error: (T, B, ...) -> (T,)."""
+    return F.mse_loss(out, y, reduction="none").mean(dim=tuple(range(1, out.ndim)))
+
+
+def _meta_loss_and_grad_tasks(model: nn.Module, params: Params, batch: Episode, *, steps: int, inner_lr: InnerLR,
+                              first_order: bool, track_steps: bool, step_weights: Tensor | None,
+                              ) -> tuple[Tensor, Params, Tensor]:
+    """`meta_loss_and_grad(tasks_at_once=True)`: the same inner and outer updates, every task's weights a slice of
+    the leading dimension of `model.tasks_forward`'s. Summing the tasks' support losses gives each task's own
+    gradient in its own slice; second order is `create_graph`, first order its absence."""
+    if not hasattr(model, "tasks_forward"):
+        raise ValueError(f"tasks_at_once=True needs a model with tasks_forward; {type(model).__name__} has none")
+    if not batch.support_y.dtype.is_floating_point:
+        raise ValueError("tasks_at_once=True is for regression (MSE); these targets are class labels")
+    n_tasks = batch.support_x.shape[0]
+    with torch.enable_grad():
+        leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
+        rates = _rates_for(leaves, inner_lr)
+        w = {k: v.expand(n_tasks, *v.shape) for k, v in _weights(leaves).items()}
+        states = [w]
+        for s in range(steps):
+            support = _task_mse(model.tasks_forward(w, batch.support_x), batch.support_y).sum()
+            g = torch.autograd.grad(support, list(w.values()), create_graph=not first_order, retain_graph=True)
+            w = {k: v - _rate(inner_lr, rates, k, s) * gk for (k, v), gk in zip(w.items(), g)}
+            states.append(w)
+        measured = states if track_steps or step_weights is not None else states[-1:]
+        query = torch.stack([_task_mse(model.tasks_forward(m, batch.query_x), batch.query_y) for m in measured], 1)
+        objective = query[:, -1] if step_weights is None else (query * step_weights).sum(1)
+        value = objective.mean()
+        grads = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
+    logged = (query if track_steps else query[:, -1:]).detach().mean(0)
+    grads = {k: torch.zeros_like(leaves[k]) if gk is None else gk for k, gk in zip(leaves, grads)}
+    return value.detach(), grads, torch.stack([logged, torch.zeros_like(logged)])
 
 
 def meta_loss_loop(model: nn.Module, params: Params, batch: Episode, *, steps: int, inner_lr: float,

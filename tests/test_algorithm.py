@@ -148,13 +148,14 @@ def _omniglot_case(omniglot_data):
     return model, batch, 0.4
 
 
-@pytest.mark.parametrize("problem", ["sinusoid", "omniglot"])
+@pytest.mark.parametrize("problem, at_once", [("sinusoid", True), ("sinusoid", False), ("omniglot", None)])
 @pytest.mark.parametrize("steps", [1, 2])
 @pytest.mark.parametrize("first_order", [False, True])
-def test_vmap_equals_loop(problem, steps, first_order, omniglot_data):
+def test_vmap_equals_loop(problem, at_once, steps, first_order, omniglot_data):
     model, batch, lr = _sinusoid_case() if problem == "sinusoid" else _omniglot_case(omniglot_data)
     params = {k: v.requires_grad_() for k, v in get_params(model).items()}
-    loss, grads, logged = meta_loss_and_grad(model, params, batch, steps=steps, inner_lr=lr, first_order=first_order)
+    loss, grads, logged = meta_loss_and_grad(model, params, batch, steps=steps, inner_lr=lr, first_order=first_order,
+                                             tasks_at_once=at_once)
     ref = meta_loss_loop(model, params, batch, steps=steps, inner_lr=lr, first_order=first_order)
     ref_grads = dict(zip(params, torch.autograd.grad(ref, list(params.values()))))
     torch.testing.assert_close(loss, ref.detach(), rtol=1e-5, atol=1e-6)
@@ -163,6 +164,44 @@ def test_vmap_equals_loop(problem, steps, first_order, omniglot_data):
         scale = ref_grads[k].abs().max().item()
         assert scale > 0, k  # every parameter gets a meta-gradient
         torch.testing.assert_close(grads[k], ref_grads[k], rtol=1e-4, atol=1e-5 * max(scale, 1.0), msg=k)
+
+
+@pytest.mark.parametrize("steps", [0, 1, 3])
+@pytest.mark.parametrize("first_order", [False, True])
+@pytest.mark.parametrize("learned", [False, True])
+@pytest.mark.parametrize("logging", ["every step", "last step", "step weights"])
+def test_tasks_at_once_equals_vmap(steps, first_order, learned, logging):
+    """The sinusoid MLP's default meta-gradient (every task's weights along one dimension, plain autograd) against
+    the `grad(vmap(...))` form, for every option that changes the inner loop or the objective."""
+    model, batch, lr = _sinusoid_case()
+    params = get_params(model)
+    if learned:
+        params.update(initial_rates(params, 3, 0.02))
+        params = {k: v + 0.01 * torch.arange(v.numel()).reshape(v.shape) if k.startswith(LR_PREFIX) else v
+                  for k, v in params.items()}  # a different rate per step, so a wrong step index shows
+    weights = torch.tensor([0.0] + [1.0 / max(steps, 1)] * steps) if logging == "step weights" else None
+    kwargs = dict(steps=steps, inner_lr=LEARNED if learned else lr, first_order=first_order,
+                  track_steps=logging == "every step", step_weights=weights)
+    loss, grads, logged = meta_loss_and_grad(model, params, batch, tasks_at_once=True, **kwargs)
+    ref_loss, ref_grads, ref_logged = meta_loss_and_grad(model, params, batch, tasks_at_once=False, **kwargs)
+    assert meta_loss_and_grad(model, params, batch, **kwargs)[0].item() == loss.item()  # the default form
+    assert grads.keys() == ref_grads.keys() and logged.shape == ref_logged.shape
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(logged, ref_logged, rtol=1e-6, atol=1e-7)
+    for k in grads:
+        torch.testing.assert_close(grads[k], ref_grads[k], rtol=1e-5, atol=1e-6, msg=k)
+    assert any(ref_grads[k].abs().max() > 0 for k in ref_grads if k.startswith(LR_PREFIX)) == (learned and steps > 0)
+
+
+def test_tasks_at_once_refuses_what_it_cannot_do(omniglot_data):
+    model, batch, _ = _omniglot_case(omniglot_data)
+    with pytest.raises(ValueError, match="tasks_forward"):
+        meta_loss_and_grad(model, get_params(model), batch, steps=1, inner_lr=0.4, tasks_at_once=True)
+    assert meta_loss_and_grad(model, get_params(model), batch, steps=1, inner_lr=0.4)[0] > 0  # the default: vmap
+    mlp, sine, _ = _sinusoid_case()
+    classes = Episode(sine.support_x, sine.support_y.long(), sine.query_x, sine.query_y.long())
+    with pytest.raises(ValueError, match="regression"):
+        meta_loss_and_grad(mlp, get_params(mlp), classes, steps=1, inner_lr=0.01, tasks_at_once=True)
 
 
 @pytest.mark.parametrize("norm", ["tasknorm_i", "metabn", "instance", "transductive_bn"])
