@@ -90,7 +90,8 @@ class MetaStep:
 
     def __init__(self, model: nn.Module, config: TrainConfig, compile: bool) -> None:
         self.model, self.config = model, config
-        self.compiled = torch.compile(self._eager, dynamic=False) if compile else None
+        # cpp_wrapper: inductor calls its kernels from generated C++ instead of Python (the same numbers, less overhead)
+        self.compiled = torch.compile(self._eager, dynamic=False, options={"cpp_wrapper": True}) if compile else None
         self.compile_seconds = 0.0  # the first call of each variant (order, tracking, step weights) compiles it
         self._variants: set[tuple] = set()
 
