@@ -8,55 +8,35 @@ Five-minute tour:
     x = preprocess_image(PIL.Image.open("drawing.png"))          # (1, 28, 28), ink = 1
 """
 
-from .algorithm import (
-    LEARNED,
-    SupportSetError,
-    adapt,
-    adapt_and_measure,
-    adapt_curves,
-    adapt_starts,
-    describe_lr,
-    head_names,
-    meta_loss_and_grad,
-    meta_loss_loop,
-    network_params,
-    predict,
-)
-from .checkpoints import Checkpoint, CheckpointError, Headline, Metrics, load_checkpoint, save_checkpoint
-from .config import (
-    ConfigError,
-    ModelConfig,
-    OmniglotTaskConfig,
-    SinusoidTaskConfig,
-    TrainConfig,
-    default_config,
-)
-from .evaluation import (
-    DIVERGED_LOSS,
-    Curves,
-    adaptation_curves,
-    choose_test_settings,
-    diverged_at,
-    task_curves,
-    task_sampler,
-)
-from .models import OmniglotConvNet, SinusoidMLP, build_model, count_params, get_params
-from .omniglot import DataError, OmniglotData, OmniglotTasks, download, load_omniglot, split
-from .preprocess import ImageError, has_ink, preprocess_image
-from .tasks import Episode, SinusoidTasks, make_sinusoid_episode, mean_ci95, sinusoid
-from .training import StepInfo, Trainer, TrainResult, meta_train
+from importlib import import_module
 
-__all__ = [
-    "adapt", "adapt_and_measure", "adapt_starts", "SupportSetError", "predict", "meta_train", "load_checkpoint",
-    "save_checkpoint",
-    "preprocess_image", "Metrics", "Headline",
-    "adapt_curves", "meta_loss_and_grad", "meta_loss_loop", "Checkpoint", "CheckpointError",
-    "ConfigError", "ModelConfig", "OmniglotTaskConfig", "SinusoidTaskConfig", "TrainConfig", "default_config",
-    "Curves", "adaptation_curves", "task_curves", "DIVERGED_LOSS", "diverged_at",
-    "choose_test_settings", "task_sampler", "OmniglotConvNet",
-    "SinusoidMLP",
-    "build_model", "count_params", "get_params", "DataError", "OmniglotData", "OmniglotTasks", "download",
-    "load_omniglot", "split", "ImageError", "has_ink", "Episode", "SinusoidTasks", "make_sinusoid_episode",
-    "mean_ci95", "sinusoid", "StepInfo", "Trainer", "TrainResult", "LEARNED", "network_params", "describe_lr",
-    "head_names",
-]
+# Each public name and the module that defines it. They are imported on first use (PEP 562), so that
+# `python -m maml_core --help` and the app's first lines do not wait for torch.
+_PUBLIC = {
+    "algorithm": ("LEARNED", "SupportSetError", "adapt", "adapt_and_measure", "adapt_curves", "adapt_starts",
+                  "describe_lr", "head_names", "meta_loss_and_grad", "meta_loss_loop", "network_params", "predict"),
+    "checkpoints": ("Checkpoint", "CheckpointError", "Headline", "Metrics", "load_checkpoint", "save_checkpoint"),
+    "config": ("ConfigError", "ModelConfig", "OmniglotTaskConfig", "SinusoidTaskConfig", "TrainConfig",
+               "default_config"),
+    "evaluation": ("DIVERGED_LOSS", "Curves", "adaptation_curves", "choose_test_settings", "diverged_at",
+                   "task_curves", "task_sampler"),
+    "models": ("OmniglotConvNet", "SinusoidMLP", "build_model", "count_params", "get_params"),
+    "omniglot": ("DataError", "OmniglotData", "OmniglotTasks", "download", "load_omniglot", "split"),
+    "preprocess": ("ImageError", "has_ink", "preprocess_image"),
+    "tasks": ("Episode", "SinusoidTasks", "make_sinusoid_episode", "mean_ci95", "sinusoid"),
+    "training": ("StepInfo", "Trainer", "TrainResult", "meta_train"),
+}
+_MODULE_OF = {name: module for module, names in _PUBLIC.items() for name in names}
+__all__ = list(_MODULE_OF)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_MODULE_OF[name]}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -10,13 +10,14 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .algorithm import LEARNED
-from .checkpoints import CheckpointError, Headline, Metrics, first_line, load_checkpoint, save_checkpoint
-from .config import ALGORITHMS, HEADS, NORMS, ConfigError, default_config
-from .evaluation import EVAL_SEED, Curves, adaptation_curves, choose_test_settings, task_sampler
-from .omniglot import DataError, download, load_omniglot, split
+from .config import ALGORITHMS, EVAL_SEED, HEADS, NORMS, ConfigError, default_config
+
+if TYPE_CHECKING:
+    from .checkpoints import Metrics
+    from .evaluation import Curves
+# The engine (and torch, 2 s) is imported once the flags are parsed: --help and a wrong flag answer at once.
 
 DEFAULT_DATA_DIR = "data/omniglot"
 
@@ -146,6 +147,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    from .checkpoints import CheckpointError
+    from .omniglot import DataError, download
+
     try:
         if args.command == "train":
             return _train(args, argv)
@@ -174,6 +178,8 @@ def _check_positive(**values: Any) -> None:
 def _check_device(device: str) -> None:
     import torch
 
+    from .checkpoints import first_line
+
     try:
         torch.empty(1, device=device)
     except (RuntimeError, AssertionError) as e:
@@ -200,6 +206,8 @@ def _check_writable(flag: str, value: str | None) -> None:
 def _train(args: argparse.Namespace, argv: list[str]) -> int:
     from tqdm import tqdm
 
+    from .checkpoints import Metrics, load_checkpoint, save_checkpoint
+    from .omniglot import load_omniglot, split
     from .training import meta_train
 
     _check_writable("--out", args.out)
@@ -293,6 +301,10 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _held_out(args: argparse.Namespace, config, result) -> tuple[Metrics, dict[str, Curves]]:
     """Test-time settings chosen on validation tasks, then adaptation curves on `--eval-tasks` test tasks."""
+    from .algorithm import LEARNED
+    from .checkpoints import Headline, Metrics
+    from .evaluation import adaptation_curves, choose_test_settings, task_sampler
+
     model, params = result.model, result.params
     on_device = {k: v.to(args.device) for k, v in params.items()}  # evaluate where we trained
     val_data = result.data["val"] if result.data else None
@@ -342,6 +354,10 @@ def _print_curve(name: str, c: Curves, unit: str) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from .checkpoints import load_checkpoint
+    from .evaluation import adaptation_curves, task_sampler
+    from .omniglot import load_omniglot, split
+
     _check_writable("--json", args.json)
     ckpt = load_checkpoint(args.checkpoint)
     c = ckpt.config

@@ -17,6 +17,7 @@ NORMS: tuple[str, ...] = ("tasknorm_i", "metabn", "instance", "layer", "transduc
 Head = Literal["zero", "shared", "learned"]
 HEADS: tuple[str, ...] = ("zero", "shared", "learned")
 Algorithm = Literal["maml", "fomaml", "reptile", "pretrain", "transfer"]
+EVAL_SEED = 1234  # test tasks; validation uses EVAL_SEED + 1 (never the same tasks)
 ALGORITHMS: dict[str, tuple[str, ...]] = {
     "sinusoid": ("maml", "fomaml", "reptile", "pretrain"),
     "omniglot": ("maml", "fomaml", "transfer"),

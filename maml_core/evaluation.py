@@ -11,12 +11,11 @@ import torch
 from torch import Tensor, nn
 
 from .algorithm import InnerLR, adapt_curves
-from .config import TrainConfig
+from .config import EVAL_SEED, TrainConfig
 from .omniglot import OmniglotData, OmniglotTasks
 from .tasks import Episode, SinusoidTasks, mean_ci95
 
 Params = dict[str, Tensor]
-EVAL_SEED = 1234  # test tasks; validation uses EVAL_SEED + 1 (never the same tasks)
 SINUSOID_EVAL_QUERIES = 100
 # A sinusoid task whose query MSE exceeds this has diverged (plain SGD overshooting), not merely fitted badly:
 # predicting zero everywhere scores at most A_max^2 / 2 = 12.5 on the paper's tasks.

@@ -27,7 +27,9 @@ def warm_up() -> None:
             import torch
             from torch.func import grad
 
-            import maml_core  # noqa: F401
+            import maml_core.checkpoints  # noqa: F401  (the package itself imports its modules on first use)
+            import maml_core.preprocess  # noqa: F401
+            import maml_core.training  # noqa: F401
             import ui.figures  # noqa: F401
             import ui.sinusoid_view  # noqa: F401
             import ui.training_view  # noqa: F401
