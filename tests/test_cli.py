@@ -204,3 +204,18 @@ def test_evaluate_a_text_file_says_it_is_not_a_pytorch_file(capsys):
     assert "is a text file (it begins '# MAML, visible')" in line and "not a PyTorch file" in line
     assert "Python objects" not in line  # what it used to say, which is not what is wrong with it
     assert "python -m maml_core train" in line  # what to do
+
+
+def test_help_and_a_wrong_flag_answer_without_importing_torch():
+    """--help and usage errors come before the engine is imported (torch takes seconds to import)."""
+    probe = ("import runpy, sys\n"
+             "try:\n    runpy.run_module('maml_core', run_name='__main__')\nexcept SystemExit as e:\n"
+             "    print('exit', e.code, 'torch' in sys.modules)\n")
+    for argv, code in ((["--help"], 0), (["train", "sinusoid"], 2), (["train", "--help"], 0)):
+        out = subprocess.run([sys.executable, "-c", probe, *argv], cwd=ROOT, capture_output=True, text=True)
+        assert out.stdout.strip().splitlines()[-1] == f"exit {code} False", (argv, out.stdout[-300:], out.stderr[-300:])
+    import maml_core
+
+    assert maml_core.adapt is maml_core.algorithm.adapt and "adapt" in dir(maml_core)  # the names still resolve
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        maml_core.nonsense  # noqa: B018
