@@ -146,6 +146,7 @@ def test_the_lesson_walks_each_prompt_then_its_scene():
     assert ld.steps(deck) == [ld.Step(0, False), ld.Step(0, True), ld.Step(1, True), ld.Step(2, False),
                               ld.Step(2, True)]
     assert [ld.first_step(deck, i) for i in range(3)] == [0, 2, 3]
+    assert [ld.reveal_step(deck, i) for i in range(3)] == [1, 2, 4]  # after each prompt
 
 
 def test_the_deck_knows_every_page_and_scene_parameter_of_the_app():

@@ -115,6 +115,12 @@ def set_deck(s: LessonState, deck: ld.Deck, origin: str, shipped: str | None = N
         _fill(uid, scene)
 
 
+def open_example(s: LessonState, deck: ld.Deck, name: str) -> str:
+    """Opens the example deck `name`; returns how the page names it."""
+    set_deck(s, deck, origin := f"the example deck “{deck.title or name}”", shipped=name)
+    return origin
+
+
 def _fill(uid: int, scene: ld.Scene) -> None:
     ss = st.session_state
     ss[f"lesson_title_{uid}"], ss[f"lesson_prompt_{uid}"], ss[f"lesson_path_{uid}"] = (
@@ -301,8 +307,8 @@ def reopen_from_address(s: LessonState) -> None:
     except ValueError as e:
         st.sidebar.warning(plain(str(e)), icon=":material/co_present:")
         return
-    set_deck(s, decks[name], f"the example deck “{decks[name].title or name}”", shipped=name)
-    s.at = lm.reveal_step(decks[name], at)
+    open_example(s, decks[name], name)
+    s.at = ld.reveal_step(decks[name], at)
 
 
 _PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>:$&=\"'%^@])")
@@ -333,7 +339,7 @@ def restore_address(s: LessonState, decks: dict[str, ld.Deck]) -> str | None:
         return (f"This address names the example deck “{ld._short(name)}”, which this app does not have: choose one "
                 f"below ({', '.join(decks) or 'none ship with this copy'}).")
     deck = decks[name]
-    set_deck(s, deck, f"the example deck “{deck.title or name}”", shipped=name)
+    open_example(s, deck, name)
     scene = q.get("scene")
     if scene is None:
         return None
@@ -358,9 +364,7 @@ def stop(s: LessonState) -> None:
 def open_shipped(s: LessonState, decks: dict[str, ld.Deck]) -> None:
     name = st.session_state.get("lesson_example")
     if name in decks:
-        deck = decks[name]
-        set_deck(s, deck, f"the example deck “{deck.title or name}”", shipped=name)
-        s.message = ("success", f"Opened the example deck “{deck.title or name}” ({scenes(len(deck.scenes))}).")
+        s.message = ("success", f"Opened {open_example(s, decks[name], name)} ({scenes(len(decks[name].scenes))}).")
 
 
 def open_upload(s: LessonState, upload: Any) -> None:

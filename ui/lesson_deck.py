@@ -116,6 +116,11 @@ def first_step(deck: Deck, scene: int) -> int:
     return next(n for n, s in enumerate(steps(deck)) if s.scene == scene)
 
 
+def reveal_step(deck: Deck, scene: int) -> int:
+    """The position in `steps(deck)` that shows scene `scene` itself (after its prompt, if it has one)."""
+    return next(n for n, s in enumerate(steps(deck)) if s.scene == scene and s.reveal)
+
+
 # --- reading a scene from an address ------------------------------------------------------------------------------
 
 def parse_scene(text: str, *, title: str = "", prompt: str = "") -> Scene:

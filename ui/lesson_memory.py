@@ -76,8 +76,3 @@ def read_mark(value: str, decks: Mapping[str, ld.Deck]) -> tuple[str, int]:
         raise ValueError(f"This address names scene {scene} of the lesson “{ld._short(deck.title or name)}”, which has "
                          f"scenes 1 to {len(deck.scenes)}: open it on the Lesson page.")
     return name, scene - 1
-
-
-def reveal_step(deck: ld.Deck, scene: int) -> int:
-    """The position in `steps(deck)` that shows scene `scene` itself (after its prompt, if it has one)."""
-    return next(n for n, s in enumerate(ld.steps(deck)) if s.scene == scene and s.reveal)
