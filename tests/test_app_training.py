@@ -689,3 +689,20 @@ def test_a_run_in_the_server_over_its_memory_limit_is_asked_to_stop(monkeypatch)
     p = run.view()["fomaml"]
     assert p.status == "stopped" and "the memory limit per run (10 MB: " in p.message, p.message
     assert 0 < p.iteration < 20_000 and "fomaml" in run.results
+
+
+def test_every_module_the_fork_server_preloads_imports_and_warms_up():
+    """The fork server skips a preload module that fails to import, without a word; then every training process
+    would import (and warm up) torch and the engine itself, seconds per run."""
+    import importlib
+    import subprocess
+    import sys
+
+    preload = train_worker.FORK_SERVER_PRELOAD
+    assert "ui.fork_warm" in preload and "torch._dynamo" in preload
+    probe = "import importlib, sys\n" + "".join(f"importlib.import_module({m!r})\n" for m in preload
+                                                if m != "__main__") + "print('ok')"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parent.parent,
+                         capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
+    assert importlib.import_module("ui.fork_warm") is not None

@@ -34,7 +34,7 @@ import psutil
 import torch
 from torch import Tensor
 
-from maml_core import TrainConfig, Trainer, adapt_and_measure, build_model, get_params, sinusoid
+from maml_core import ModelConfig, TrainConfig, Trainer, adapt_and_measure, build_model, get_params, sinusoid
 
 from . import resources
 
@@ -208,6 +208,8 @@ def run_in_child(conn, stop_event, problem: str, configs: dict[str, TrainConfig]
         conn.close()
 
 
+# ui.fork_warm: the first adaptation, done once in the fork server (each process forked from it skips that cost)
+FORK_SERVER_PRELOAD = ("__main__", "ui.train_worker", "torch._dynamo", "ui.fork_warm")
 _CONTEXT = None
 
 
@@ -220,9 +222,15 @@ def context():
         ctx = multiprocessing.get_context("forkserver")
         # Each imported once, in the fork server. torch._dynamo: the first optimizer a process builds imports it
         # (about 2 s, measured: more than half of a run's start-up when each training process paid it).
-        ctx.set_forkserver_preload(["__main__", "ui.train_worker", "torch._dynamo"])
+        ctx.set_forkserver_preload(list(FORK_SERVER_PRELOAD))
         _CONTEXT = ctx
     return _CONTEXT
+
+
+def warm_in_fork_server() -> None:
+    """A probe snapshot of a fresh network, its result dropped: a process forked from one that has adapted once skips
+    the first adaptation's start-up cost (docs/SPEED.md), which came before every run's first progress."""
+    probe_snapshot(build_model(ModelConfig()), get_params(build_model(ModelConfig())), 0.01, 0)
 
 
 _WARMING: threading.Thread | None = None
