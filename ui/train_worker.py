@@ -230,7 +230,8 @@ def context():
 def warm_in_fork_server() -> None:
     """A probe snapshot of a fresh network, its result dropped: a process forked from one that has adapted once skips
     the first adaptation's start-up cost (docs/SPEED.md), which came before every run's first progress."""
-    probe_snapshot(build_model(ModelConfig()), get_params(build_model(ModelConfig())), 0.01, 0)
+    model = build_model(ModelConfig(), seed=0)  # its own generator: the global RNG is left alone
+    probe_snapshot(model, get_params(model), 0.01, 0)
 
 
 _WARMING: threading.Thread | None = None
