@@ -681,11 +681,13 @@ def test_where_memory_is_short_a_run_trains_in_a_thread_of_the_server(monkeypatc
 
 def test_a_run_in_the_server_over_its_memory_limit_is_asked_to_stop(monkeypatch):
     monkeypatch.setenv(train_worker.TRAIN_IN, "server")
-    monkeypatch.setattr(train_worker.InServerRun, "memory_mb", lambda self: 50.0)
     cfg = tv.sinusoid_configs(["fomaml"], iterations=20_000, meta_batch=2, inner_steps=1, inner_lr=0.01,
                               meta_lr=0.001, seed=0)
-    run = tv.LiveRun("sinusoid", cfg, max_seconds=60, memory_limit_mb=10).start()
-    assert run.join(60)
+    run = tv.LiveRun("sinusoid", cfg, max_seconds=60, memory_limit_mb=10)
+    # over the limit once it has trained: a check before its first iteration would stop it with nothing to keep
+    monkeypatch.setattr(train_worker.InServerRun, "memory_mb",
+                        lambda self: 50.0 if run.view()["fomaml"].iteration > 0 else 0.0)
+    assert run.start().join(60)
     p = run.view()["fomaml"]
     assert p.status == "stopped" and "the memory limit per run (10 MB: " in p.message, p.message
     assert 0 < p.iteration < 20_000 and "fomaml" in run.results
