@@ -10,8 +10,8 @@ Five-minute tour:
 
 from importlib import import_module
 
-# Each public name and the module that defines it. They are imported on first use (PEP 562), so that
-# `python -m maml_core --help` and the app's first lines do not wait for torch.
+# Each public name and the module that defines it, imported on first use (PEP 562): `python -m maml_core --help`
+# and a wrong flag do not wait for torch.
 _PUBLIC = {
     "algorithm": ("LEARNED", "SupportSetError", "adapt", "adapt_and_measure", "adapt_curves", "adapt_starts",
                   "describe_lr", "head_names", "meta_loss_and_grad", "meta_loss_loop", "network_params", "predict"),

@@ -17,7 +17,7 @@ from .config import ALGORITHMS, EVAL_SEED, HEADS, NORMS, ConfigError, default_co
 if TYPE_CHECKING:
     from .checkpoints import Metrics
     from .evaluation import Curves
-# The engine (and torch, 2 s) is imported once the flags are parsed: --help and a wrong flag answer at once.
+# The engine (and torch) is imported once the flags are parsed: --help and a wrong flag answer at once.
 
 DEFAULT_DATA_DIR = "data/omniglot"
 
