@@ -10,7 +10,8 @@
     user waits), and also over the middle of the run (steady state, start-up excluded).
 Target: the page's rate >= 70% of the CLI's.
 
-Then it repeats (1) so a change in the machine's load between the two shows up (compare ratios in one run).
+Then it repeats (1) so a change in the machine's load between the two shows up (compare ratios in one run). It also
+prints the CPU seconds the browser and the server used from the click to done: what competed with the run here.
 Usage: python -m benchmarks.bench_live [--iterations 2000] [--json out.json]
 """
 
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import ROOT, app_assets, launch_chromium, new_page, open_page, serving, settle
+from benchmarks.processes import browser_pids, cpu_seconds
 
 ALGOS = ("maml", "fomaml", "pretrain")  # the page's default methods (app_pages/meta_training.py: all but Reptile)
 TARGET = 0.70
@@ -50,13 +52,14 @@ def cli_rate(iterations: int, tmp: Path) -> dict:
 def page_rate(iterations: int, tmp: Path) -> dict:
     readings: list[tuple[float, list[int]]] = []
     pattern = re.compile(r"([\d,]+) / ([\d,]+) iterations")
-    with serving(app_assets(tmp / "assets"), tmp / "server.log") as (_, port), launch_chromium() as browser:
+    with serving(app_assets(tmp / "assets"), tmp / "server.log") as (server, port), launch_chromium() as browser:
         _, page = new_page(browser, timeout_ms=120_000)
         open_page(page, f"http://127.0.0.1:{port}", "meta_training")
         box = page.locator(".st-key-mt_iterations input")
         box.fill(str(iterations))
         box.press("Enter")
         settle(page)
+        cpu_at_click = cpu_seconds([server.pid, *browser_pids(os.getpid())])
         t0 = time.perf_counter()
         page.get_by_role("button", name="Start training").click()
         done_at = None
@@ -68,6 +71,7 @@ def page_rate(iterations: int, tmp: Path) -> dict:
                 readings.append((now, its))
                 if sum("done" in t for t in texts) == len(ALGOS):
                     done_at = now
+                    cpu_at_done = cpu_seconds([server.pid, *browser_pids(os.getpid())])
                     break
             page.wait_for_timeout(250)
         page.get_by_text("Finished").first.wait_for()
@@ -76,8 +80,10 @@ def page_rate(iterations: int, tmp: Path) -> dict:
     first_move = next(t for t, its in readings if min(its) > 0)
     mid = [(t, min(its)) for t, its in readings if 0.2 * iterations <= min(its) <= 0.8 * iterations]
     steady = (mid[-1][1] - mid[0][1]) / (mid[-1][0] - mid[0][0]) if len(mid) >= 2 else float("nan")
+    used = {pid: t - cpu_at_click.get(pid, 0.0) for pid, t in cpu_at_done.items()}  # new renderers from 0
     return {"click_to_done_s": done_at, "rate": iterations / done_at, "steady_rate": steady,
-            "first_progress_s": first_move, "readings": len(readings)}
+            "first_progress_s": first_move, "readings": len(readings),
+            "server_cpu_s": used.pop(server.pid, 0.0), "browser_cpu_s": sum(used.values())}
 
 
 def main() -> None:
@@ -99,6 +105,9 @@ def main() -> None:
         print(f"  {name:11s}: {r['rate']:7.1f} it/s for the set  ({spi} per iteration)")
     print(f"  page       : {page['rate']:7.1f} it/s click to all done ({page['click_to_done_s']:.1f} s; first "
           f"progress after {page['first_progress_s']:.1f} s); steady {page['steady_rate']:.1f} it/s")
+    print(f"  CPU seconds from the click to done, beside the run: the browser {page['browser_cpu_s']:.1f}, the server "
+          f"{page['server_cpu_s']:.1f} (this machine's {os.cpu_count()} cores; on Community Cloud the browser runs on "
+          "the viewer's machine)")
     ratio, steady = page["rate"] / cli, page["steady_rate"] / cli
     ok = "PASS" if ratio >= TARGET else "FAIL"
     print(f"  page / CLI : {ratio:.0%} click to done, {steady:.0%} steady   (target >= {TARGET:.0%}: {ok})")

@@ -33,6 +33,30 @@ def pss_kb(pid: int) -> int:
         return 0
 
 
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds so far of each of these processes that is still there."""
+    out = {}
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            out[pid] = t.user + t.system
+        except psutil.Error:
+            pass
+    return out
+
+
+def browser_pids(pid: int) -> list[int]:
+    """The chromium processes among pid's descendants (the browser a benchmark launched)."""
+    out = []
+    for p in tree(pid)[1:]:
+        try:
+            if "chrom" in psutil.Process(p).name():
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
 def loadavg() -> str:
     return " ".join(f"{v:.2f}" for v in psutil.getloadavg())
 
