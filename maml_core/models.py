@@ -178,7 +178,8 @@ def seeded(make: Callable[[], M], seed: int) -> M:
     device (no memory, no draws) and then initialised; a layer kind without a rule here is refused."""
     with torch.device("meta"):
         model = make()
-    model = model.to_empty(device="cpu")
+    # to_empty()'s empty_like(preserve_format) on meta tensors imports sympy (a quarter second); contiguous does not
+    model = model._apply(lambda t: torch.empty_like(t, device="cpu", memory_format=torch.contiguous_format))
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, m in model.named_modules():

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import vmap
 
+from .adam import Adam
 from .algorithm import LEARNED, InnerLR, adapt, adapt_and_measure, meta_loss_and_grad, support_output
 from .config import TrainConfig
 from .evaluation import task_sampler
@@ -131,7 +132,7 @@ class AlgorithmStep:
                  g: torch.Generator, device: torch.device, compile: bool = False) -> None:
         self.config, self.model, self.g, self.device = config, model, g, device
 
-    def step(self, params: Params, opt: torch.optim.Optimizer, iteration: int, track: bool) -> StepLog:
+    def step(self, params: Params, opt: Adam, iteration: int, track: bool) -> StepLog:
         raise NotImplementedError
 
     @property
@@ -152,7 +153,7 @@ class MamlStep(AlgorithmStep):
         self.head = head_mode(config)
         self.classify = config.problem == "omniglot"
 
-    def step(self, params: Params, opt: torch.optim.Optimizer, iteration: int, track: bool) -> StepLog:
+    def step(self, params: Params, opt: Adam, iteration: int, track: bool) -> StepLog:
         config = self.config
         batch = self.sampler.sample(config.meta_batch, self.g).to(self.device)
         first_order = config.first_order or iteration <= config.first_order_iterations
@@ -160,7 +161,7 @@ class MamlStep(AlgorithmStep):
         weights = None if weights is None else weights.to(self.device)
         loss, grads, logged = self.meta_step(params, batch, first_order, track, weights)
         shared_gradient(grads, self.head)
-        _apply(opt, params, grads)
+        opt.step(grads)
         at_chance(params, self.head)
         losses, accuracies = logged.tolist()
         return StepLog(float(loss), losses, accuracies if self.classify else None)
@@ -192,7 +193,7 @@ class ReptileStep(AlgorithmStep):
         return adapt_and_measure(self.model, params, sx, sy, qx, qy, steps=k, inner_lr=lr,
                                  support_loss=False)["query_loss"]
 
-    def step(self, params: Params, opt: torch.optim.Optimizer, iteration: int, track: bool) -> StepLog:
+    def step(self, params: Params, opt: Adam, iteration: int, track: bool) -> StepLog:
         batch = self.sampler.sample(self.config.meta_batch, self.g).to(self.device)
         x = torch.cat([batch.support_x, batch.query_x], 1)
         y = torch.cat([batch.support_y, batch.query_y], 1)
@@ -222,12 +223,12 @@ class PretrainStep(AlgorithmStep):
         self.sampler = task_sampler(config, training=True)
         self.n_points = config.sinusoid.k_shot + config.sinusoid.n_query
 
-    def step(self, params: Params, opt: torch.optim.Optimizer, iteration: int, track: bool) -> StepLog:
+    def step(self, params: Params, opt: Adam, iteration: int, track: bool) -> StepLog:
         x, y = self.sampler.sample_joint(self.config.meta_batch, self.n_points, self.g)
         x, y = x.to(self.device), y.to(self.device)
         loss = F.mse_loss(call(self.model, params, x), y)
         grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
-        _apply(opt, params, grads)
+        opt.step(grads)
         value = float(loss.detach())
         return StepLog(value, [value], None)
 
@@ -247,7 +248,7 @@ class TransferStep(AlgorithmStep):
         self.n_classes = self.images.shape[0] * (4 if o.rotations else 1)
         self.batch_size = config.meta_batch * o.n_way * (o.k_shot + o.n_query)
 
-    def step(self, params: Params, opt: torch.optim.Optimizer, iteration: int, track: bool) -> StepLog:
+    def step(self, params: Params, opt: Adam, iteration: int, track: bool) -> StepLog:
         cls = torch.randint(0, self.n_classes, (self.batch_size,), generator=self.g)
         draw = torch.randint(0, DRAWINGS, (self.batch_size,), generator=self.g)
         x = class_images(self.images, cls, draw)  # (batch, 1, 28, 28)
@@ -257,7 +258,7 @@ class TransferStep(AlgorithmStep):
         out = call(self.model, params, x)
         loss = F.cross_entropy(out, cls)
         grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
-        _apply(opt, params, grads)
+        opt.step(grads)
         acc = float((out.argmax(-1) == cls).float().mean())
         value = float(loss.detach())
         return StepLog(value, [value], [acc])
@@ -280,10 +281,3 @@ def make_step(config: TrainConfig, model: nn.Module, splits: dict[str, OmniglotD
     """The outer update of `config.algo` for `model`, drawing tasks from `g` (and from `splits["train"]` for
     Omniglot); `compile` runs the MAML/FO-MAML meta-step through `torch.compile`."""
     return step_class(config)(config, model, splits, g, device, compile=compile)
-
-
-def _apply(opt: torch.optim.Optimizer, params: Params, grads: Params) -> None:
-    for k, p in params.items():
-        p.grad = grads[k]
-    opt.step()
-    opt.zero_grad(set_to_none=True)

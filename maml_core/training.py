@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .adam import Adam
 from .algorithm import initial_rates
 from .checkpoints import CheckpointError, read_blob, save_checkpoint
 from .config import TrainConfig
@@ -157,7 +158,7 @@ class Trainer:
         at_chance(params, head_mode(config))
         autograd = step_class(config).autograd  # only the baselines differentiate with a regular autograd graph
         self.params = {k: v.requires_grad_(autograd) for k, v in params.items()}
-        self.opt = torch.optim.Adam(self.params.values(), lr=config.meta_lr, fused=True)  # one kernel for all
+        self.opt = Adam(self.params, lr=config.meta_lr)
         self.state = TrainState()
         self.path = Path(checkpoint_path) if checkpoint_path else None
         if resume and self.path is not None and self.path.exists():
@@ -180,8 +181,7 @@ class Trainer:
         t0 = time.perf_counter()
         it = state.iteration + 1
         track = it == 1 or it % self.track_every == 0 or it == config.iterations
-        for group in self.opt.param_groups:
-            group["lr"] = meta_lr_at(config, it)
+        self.opt.lr = meta_lr_at(config, it)
         logged = self._algorithm.step(self.params, self.opt, it, track)
         ips = 1.0 / max(time.perf_counter() - t0, 1e-9)
         self._pending.append(logged)
@@ -295,7 +295,7 @@ class TrainState:
     best_val: float | None = None
     elapsed: float = 0.0  # training seconds so far, over all sessions
 
-    def save(self, path: Path, config: TrainConfig, params: Params, opt: torch.optim.Optimizer,
+    def save(self, path: Path, config: TrainConfig, params: Params, opt: Adam,
              g: torch.Generator) -> None:
         extra = {"optimizer": opt.state_dict(), "rng": g.get_state(),
                  "iteration": self.iteration, "history": self.history, "elapsed": self.elapsed,
@@ -306,7 +306,7 @@ class TrainState:
                         extra=extra)
 
     @classmethod
-    def restore(cls, path: Path, config: TrainConfig, params: Params, opt: torch.optim.Optimizer,
+    def restore(cls, path: Path, config: TrainConfig, params: Params, opt: Adam,
                 g: torch.Generator) -> TrainState:
         """Load the state at `path` into `params`, `opt` and `g` (in place) and return the rest."""
         blob = read_blob(path)
