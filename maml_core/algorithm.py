@@ -260,15 +260,15 @@ def meta_loss_and_grad(model: nn.Module, params: Params, batch: Episode, *, step
     weighs the query loss after every step (MAML++'s multi-step loss); by default only the last counts.
     With `inner_lr=LEARNED` the gradient also holds the learned rates' (the same keys as `params`).
 
-    `tasks_at_once` (default: where the model has a `tasks_forward`, the loss is MSE, and it is not being compiled)
-    runs every task's weights along a leading dimension with plain `torch.autograd.grad` instead of
-    `grad(vmap(...))`: the same meta-gradient up to float rounding, faster where torch.func's wrapping of every
-    operation costs more than the arithmetic (the sinusoid MLP; docs/SPEED.md). It is not for use inside a
-    torch.func transform. `torch.compile` traces the `vmap` form.
+    `tasks_at_once` (default: where the model has a `tasks_forward` and the loss is MSE) runs every task's weights
+    along a leading dimension with plain `torch.autograd.grad` instead of `grad(vmap(...))`: the same
+    meta-gradient up to float rounding, faster where torch.func's wrapping of every operation costs more than the
+    arithmetic (the sinusoid MLP; docs/SPEED.md), and what `torch.compile` traces there (`steps.MetaStep`). It is
+    not for use inside a torch.func transform.
     """
     if tasks_at_once is None:
         tasks_at_once = hasattr(model, "tasks_forward") and loss in (None, F.mse_loss) and \
-            batch.support_y.dtype.is_floating_point and not torch.compiler.is_compiling()
+            batch.support_y.dtype.is_floating_point
     if tasks_at_once:
         return _meta_loss_and_grad_tasks(model, params, batch, steps=steps, inner_lr=inner_lr, first_order=first_order,
                                          track_steps=track_steps, step_weights=step_weights)

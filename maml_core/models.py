@@ -70,12 +70,23 @@ class SinusoidMLP(nn.Module):
     def tasks_forward(self, params: Params, x: Tensor) -> Tensor:
         """`functional_forward` for T tasks at once, each with its own weights, without `vmap`: `params` hold a
         leading task dimension (T, out, in) / (T, out), x (T, B, 1) -> (T, B, 1). Batched matrix products, so equal
-        to `vmap(functional_forward)` up to float rounding (about 1e-7), not bit for bit."""
+        to `vmap(functional_forward)` up to float rounding (about 1e-7), not bit for bit. Under `torch.compile` each
+        product is a broadcast multiply and sum, which inductor turns into loops of its own, fused with what
+        surrounds them (faster here than 25 calls of a BLAS routine for such small matrices: docs/SPEED.md)."""
         *hidden, last = self._linears
+        if torch.compiler.is_compiling():
+            for name in hidden:
+                x = torch.relu(_products(x, params[name + ".weight"]) + params[name + ".bias"].unsqueeze(1))
+            return _products(x, params[last + ".weight"]) + params[last + ".bias"].unsqueeze(1)
         for name in hidden:
             x = torch.relu(torch.baddbmm(params[name + ".bias"].unsqueeze(1), x,
                                          params[name + ".weight"].transpose(1, 2)))
         return torch.baddbmm(params[last + ".bias"].unsqueeze(1), x, params[last + ".weight"].transpose(1, 2))
+
+
+def _products(x: Tensor, w: Tensor) -> Tensor:
+    """x (T, B, in) times each task's w (T, out, in) transposed, -> (T, B, out), as a multiply and a sum."""
+    return (x.unsqueeze(-2) * w.unsqueeze(1)).sum(-1)
 
 
 def _blend(a: Tensor, mu_1: Tensor, var_1: Tensor, mu_2: Tensor, var_2: Tensor) -> tuple[Tensor, Tensor]:

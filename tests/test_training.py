@@ -288,22 +288,31 @@ def test_first_order_iterations_switch_to_second_order(monkeypatch):
 
 
 @pytest.mark.timeout(900)
-def test_compiled_meta_step_equals_eager():
-    """The torch.compile path gives the eager meta-gradient (second-order sinusoid; slow to compile cold)."""
+@pytest.mark.parametrize("learned", [False, True])
+def test_compiled_meta_step_equals_eager(learned):
+    """The torch.compile path (the tasks form, every product a multiply and sum, torch.autograd.grad traced into one
+    graph) gives the eager meta-gradient and logged losses, for each variant it compiles: second and first order,
+    tracked or not, MAML++'s step weights, learned per-step rates (slow to compile cold)."""
     from maml_core import SinusoidTasks
+    from maml_core.algorithm import initial_rates
     from maml_core.training import MetaStep
 
-    config = default_config("sinusoid", "maml")
-    model = build_model(config.model)
+    config = default_config("sinusoid", "maml", inner_steps=2, learn_inner_lr=learned)
+    model = build_model(config.model, seed=0)
     params = get_params(model)
+    if learned:
+        params.update({k: v * torch.tensor([1.5, 0.5]) for k, v in initial_rates(params, 2, 0.01).items()})
     batch = SinusoidTasks(config.sinusoid).sample(25, torch.Generator().manual_seed(0))
-    eager = MetaStep(model, config, compile=False)(params, batch, False, False, None)
-    compiled_step = MetaStep(model, config, compile=True)
-    compiled = compiled_step(params, batch, False, False, None)
-    assert compiled_step.compiled is not None, "compilation failed here, so nothing was compared"
-    torch.testing.assert_close(compiled[0], eager[0], rtol=1e-5, atol=1e-6)
-    for k in params:
-        torch.testing.assert_close(compiled[1][k], eager[1][k], rtol=1e-4, atol=1e-6, msg=k)
+    eager_step, compiled_step = MetaStep(model, config, compile=False), MetaStep(model, config, compile=True)
+    variants = [(False, False, None), (True, True, None), (False, True, torch.tensor([0.2, 0.3, 0.5]))]
+    for first_order, track, weights in variants[:1] if learned else variants:
+        eager = eager_step(params, batch, first_order, track, weights)
+        compiled = compiled_step(params, batch, first_order, track, weights)
+        assert compiled_step.compiled is not None, "compilation failed here, so nothing was compared"
+        torch.testing.assert_close(compiled[0], eager[0], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(compiled[2], eager[2], rtol=1e-5, atol=1e-6)
+        for k in params:
+            torch.testing.assert_close(compiled[1][k], eager[1][k], rtol=1e-4, atol=1e-6, msg=(k, first_order, track))
 
 
 def test_a_failed_compilation_falls_back_to_eager_with_one_warning(monkeypatch, caplog):

@@ -3,7 +3,9 @@
 The digests were recorded on the code before the trainer owned its randomness (when `Trainer.__init__` seeded the
 global generator): a refactoring that changes any of them changes what the shipped checkpoints' seeds produce.
 Sinusoid MAML and FO-MAML were recorded again when their eager meta-gradient took the MLP's `tasks_forward` (equal
-up to float rounding); their `vmap` form, which `--compile` traces, still gives the first digests (`VMAP_FORM`)."""
+up to float rounding); their `vmap` form still gives the first digests (`VMAP_FORM`). The shipped sinusoid
+checkpoints were trained with `--compile` when it traced that form; it now traces the tasks form (with products as
+multiply-and-sum), so their recorded commands give the same protocol with other float rounding."""
 
 from __future__ import annotations
 
