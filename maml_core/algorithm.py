@@ -295,6 +295,13 @@ def meta_loss_and_grad(model: nn.Module, params: Params, batch: Episode, *, step
     return value.detach(), grads, logged
 
 
+def _check_tasks_form(model: nn.Module, batch: Episode) -> None:
+    if not hasattr(model, "tasks_forward"):
+        raise ValueError(f"tasks_at_once=True needs a model with tasks_forward; {type(model).__name__} has none")
+    if not batch.support_y.dtype.is_floating_point:
+        raise ValueError("tasks_at_once=True is for regression (MSE); these targets are class labels")
+
+
 def _task_mse(out: Tensor, y: Tensor) -> Tensor:
     """Each task's mean squared error: (T, B, ...) -> (T,)."""
     return F.mse_loss(out, y, reduction="none").mean(dim=tuple(range(1, out.ndim)))
@@ -306,10 +313,7 @@ def _meta_loss_and_grad_tasks(model: nn.Module, params: Params, batch: Episode, 
     """`meta_loss_and_grad(tasks_at_once=True)`: the same inner and outer updates, every task's weights a slice of
     the leading dimension of `model.tasks_forward`'s. Summing the tasks' support losses gives each task's own
     gradient in its own slice; second order is `create_graph`, first order its absence."""
-    if not hasattr(model, "tasks_forward"):
-        raise ValueError(f"tasks_at_once=True needs a model with tasks_forward; {type(model).__name__} has none")
-    if not batch.support_y.dtype.is_floating_point:
-        raise ValueError("tasks_at_once=True is for regression (MSE); these targets are class labels")
+    _check_tasks_form(model, batch)
     n_tasks = batch.support_x.shape[0]
     with torch.enable_grad():
         leaves = {k: v.detach().requires_grad_() for k, v in params.items()}
@@ -350,7 +354,7 @@ def meta_loss_loop(model: nn.Module, params: Params, batch: Episode, *, steps: i
 
 def adapt_curves(model: nn.Module, params: Params, batch: Episode, *, steps: int, inner_lr: InnerLR,
                  loss: LossFn | None = None, queries_alone: bool = False,
-                 only: Collection[str] | None = None) -> dict[str, Tensor]:
+                 only: Collection[str] | None = None, tasks_at_once: bool | None = None) -> dict[str, Tensor]:
     """Test-time adaptation of a batch of tasks, no meta-gradient.
 
     Returns per task and step 0..steps: `support_loss` (B, S+1), `query_loss` (B, S+1) and, for
@@ -358,9 +362,17 @@ def adapt_curves(model: nn.Module, params: Params, batch: Episode, *, steps: int
     through them), which gives exactly the same adapted weights as second-order at test time.
     Each query is predicted from the support set and itself only (never from the other queries),
     except with the paper's transductive batch norm, which normalises the whole query batch
-    together unless `queries_alone`.
+    together unless `queries_alone`. `tasks_at_once` as in `meta_loss_and_grad` (by default where the model has a
+    `tasks_forward`, the loss is MSE and every tensor adapts): equal up to float rounding, without torch.func.
     """
     params = {k: v.detach() for k, v in params.items()}
+    if tasks_at_once is None:
+        tasks_at_once = hasattr(model, "tasks_forward") and loss in (None, F.mse_loss) and only is None and \
+            batch.support_y.dtype.is_floating_point
+    if tasks_at_once:
+        if only is not None:
+            raise ValueError("tasks_at_once=True adapts every tensor; only= needs the vmap form")
+        return _adapt_curves_tasks(model, params, batch, steps, inner_lr)
 
     def per_task(sx, sy, qx, qy):
         return adapt_and_measure(model, params, sx, sy, qx, qy, steps=steps, inner_lr=inner_lr, loss=loss,
@@ -368,3 +380,24 @@ def adapt_curves(model: nn.Module, params: Params, batch: Episode, *, steps: int
 
     with torch.no_grad():
         return vmap(per_task)(batch.support_x, batch.support_y, batch.query_x, batch.query_y)
+
+
+def _adapt_curves_tasks(model: nn.Module, params: Params, batch: Episode, steps: int,
+                        inner_lr: InnerLR) -> dict[str, Tensor]:
+    """`adapt_curves(tasks_at_once=True)`: every task's weights along the leading dimension of `tasks_forward`'s."""
+    _check_tasks_form(model, batch)
+    rates = _rates_for(params, inner_lr)
+    n_tasks = batch.support_x.shape[0]
+    w = {k: v.expand(n_tasks, *v.shape) for k, v in _weights(params).items()}
+    support, query = [], []
+    for s in range(steps + 1):
+        with torch.enable_grad():
+            w = {k: v.detach().requires_grad_(s < steps) for k, v in w.items()}
+            loss = _task_mse(model.tasks_forward(w, batch.support_x), batch.support_y)
+            g = torch.autograd.grad(loss.sum(), list(w.values())) if s < steps else None
+        with torch.no_grad():
+            support.append(loss.detach())
+            query.append(_task_mse(model.tasks_forward(w, batch.query_x), batch.query_y))
+            if g is not None:
+                w = {k: v - _rate(inner_lr, rates, k, s) * gk for (k, v), gk in zip(w.items(), g)}
+    return {"support_loss": torch.stack(support, 1), "query_loss": torch.stack(query, 1)}

@@ -22,7 +22,7 @@ from maml_core import (
     meta_loss_loop,
     predict,
 )
-from maml_core.algorithm import LR_PREFIX, initial_rates
+from maml_core.algorithm import LR_PREFIX, head_names, initial_rates
 from maml_core.config import SinusoidTaskConfig
 
 
@@ -193,6 +193,28 @@ def test_tasks_at_once_equals_vmap(steps, first_order, learned, logging):
     assert any(ref_grads[k].abs().max() > 0 for k in ref_grads if k.startswith(LR_PREFIX)) == (learned and steps > 0)
 
 
+@pytest.mark.parametrize("learned", [False, True])
+def test_adapt_curves_tasks_at_once_equals_vmap(learned):
+    """Test-time curves of the sinusoid MLP (every task's weights along one dimension, plain autograd, the default)
+    against the vmap form: support and query losses at every step, fixed and learned per-step rates."""
+    model, batch, lr = _sinusoid_case()
+    params = get_params(model)
+    if learned:
+        params.update({k: v * torch.tensor([0.5, 1.0, 2.0]) for k, v in initial_rates(params, 3, 0.02).items()})
+    kwargs = dict(steps=3, inner_lr=LEARNED if learned else lr)
+    ours = adapt_curves(model, params, batch, **kwargs)
+    forced = adapt_curves(model, params, batch, tasks_at_once=True, **kwargs)
+    assert torch.equal(ours["query_loss"], forced["query_loss"])  # the default form
+    ref = adapt_curves(model, params, batch, tasks_at_once=False, **kwargs)
+    assert ours.keys() == ref.keys() == {"support_loss", "query_loss"}
+    for k in ref:
+        assert ours[k].shape == ref[k].shape == (batch.support_x.shape[0], 4)
+        torch.testing.assert_close(ours[k], ref[k], rtol=1e-5, atol=1e-6, msg=k)
+    assert (ref["query_loss"][:, -1] < ref["query_loss"][:, 0]).float().mean() > 0.5  # it adapted
+    with pytest.raises(ValueError, match="only="):
+        adapt_curves(model, params, batch, tasks_at_once=True, only=head_names(model), **kwargs)
+
+
 def test_tasks_at_once_refuses_what_it_cannot_do(omniglot_data):
     model, batch, _ = _omniglot_case(omniglot_data)
     with pytest.raises(ValueError, match="tasks_forward"):
@@ -202,6 +224,10 @@ def test_tasks_at_once_refuses_what_it_cannot_do(omniglot_data):
     classes = Episode(sine.support_x, sine.support_y.long(), sine.query_x, sine.query_y.long())
     with pytest.raises(ValueError, match="regression"):
         meta_loss_and_grad(mlp, get_params(mlp), classes, steps=1, inner_lr=0.01, tasks_at_once=True)
+    with pytest.raises(ValueError, match="tasks_forward"):
+        adapt_curves(model, get_params(model), batch, steps=1, inner_lr=0.4, tasks_at_once=True)
+    with pytest.raises(ValueError, match="regression"):
+        adapt_curves(mlp, get_params(mlp), classes, steps=1, inner_lr=0.01, tasks_at_once=True)
 
 
 @pytest.mark.parametrize("norm", ["tasknorm_i", "metabn", "instance", "transductive_bn"])

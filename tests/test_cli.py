@@ -206,14 +206,16 @@ def test_evaluate_a_text_file_says_it_is_not_a_pytorch_file(capsys):
     assert "python -m maml_core train" in line  # what to do
 
 
-def test_a_training_run_without_evaluation_does_not_import_the_compiler(tmp_path):
-    """torch._dynamo and sympy take about a second to import: an eager sinusoid run needs neither (torch.func's
-    transforms import them, so an evaluation still does)."""
+def test_an_eager_sinusoid_run_and_its_evaluation_do_not_import_the_compiler(tmp_path):
+    """torch._dynamo and sympy take about a second to import: an eager sinusoid run, its held-out evaluation and
+    `evaluate` need neither (the MLP's tasks form uses plain autograd; torch.func's transforms would import them)."""
     probe = ("import sys\nfrom maml_core.cli import main\n"
              "print('exit', main(sys.argv[1:]), 'torch._dynamo' in sys.modules, 'sympy' in sys.modules)\n")
-    argv = ["train", "sinusoid", "--iterations", "12", "--eval-tasks", "0", "--out", str(tmp_path / "m.pt")]
-    out = subprocess.run([sys.executable, "-c", probe, *argv], cwd=ROOT, capture_output=True, text=True)
-    assert out.stdout.strip().splitlines()[-1] == "exit 0 False False", (out.stdout[-300:], out.stderr[-500:])
+    out_path = str(tmp_path / "m.pt")
+    for argv in (["train", "sinusoid", "--iterations", "12", "--eval-tasks", "20", "--out", out_path],
+                 ["evaluate", out_path, "--tasks", "20"]):
+        out = subprocess.run([sys.executable, "-c", probe, *argv], cwd=ROOT, capture_output=True, text=True)
+        assert out.stdout.strip().splitlines()[-1] == "exit 0 False False", (argv, out.stdout[-300:], out.stderr[-500:])
 
 
 def test_help_and_a_wrong_flag_answer_without_importing_torch():
