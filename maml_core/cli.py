@@ -286,7 +286,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     else:
         metrics, curves = _held_out(args, config, result)
     info = {"command": "python -m maml_core " + " ".join(shlex.quote(a) for a in argv),
-            "training_seconds": round(result.seconds, 1), "compile_seconds": round(result.compile_seconds, 1),
+            "training_seconds": round(result.seconds, 3), "compile_seconds": round(result.compile_seconds, 3),
             "iteration": result.iterations_done, "eval_tasks": args.eval_tasks,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
             "wall_seconds_total": round(time.time() - started, 1),
