@@ -220,8 +220,8 @@ def context():
     global _CONTEXT
     if _CONTEXT is None:
         ctx = multiprocessing.get_context("forkserver")
-        # Each imported once, in the fork server. torch._dynamo: the first optimizer a process builds imports it
-        # (about 2 s, measured: more than half of a run's start-up when each training process paid it).
+        # Each imported once, in the fork server. torch._dynamo: a process's first torch.func.grad (a probe snapshot,
+        # an Omniglot step) imports it (about 2 s, measured: more than half of a run's start-up when each paid it).
         ctx.set_forkserver_preload(list(FORK_SERVER_PRELOAD))
         _CONTEXT = ctx
     return _CONTEXT
