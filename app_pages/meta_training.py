@@ -226,10 +226,11 @@ if notice:
     getattr(st, notice[0])(notice[1])
 
 
-CURVES_EVERY_S = 2.0  # the curves' refresh while training (the bars: every second)
+CURVES_EVERY_S = 2.0  # the curves' refresh while training
+LIVE_EVERY_S = 1.0  # the bars'
 
 
-@st.fragment(run_every=1.0 if running else None)
+@st.fragment(run_every=LIVE_EVERY_S if running else None)
 def live_panel(was_queued: bool, was_running: bool) -> None:
     """The current run's place in line or its progress bars; re-drawn every second while it waits or trains."""
     run = current_run()
@@ -242,7 +243,8 @@ def live_panel(was_queued: bool, was_running: bool) -> None:
         else:
             st.progress(0.0, text="No run yet: choose the settings above and press Start training.")
         return
-    if (was_running and not run.active) or (was_queued and not run.queued):
+    if (was_running and not run.active) or (was_queued and not run.queued) or (
+            was_running and run.wait_if_ending(LIVE_EVERY_S)):  # (a run in its last second: its end drawn at once)
         st.rerun()  # the run just started or ended: redraw the whole page (buttons, results), stop polling at the end
     if run.queued:
         place = run_queue.QUEUE.place(run)

@@ -708,3 +708,36 @@ def test_every_module_the_fork_server_preloads_imports_and_warms_up():
                          capture_output=True, text=True, timeout=300)
     assert out.stdout.strip() == "ok", out.stderr[-2000:]
     assert importlib.import_module("ui.fork_warm") is not None
+
+
+def test_a_run_in_its_last_moments_is_waited_for_and_one_far_from_its_end_is_not():
+    """The progress panel polls every second; `wait_if_ending` lets it show a run's end when it comes (not up to a
+    poll later) and never holds it for a run that has longer to go."""
+    long = tv.LiveRun("sinusoid", tv.sinusoid_configs(["fomaml"], iterations=10**6, meta_batch=2, inner_steps=1,
+                                                      inner_lr=0.01, meta_lr=0.001, seed=0),
+                      max_seconds=60, snapshot_every=10**6)
+    assert not long.wait_if_ending(5.0)  # queued: nothing to wait for
+    long.start()
+    try:
+        t0 = time.monotonic()
+        assert not long.wait_if_ending(5.0) and time.monotonic() - t0 < 1.0  # not trained yet: at once
+        deadline = time.monotonic() + 60
+        while long.view()["fomaml"].iteration == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        assert not long.wait_if_ending(5.0) and time.monotonic() - t0 < 1.0  # its pace: a minute to go, at once
+    finally:
+        long.stop()
+        assert long.join(60)
+    short = tv.LiveRun("sinusoid", tv.sinusoid_configs(["fomaml"], iterations=300, meta_batch=2, inner_steps=1,
+                                                       inner_lr=0.01, meta_lr=0.001, seed=0),
+                       max_seconds=60, snapshot_every=10**6).start()
+    deadline = time.monotonic() + 60
+    while True:
+        was_running = short.running
+        if short.wait_if_ending(5.0):
+            break
+        assert time.monotonic() < deadline, "the run never ended"
+        time.sleep(0.02)
+    assert was_running and not short.running  # the call that saw the end began while the run still trained
+    assert short.results["fomaml"].iterations_done == 300

@@ -165,11 +165,21 @@ class LiveRun:
         return self.queued or self.running
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the run to end (tests; the page never blocks). True if it ended."""
+        """Wait for the run to end (tests; the page waits only through `wait_if_ending`). True if it ended."""
         if self.started is None:
             return bool(self.cancelled)
         self._thread.join(timeout)
         return not self.running
+
+    def wait_if_ending(self, within_s: float) -> bool:
+        """Wait at most `within_s` for a training run whose own pace (every method has trained) says it ends within
+        `within_s`, so that a page polling every `within_s` shows the end when it comes, not up to a poll later.
+        True if the run has ended; returns at once (False) for a run further from its end."""
+        if not self.running:
+            return self.started is not None
+        if self.remaining_seconds({}) > within_s:
+            return False
+        return self.join(within_s)
 
     def view(self) -> dict[str, Progress]:
         """A consistent copy of every algorithm's progress (lists copied under the lock)."""
