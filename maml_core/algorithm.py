@@ -295,6 +295,13 @@ def meta_loss_and_grad(model: nn.Module, params: Params, batch: Episode, *, step
     return value.detach(), grads, logged
 
 
+def query_loss_at_start(model: nn.Module, params: Params, batch: Episode) -> Tensor:
+    """The mean query MSE of a batch of regression tasks at the unadapted weights (what `meta_loss_and_grad` logs
+    for step 0), without a graph."""
+    with torch.no_grad():
+        return _task_mse(call(model, _weights(params), batch.query_x), batch.query_y).mean()
+
+
 def _check_tasks_form(model: nn.Module, batch: Episode) -> None:
     if not hasattr(model, "tasks_forward"):
         raise ValueError(f"tasks_at_once=True needs a model with tasks_forward; {type(model).__name__} has none")

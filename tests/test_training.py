@@ -288,31 +288,38 @@ def test_first_order_iterations_switch_to_second_order(monkeypatch):
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("learned", [False, True])
-def test_compiled_meta_step_equals_eager(learned):
+@pytest.mark.parametrize("steps, learned", [(1, False), (2, False), (2, True)])
+def test_compiled_meta_step_equals_eager(steps, learned):
     """The torch.compile path (the tasks form, every product a multiply and sum, torch.autograd.grad traced into one
     graph) gives the eager meta-gradient and logged losses, for each variant it compiles: second and first order,
-    tracked or not, MAML++'s step weights, learned per-step rates (slow to compile cold)."""
+    tracked or not, MAML++'s step weights, learned per-step rates (slow to compile cold). With one inner step a
+    tracked iteration is the untracked variant plus the start's loss: nothing more is compiled for it."""
     from maml_core import SinusoidTasks
     from maml_core.algorithm import initial_rates
     from maml_core.training import MetaStep
 
-    config = default_config("sinusoid", "maml", inner_steps=2, learn_inner_lr=learned)
+    config = default_config("sinusoid", "maml", inner_steps=steps, learn_inner_lr=learned)
     model = build_model(config.model, seed=0)
     params = get_params(model)
     if learned:
         params.update({k: v * torch.tensor([1.5, 0.5]) for k, v in initial_rates(params, 2, 0.01).items()})
     batch = SinusoidTasks(config.sinusoid).sample(25, torch.Generator().manual_seed(0))
     eager_step, compiled_step = MetaStep(model, config, compile=False), MetaStep(model, config, compile=True)
-    variants = [(False, False, None), (True, True, None), (False, True, torch.tensor([0.2, 0.3, 0.5]))]
+    weights = torch.full((steps + 1,), 1.0 / (steps + 1))
+    variants = [(False, False, None), (True, True, None), (False, True, weights)]
+    if steps == 1:
+        variants = [(False, True, None), (True, True, None), (True, False, None)]
     for first_order, track, weights in variants[:1] if learned else variants:
         eager = eager_step(params, batch, first_order, track, weights)
         compiled = compiled_step(params, batch, first_order, track, weights)
         assert compiled_step.compiled is not None, "compilation failed here, so nothing was compared"
         torch.testing.assert_close(compiled[0], eager[0], rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(compiled[2], eager[2], rtol=1e-5, atol=1e-6)
+        assert compiled[2].shape == eager[2].shape == (2, steps + 1 if track or weights is not None else 1)
         for k in params:
             torch.testing.assert_close(compiled[1][k], eager[1][k], rtol=1e-4, atol=1e-6, msg=(k, first_order, track))
+    if steps == 1:
+        assert compiled_step._variants == {(False, False, True), (True, False, True)}  # untracked ones only
 
 
 def test_a_failed_compilation_falls_back_to_eager_with_one_warning(monkeypatch, caplog):
