@@ -228,7 +228,6 @@ if notice:
 
 CURVES_EVERY_S = 2.0  # the curves' refresh while training
 LIVE_EVERY_S = 1.0  # the bars'
-FIRST_PROGRESS_WAIT_S = 0.8  # a run sends its first progress about half a second after it starts (docs/SPEED.md)
 
 
 @st.fragment(run_every=LIVE_EVERY_S if running else None)
@@ -256,7 +255,6 @@ def live_panel(was_queued: bool, was_running: bool) -> None:
                     f"{place.slots} at a time). Keep this tab open: your run starts by itself, and closing the "
                     "tab gives your place up.", icon=":material/hourglass_top:")
         return
-    run.wait_for_progress(FIRST_PROGRESS_WAIT_S)  # (just after Start: its first iterations drawn, not a poll later)
     view = run.view()
     st.markdown(f"**{'Omniglot 5-way 1-shot (small run)' if run.problem == 'omniglot' else 'Sinusoid'}** · "
                 + ("stopping…" if run.stopping else "training…" if run.running

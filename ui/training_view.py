@@ -125,7 +125,6 @@ class LiveRun:
         self._why_stop = ""
         self._lock = threading.Lock()
         self._began: dict[str, float] = {}  # when each method began training (for its iterations per second)
-        self._progressed = threading.Event()  # a progress message with trained iterations has arrived
         self._thread = threading.Thread(target=self._listen, name=f"maml-train-{self.id}", daemon=True)
 
     # --- control ---------------------------------------------------------------------------------------------
@@ -172,17 +171,15 @@ class LiveRun:
         self._thread.join(timeout)
         return not self.running
 
-    # The page polls every second; these two let it draw a run's first progress and its end when they come.
-    def wait_for_progress(self, within_s: float) -> bool:
-        """Wait at most `within_s` for a training run's first progress (True once there is; at once if queued)."""
-        return self._progressed.is_set() or (self.running and self._progressed.wait(within_s))
-
     def wait_if_ending(self, within_s: float) -> bool:
-        """Wait at most `within_s` for a run whose own pace says it ends within `within_s`; True if it has ended
-        (at once, False, for a run further from its end)."""
+        """Wait at most `within_s` for a training run whose own pace (every method has trained) says it ends within
+        `within_s`, so that a page polling every `within_s` shows the end when it comes, not up to a poll later.
+        True if the run has ended; returns at once (False) for a run further from its end."""
         if not self.running:
             return self.started is not None
-        return self.remaining_seconds({}) <= within_s and self.join(within_s)
+        if self.remaining_seconds({}) > within_s:
+            return False
+        return self.join(within_s)
 
     def view(self) -> dict[str, Progress]:
         """A consistent copy of every algorithm's progress (lists copied under the lock)."""
@@ -277,8 +274,6 @@ class LiveRun:
         kind = message[0]
         with self._lock:
             if kind == "progress":  # every method's update under one lock: `view` never sees half of it
-                if any(u.iteration > 0 for u in message[1].values()):
-                    self._progressed.set()
                 for algo, u in message[1].items():
                     p = self.progress[algo]
                     p.iteration, p.elapsed = u.iteration, u.elapsed
