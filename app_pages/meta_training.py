@@ -243,8 +243,10 @@ def live_panel(was_queued: bool, was_running: bool) -> None:
         else:
             st.progress(0.0, text="No run yet: choose the settings above and press Start training.")
         return
+    # A run in its last second is waited for (its end drawn at once), from the panel's own polls only: the draw just
+    # after Start must not wait, since the page's elements from before it stay on screen until that draw ends.
     if (was_running and not run.active) or (was_queued and not run.queued) or (
-            was_running and run.wait_if_ending(LIVE_EVERY_S)):  # (a run in its last second: its end drawn at once)
+            was_running and run.elapsed >= LIVE_EVERY_S and run.wait_if_ending(LIVE_EVERY_S)):
         st.rerun()  # the run just started or ended: redraw the whole page (buttons, results), stop polling at the end
     if run.queued:
         place = run_queue.QUEUE.place(run)
@@ -263,13 +265,13 @@ def live_panel(was_queued: bool, was_running: bool) -> None:
     # one bar per method, side by side while it trains (one row, not three: the curves stay above a 1080p fold)
     cols = st.columns(len(view)) if run.running and len(view) > 1 else [st.container() for _ in view]
     for col, (algo, p) in zip(cols, view.items()):
-        last = p.losses[-1] if p.losses else float("nan")
-        status = {"waiting": "starting…", "running": "", "done": " · done", "stopped": f" · {p.message}",
+        status = {"waiting": " · starting…", "running": "", "done": " · done", "stopped": f" · {p.message}",
                   "error": " · failed"}[p.status]
+        figures_now = (f" · {p.its_per_sec:,.0f} it/s · {tv.PROGRESS_LOSS.get(algo, 'meta-loss')} {p.losses[-1]:.3g}"
+                       if p.losses else "" if status else " · starting…")  # (no rate or loss before an iteration)
         col.progress(min(p.iteration / max(p.iterations, 1), 1.0),
                      text=f"**{common.METHOD_LABELS.get(algo, algo)}**: {p.iteration:,} / {p.iterations:,} "
-                          f"iterations · {p.its_per_sec:,.0f} it/s · "
-                          f"{tv.PROGRESS_LOSS.get(algo, 'meta-loss')} {last:.3g}{status}")
+                          f"iterations{figures_now}{status}")
     for algo, p in view.items():
         if p.status == "error":
             st.error(f"{common.METHOD_LABELS.get(algo, algo)} stopped with an error: {p.message}")
@@ -290,7 +292,11 @@ def curves_panel() -> None:
                         key="mt_loss_chart", config=figures.PLOTLY_CONFIG)
         return
     view = run.view()
-    if run.problem == "omniglot":
+    if not any(p.losses for p in view.values()):
+        st.plotly_chart(figures.empty(f"The meta-loss curves are drawn here every {CURVES_EVERY_S:g} s while the "
+                                      "run trains.", 380),
+                        key="mt_loss_chart", config=figures.PLOTLY_CONFIG)
+    elif run.problem == "omniglot":
         st.plotly_chart(tv.accuracy_figure(view, tv.OMNIGLOT_VAL_TASKS), key="mt_acc_chart",
                         config=figures.PLOTLY_CONFIG)
         st.plotly_chart(tv.loss_figure(view, "omniglot", height=300), key="mt_loss_chart",

@@ -509,6 +509,23 @@ def test_the_log_axis_has_labels_when_the_loss_spans_less_than_a_decade():
     assert list(tv.loss_figure({"maml": p}, "sinusoid").layout.yaxis.tickvals) == tv.LOG_TICKS
 
 
+def test_a_log_axis_with_a_single_value_is_not_padded_by_decades():
+    """At a run's start every method has one probe snapshot, all at the same MSE: Plotly would pad that one value
+    by decades on a log axis, crowding every mantissa's label; the axis spans a factor of 2 either side instead."""
+    from ui.train_worker import Snapshot
+
+    view = {}
+    for algo in ("maml", "fomaml"):
+        view[algo] = p = tv.Progress(algo, 2000)
+        p.iteration, p.losses, p.snapshots = 10, [3.0, 3.5] * 5, [Snapshot(0, [0.0], [0.0], 5.6, 5.5)]
+    axis = tv.loss_figure(view, "sinusoid").layout.yaxis2
+    lo, hi = axis.range
+    assert lo == pytest.approx(math.log10(5.5 / 2)) and hi == pytest.approx(math.log10(11.0))
+    assert 3 <= len([t for t in axis.tickvals if 10 ** lo <= t <= 10 ** hi]) <= 10  # labelled, not crowded
+    view["maml"].snapshots.append(Snapshot(250, [0.0], [0.0], 5.6, 0.3))  # a decade and more apart: Plotly's own
+    assert tv.loss_figure(view, "sinusoid").layout.yaxis2.range is None
+
+
 # --- item: trained runs survive a reload (kept per browser id), a restart says so, downloads and uploads ---------
 
 BROWSER = "ab" * 16  # what ui/browser.py's script reports: 128 random bits in hex
@@ -729,7 +746,8 @@ def test_a_run_in_its_last_moments_is_waited_for_and_one_far_from_its_end_is_not
     finally:
         long.stop()
         assert long.join(60)
-    short = tv.LiveRun("sinusoid", tv.sinusoid_configs(["fomaml"], iterations=300, meta_batch=2, inner_steps=1,
+    # long enough for several progress messages (a run that ended before its first would never be seen near its end)
+    short = tv.LiveRun("sinusoid", tv.sinusoid_configs(["fomaml"], iterations=2000, meta_batch=2, inner_steps=1,
                                                        inner_lr=0.01, meta_lr=0.001, seed=0),
                        max_seconds=60, snapshot_every=10**6).start()
     deadline = time.monotonic() + 60
@@ -740,4 +758,4 @@ def test_a_run_in_its_last_moments_is_waited_for_and_one_far_from_its_end_is_not
         assert time.monotonic() < deadline, "the run never ended"
         time.sleep(0.02)
     assert was_running and not short.running  # the call that saw the end began while the run still trained
-    assert short.results["fomaml"].iterations_done == 300
+    assert short.results["fomaml"].iterations_done == 2000

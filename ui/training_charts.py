@@ -134,8 +134,11 @@ def loss_figure(view: dict[str, Progress], problem: str, height: int = 380) -> g
     if sinus:  # every tick a whole number ("0.5", not Plotly's bare "5" for 0.5 on a log axis)
         for axis, traces in (("yaxis", [t for t in fig.data if t.yaxis in (None, "y")]),
                              ("yaxis2", [t for t in fig.data if t.yaxis == "y2"])):
-            ticks = log_ticks([v for t in traces for v in (t.y or ()) if v is not None])
+            values = [v for t in traces for v in (t.y or ()) if v is not None and 0 < v < float("inf")]
+            ticks = log_ticks(values)
             fig.update_layout({axis: dict(tickvals=ticks, ticktext=[f"{v:g}" for v in ticks])})
+            if values and max(values) < 2 * min(values):  # Plotly pads a near-single value by decades: crowded ticks
+                fig.update_layout({axis: dict(range=[math.log10(min(values) / 2), math.log10(max(values) * 2)])})
     fig.update_xaxes(title_text="iteration", gridcolor=figures.GRID, rangemode="tozero", fixedrange=True)
     return figures.style(fig)
 
