@@ -119,3 +119,12 @@ def test_a_copied_or_pickled_figure_keeps_its_dicts():
     fig = figures.figure([dict(type="scatter", x=[0, 1], y=[2, 3])], 300)
     for twin in (copy.deepcopy(fig), pickle.loads(pickle.dumps(fig))):
         assert type(twin) is figures.Figure and twin.to_dict() == fig.to_dict()
+
+
+def test_a_placeholder_chart_says_its_text_in_lines_a_phone_shows_whole():
+    """A Plotly annotation does not wrap: on a 390-px phone a one-line placeholder was cut at both sides."""
+    from ui import figures
+
+    text = "Snapshots of the initialisation adapting to a probe task appear here."
+    lines = figures.empty(text, 300).to_dict()["layout"]["annotations"][0]["text"].split("<br>")
+    assert len(lines) > 1 and max(map(len, lines)) <= 40 and " ".join(lines) == text

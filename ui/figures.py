@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import textwrap
 from collections.abc import Iterable
 from typing import Any
 
@@ -149,7 +150,9 @@ def legend_on_top(fig: go.Figure, height: int, bottom: int = 10) -> None:
 
 
 def empty(text: str, height: int) -> go.Figure:
-    """A placeholder of the chart's height, saying what will appear there."""
+    """A placeholder of the chart's height, saying what will appear there (in lines short enough for a phone: a
+    Plotly annotation does not wrap)."""
     return figure([], height, xaxis=dict(visible=False), yaxis=dict(visible=False),
-                  annotations=[dict(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                  annotations=[dict(text="<br>".join(textwrap.wrap(text, 40)), x=0.5, y=0.5, xref="paper",
+                                    yref="paper", showarrow=False,
                                     font=dict(color="#777"))])
