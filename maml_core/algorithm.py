@@ -372,6 +372,8 @@ def adapt_curves(model: nn.Module, params: Params, batch: Episode, *, steps: int
     together unless `queries_alone`. `tasks_at_once` as in `meta_loss_and_grad` (by default where the model has a
     `tasks_forward`, the loss is MSE and every tensor adapts): equal up to float rounding, without torch.func.
     """
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
     params = {k: v.detach() for k, v in params.items()}
     if tasks_at_once is None:
         tasks_at_once = hasattr(model, "tasks_forward") and loss in (None, F.mse_loss) and only is None and \

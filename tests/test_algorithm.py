@@ -213,6 +213,9 @@ def test_adapt_curves_tasks_at_once_equals_vmap(learned):
     assert (ref["query_loss"][:, -1] < ref["query_loss"][:, 0]).float().mean() > 0.5  # it adapted
     with pytest.raises(ValueError, match="only="):
         adapt_curves(model, params, batch, tasks_at_once=True, only=head_names(model), **kwargs)
+    for form in (True, False):
+        with pytest.raises(ValueError, match="steps must be >= 0, got -1"):
+            adapt_curves(model, params, batch, steps=-1, inner_lr=lr, tasks_at_once=form)
 
 
 def test_tasks_at_once_refuses_what_it_cannot_do(omniglot_data):
