@@ -266,9 +266,9 @@ def live_panel(was_queued: bool, was_running: bool) -> None:
     cols = st.columns(len(view)) if run.running and len(view) > 1 else [st.container() for _ in view]
     for col, (algo, p) in zip(cols, view.items()):
         status = {"waiting": " · starting…", "running": "", "done": " · done", "stopped": f" · {p.message}",
-                  "error": " · failed"}[p.status]
+                  "error": " · failed"}[p.status] or ("" if p.losses else " · starting…")
         figures_now = (f" · {p.its_per_sec:,.0f} it/s · {tv.PROGRESS_LOSS.get(algo, 'meta-loss')} {p.losses[-1]:.3g}"
-                       if p.losses else "" if status else " · starting…")  # (no rate or loss before an iteration)
+                       if p.losses else "")  # (no rate or loss before an iteration)
         col.progress(min(p.iteration / max(p.iterations, 1), 1.0),
                      text=f"**{common.METHOD_LABELS.get(algo, algo)}**: {p.iteration:,} / {p.iterations:,} "
                           f"iterations{figures_now}{status}")

@@ -189,7 +189,7 @@ def seeded(make: Callable[[], M], seed: int) -> M:
     device (no memory, no draws) and then initialised; a layer kind without a rule here is refused."""
     with torch.device("meta"):
         model = make()
-    # to_empty()'s empty_like(preserve_format) on meta tensors imports sympy (a quarter second); contiguous does not
+    # to_empty()'s empty_like(preserve_format) on meta tensors imports sympy, which nothing else eager needs
     model = model._apply(lambda t: torch.empty_like(t, device="cpu", memory_format=torch.contiguous_format))
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():

@@ -221,7 +221,7 @@ def context():
     if _CONTEXT is None:
         ctx = multiprocessing.get_context("forkserver")
         # Each imported once, in the fork server. torch._dynamo: a process's first torch.func.grad (a probe snapshot,
-        # an Omniglot step) imports it (about 2 s, measured: more than half of a run's start-up when each paid it).
+        # an Omniglot step) imports it, once more than half of a run's start-up (docs/SPEED.md).
         ctx.set_forkserver_preload(list(FORK_SERVER_PRELOAD))
         _CONTEXT = ctx
     return _CONTEXT
