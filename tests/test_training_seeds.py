@@ -5,7 +5,12 @@ global generator): a refactoring that changes any of them changes what the shipp
 Sinusoid MAML and FO-MAML were recorded again when their eager meta-gradient took the MLP's `tasks_forward` (equal
 up to float rounding); their `vmap` form still gives the first digests (`VMAP_FORM`). The shipped sinusoid
 checkpoints were trained with `--compile` when it traced that form; it now traces the tasks form (with products as
-multiply-and-sum), so their recorded commands give the same protocol with other float rounding."""
+multiply-and-sum), so their recorded commands give the same protocol with other float rounding.
+
+The Omniglot runs' convolutions and products round differently on CPUs with other vector units: their first
+digests were recorded on the earlier sessions' machines, and an AMD EPYC with AVX2 alone (torch's CPU capability
+"AVX2") gives others, the same on every run there. Each run keeps every digest seen for it; a change to the code
+changes them all."""
 
 from __future__ import annotations
 
@@ -30,6 +35,16 @@ DIGESTS = {
     ("omniglot", "fomaml"): "0f234a665917663c",
     ("omniglot", "transfer"): "794c8172676118e3",
 }
+AVX2_ONLY = {  # the same runs on an AMD EPYC with AVX2 and no AVX-512
+    ("omniglot", "maml"): "9296054466923c4e",
+    ("omniglot", "fomaml"): "2549c90d22756398",
+    ("omniglot", "transfer"): "7110015791a5d946",
+}
+
+
+def recorded(problem: str, algo: str) -> set[str]:
+    """Every digest recorded for this run (one per kind of CPU whose kernels round it differently)."""
+    return {DIGESTS[problem, algo]} | ({AVX2_ONLY[problem, algo]} if (problem, algo) in AVX2_ONLY else set())
 VMAP_FORM = {("sinusoid", "maml"): "aa242b0d73e58be6", ("sinusoid", "fomaml"): "d51bf74d7d18156d"}
 
 
@@ -63,7 +78,7 @@ def digest(params: dict[str, torch.Tensor]) -> str:
 def test_fifty_seeded_iterations_are_bit_identical_to_the_recorded_run(problem, algo):
     result = meta_train(_config(problem, algo), data=_data(problem))
     assert result.iterations_done == 50
-    assert digest(result.params) == DIGESTS[problem, algo]
+    assert digest(result.params) in recorded(problem, algo)
 
 
 @pytest.mark.parametrize("problem, algo", list(VMAP_FORM))
@@ -87,7 +102,7 @@ def test_a_resumed_run_is_bit_identical_and_leaves_the_global_rng_alone(tmp_path
     while not trainer.done:
         trainer.step()
     assert torch.equal(torch.get_rng_state(), expected)
-    assert digest(trainer.finish().params) == DIGESTS[problem, algo]
+    assert digest(trainer.finish().params) in recorded(problem, algo)
     assert torch.equal(torch.get_rng_state(), expected)
 
 
