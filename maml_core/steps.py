@@ -45,11 +45,13 @@ _INDUCTOR = {
 }
 
 
-def _tracing_autograd():
-    """A context in which torch.compile traces `torch.autograd.grad` into the graph (instead of breaking it)."""
+def _compiling():
+    """The settings a meta-step variant compiles under: `torch.autograd.grad` traced into the graph (instead of
+    breaking it), and static shapes (what `torch.compile(dynamic=False)` would set around every call, at a cost)."""
     import torch._dynamo.config  # imported here: eager training never needs torch._dynamo
 
-    return torch._dynamo.config.patch(trace_autograd_ops=True)
+    return torch._dynamo.config.patch(trace_autograd_ops=True, automatic_dynamic_shapes=False,
+                                      assume_static_by_default=True)
 
 
 @dataclass(frozen=True)
@@ -114,14 +116,13 @@ class MetaStep:
     def __init__(self, model: nn.Module, config: TrainConfig, compile: bool) -> None:
         self.model, self.config = model, config
         # fullgraph: a graph break would be slower than eager, so it raises and the step continues eagerly.
-        self.compiled = torch.compile(self._eager, dynamic=False, fullgraph=True,
-                                      options=_INDUCTOR) if compile else None
+        self.compiled = torch.compile(self._eager, fullgraph=True, options=_INDUCTOR) if compile else None
         self.compile_seconds = 0.0  # the first call of each variant (order, tracking, step weights) compiles it
         self._variants: set[tuple] = set()
 
-    def _eager(self, params, sx, sy, qx, qy, first_order: bool, track: bool, weights):
+    def _eager(self, names, values, sx, sy, qx, qy, first_order: bool, track: bool, weights):
         batch = Episode(sx, sy, qx, qy)
-        return meta_loss_and_grad(self.model, params, batch, steps=self.config.inner_steps,
+        return meta_loss_and_grad(self.model, dict(zip(names, values)), batch, steps=self.config.inner_steps,
                                   inner_lr=inner_lr_of(self.config), first_order=first_order, track_steps=track,
                                   step_weights=weights)
 
@@ -133,14 +134,16 @@ class MetaStep:
             loss, grads, logged = self(params, batch, first_order, False, None)
             curve = torch.stack([query_loss_at_start(self.model, params, batch), logged[0, -1]])
             return loss, grads, torch.stack([curve, torch.zeros_like(curve)])
-        args = (params, batch.support_x, batch.support_y, batch.query_x, batch.query_y, first_order, track, weights)
+        # The weights as a tuple: guarding a tuple of tensors costs less per call than guarding a dict of them.
+        args = (tuple(params), tuple(params.values()), batch.support_x, batch.support_y, batch.query_x, batch.query_y,
+                first_order, track, weights)
         if self.compiled is not None:
             variant = (first_order, track, weights is None)
             t0 = time.perf_counter()
             try:
-                if variant in self._variants:  # compiled: calling it needs no tracing setting (and is faster without)
+                if variant in self._variants:  # compiled: calling it needs no compile settings (and is faster without)
                     return self.compiled(*args)
-                with _tracing_autograd():  # the sinusoid tasks form calls torch.autograd.grad (algorithm.py)
+                with _compiling():  # the sinusoid tasks form calls torch.autograd.grad (algorithm.py)
                     out = self.compiled(*args)
                 self._variants.add(variant)
                 self.compile_seconds += time.perf_counter() - t0

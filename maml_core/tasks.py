@@ -34,6 +34,8 @@ class Episode:
 
     def to(self, device: torch.device | str) -> Episode:
         """The same episode with its inputs and labels on `device` (a no-op when they are there)."""
+        if self.support_x.device == torch.device(device):  # every tensor of an episode is on one device
+            return self
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Episode(move(self.support_x), move(self.support_y), move(self.query_x), move(self.query_y),
                        self.n_way, self.k_shot, self.n_query, self.amplitude, self.phase, self.classes)
@@ -63,19 +65,33 @@ class SinusoidTasks:
 
     def __init__(self, config: SinusoidTaskConfig | None = None) -> None:
         self.config = config or SinusoidTaskConfig()
+        self._affines: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
 
     def sample(self, batch: int, generator: torch.Generator | None = None, *, k_shot: int | None = None,
                n_query: int | None = None) -> Episode:
         c = self.config
         k = c.k_shot if k_shot is None else k_shot
         q = c.n_query if n_query is None else n_query
-        u = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
-        amp = c.amplitude[0] + (c.amplitude[1] - c.amplitude[0]) * u(batch)
-        phase = c.phase[0] + (c.phase[1] - c.phase[0]) * u(batch)
-        lo, hi = c.x_range
-        x = lo + (hi - lo) * u(batch, k + q, 1)
-        y = sinusoid(x, amp[:, None, None], phase[:, None, None])
-        return Episode(x[:, :k], y[:, :k], x[:, k:], y[:, k:], 1, k, q, amp, phase)
+        # One draw for the amplitudes, phases and x values: the same numbers, in the same order, as a draw for
+        # each (the generator fills a tensor element by element), in a third of the calls.
+        scale, offset = self._affine(batch, k + q)
+        values = torch.rand(batch * (2 + k + q), generator=generator) * scale + offset
+        amp, phase, x = values.split((batch, batch, batch * (k + q)))
+        x = x.view(batch, k + q, 1)
+        y = sinusoid(x, amp.view(batch, 1, 1), phase.view(batch, 1, 1))
+        (sx, qx), (sy, qy) = x.split((k, q), 1), y.split((k, q), 1)  # views, as slices are, in fewer calls
+        return Episode(sx, sy, qx, qy, 1, k, q, amp, phase)
+
+    def _affine(self, batch: int, points: int) -> tuple[Tensor, Tensor]:
+        """Scale and offset that map one U[0, 1) draw of `batch` amplitudes, `batch` phases and `batch * points` x
+        values onto their ranges (float32, as multiplying by the configured floats gives), kept per shape."""
+        key = (batch, points)
+        if key not in self._affines:
+            c, sizes = self.config, (batch, batch, batch * points)
+            ranges = (c.amplitude, c.phase, c.x_range)
+            self._affines[key] = tuple(torch.cat([torch.full((n,), v) for n, v in zip(sizes, values)])
+                                       for values in ([hi - lo for lo, hi in ranges], [lo for lo, _ in ranges]))
+        return self._affines[key]
 
     def sample_joint(self, batch: int, n_points: int,
                      generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:

@@ -45,6 +45,24 @@ def test_sinusoid_tasks_are_reproducible_with_a_generator():
     assert not torch.equal(a.support_x, c.support_x)
 
 
+@pytest.mark.parametrize("batch, k, q", [(25, 10, 10), (1, 1, 0), (3, 5, 50)])
+def test_one_draw_gives_the_tasks_of_a_draw_for_each_quantity(batch, k, q):
+    """The sampler draws amplitudes, phases and x values in one call; the tasks are bit for bit those of three draws
+    in that order (the stream that seeds, shipped checkpoints and shared scenes rely on)."""
+    c = SinusoidTaskConfig(k_shot=k, n_query=q)
+    tasks = SinusoidTasks(c)
+    for seed in (0, 7):
+        g = torch.Generator().manual_seed(seed)
+        amp = c.amplitude[0] + (c.amplitude[1] - c.amplitude[0]) * torch.rand(batch, generator=g)
+        phase = c.phase[0] + (c.phase[1] - c.phase[0]) * torch.rand(batch, generator=g)
+        x = c.x_range[0] + (c.x_range[1] - c.x_range[0]) * torch.rand(batch, k + q, 1, generator=g)
+        y = amp[:, None, None] * torch.sin(x - phase[:, None, None])
+        e = tasks.sample(batch, torch.Generator().manual_seed(seed))
+        for got, want in [(e.amplitude, amp), (e.phase, phase), (e.support_x, x[:, :k]), (e.query_x, x[:, k:]),
+                          (e.support_y, y[:, :k]), (e.query_y, y[:, k:])]:
+            assert got.shape == want.shape and torch.equal(got, want)
+
+
 def test_sample_overrides_and_joint_sample():
     tasks = SinusoidTasks()
     e = tasks.sample(3, k_shot=5, n_query=100)
@@ -87,8 +105,8 @@ def test_mean_ci95():
 
 def test_episode_is_frozen():
     """Episodes are shared (a cached challenge's trials, the page's dataset episode, a training batch moved to the
-    device): none may be changed in place, and `.to`, `.task` and `.batched` give new episodes that keep every
-    field while the original stays as it was."""
+    device): none may be changed in place, and `.to` another device, `.task` and `.batched` give new episodes that
+    keep every field while the original stays as it was."""
     import dataclasses
 
     batch = SinusoidTasks(SinusoidTaskConfig(k_shot=3, n_query=2)).sample(4, torch.Generator().manual_seed(0))
@@ -98,8 +116,8 @@ def test_episode_is_frozen():
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(batch, name, None)
 
-    same = batch.to("cpu")  # already there: a new episode of the same tensors, nothing copied
-    assert same is not batch and all(getattr(same, k) is v for k, v in before.items())
+    same = batch.to("cpu")  # already there: the episode itself (it is frozen, so sharing it is safe), nothing copied
+    assert same is batch and all(getattr(same, k) is v for k, v in before.items())
     moved = batch.to("meta")
     assert moved is not batch and {moved.support_x.device.type, moved.query_y.device.type} == {"meta"}
     assert (moved.n_way, moved.k_shot, moved.n_query) == (1, 3, 2) and moved.amplitude is batch.amplitude
