@@ -7,9 +7,9 @@ up to float rounding); their `vmap` form still gives the first digests (`VMAP_FO
 checkpoints were trained with `--compile` when it traced that form; it now traces the tasks form (with products as
 multiply-and-sum), so their recorded commands give the same protocol with other float rounding.
 
-The Omniglot runs' convolutions and products round differently on CPUs with other vector units: their first
-digests were recorded on the earlier sessions' machines, and an AMD EPYC with AVX2 alone (torch's CPU capability
-"AVX2") gives others, the same on every run there. Each run keeps every digest seen for it; a change to the code
+The Omniglot runs round differently on CPUs with other vector units (torch picks its float kernels by CPU): their
+first digests were recorded on the earlier sessions' machines, and an AMD EPYC with AVX2 alone (torch's CPU
+capability "AVX2") gives others, the same on every run there. Each run keeps every digest seen for it; a change to the code
 changes them all."""
 
 from __future__ import annotations
