@@ -9,8 +9,8 @@ multiply-and-sum), so their recorded commands give the same protocol with other 
 
 The Omniglot runs round differently on CPUs with other vector units (torch picks its float kernels by CPU): their
 first digests were recorded on the earlier sessions' machines, and an AMD EPYC with AVX2 alone (torch's CPU
-capability "AVX2") gives others, the same on every run there. Each run keeps every digest seen for it; a change to the code
-changes them all."""
+capability "AVX2") gives others, the same on every run there. Each run keeps every digest seen for it; a change to
+the code changes them all."""
 
 from __future__ import annotations
 
