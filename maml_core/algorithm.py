@@ -224,16 +224,26 @@ def adapt_and_measure(model: nn.Module, params: Params, support_x: Tensor, suppo
 
 
 def adapt_starts(model: nn.Module, starts: list[Params], inner_lrs: list[float] | str, support_x: Tensor,
-                 support_y: Tensor, eval_x: Tensor, *, steps: int) -> dict[str, Tensor]:
+                 support_y: Tensor, eval_x: Tensor, *, steps: int, tasks_at_once: bool | None = None,
+                 ) -> dict[str, Tensor]:
     """Several initialisations (same network shape) adapted to one support set under one `vmap`, each with its own
     inner learning rate (or all with `LEARNED`), at test time (no meta-gradient): for every start and state 0..S,
       support_loss (M, S + 1)       the loss on the support set
       eval_out (M, S + 1, G, ...)   the outputs on `eval_x`
     Without support points nothing adapts: only state 0's outputs, and a support loss of nan.
-    `model` only lends its structure: it is copied, so a module shared between threads is never swapped into."""
+    `model` only lends its structure: it is copied, so a module shared between threads is never swapped into.
+    `tasks_at_once` (default: where the model has a `tasks_forward`, the targets are regression targets and the rates
+    are numbers) runs the starts' weights along the leading dimension of `tasks_forward`'s, as `adapt_curves` does:
+    equal up to float rounding, without torch.func."""
+    learned = isinstance(inner_lrs, str)
+    if tasks_at_once is None:
+        tasks_at_once = hasattr(model, "tasks_forward") and support_y.dtype.is_floating_point and not learned
+    if tasks_at_once:
+        if learned:
+            raise ValueError("tasks_at_once=True adapts with numeric rates; learned rates need the vmap form")
+        return _adapt_starts_tasks(model, starts, list(inner_lrs), support_x, support_y, eval_x, steps)
     model = copy.deepcopy(model)  # (functional_call swaps the parameters of the module it is given)
     stacked = {k: torch.stack([p[k] for p in starts]) for k in starts[0]}
-    learned = isinstance(inner_lrs, str)
     lrs = torch.zeros(len(starts)) if learned else torch.tensor(list(inner_lrs), dtype=torch.float32)
 
     def one(params: Params, lr: Tensor) -> tuple[Tensor, Tensor]:
@@ -246,6 +256,34 @@ def adapt_starts(model: nn.Module, starts: list[Params], inner_lrs: list[float] 
     with torch.no_grad():  # (torch.func.grad inside the adaptation still works)
         out, support = vmap(one)(stacked, lrs)
     return {"support_loss": support, "eval_out": out}
+
+
+def _adapt_starts_tasks(model: nn.Module, starts: list[Params], inner_lrs: list[float], support_x: Tensor,
+                        support_y: Tensor, eval_x: Tensor, steps: int) -> dict[str, Tensor]:
+    """`adapt_starts(tasks_at_once=True)`: start i's weights are slice i of `tasks_forward`'s leading dimension,
+    every slice adapted to the same support set with its own rate."""
+    if not hasattr(model, "tasks_forward"):
+        raise ValueError(f"tasks_at_once=True needs a model with tasks_forward; {type(model).__name__} has none")
+    n = len(starts)
+    w = {k: torch.stack([_weights(p)[k].detach() for p in starts]) for k in _weights(starts[0])}
+    lrs = torch.tensor(inner_lrs, dtype=torch.float32)
+    sx, sy = support_x.expand(n, *support_x.shape), support_y.expand(n, *support_y.shape)
+    ex = eval_x.expand(n, *eval_x.shape)
+    if not len(support_x):
+        with torch.no_grad():
+            return {"support_loss": torch.full((n, 1), float("nan")), "eval_out": model.tasks_forward(w, ex)[:, None]}
+    support, outs = [], []
+    for s in range(steps + 1):
+        with torch.enable_grad():
+            w = {k: v.detach().requires_grad_(s < steps) for k, v in w.items()}
+            loss = _task_mse(model.tasks_forward(w, sx), sy)  # (n,): each start's support loss
+            g = torch.autograd.grad(loss.sum(), list(w.values())) if s < steps else None
+        with torch.no_grad():
+            support.append(loss.detach())
+            outs.append(model.tasks_forward(w, ex))
+            if g is not None:
+                w = {k: v - lrs.view(n, *[1] * (v.ndim - 1)) * gk for (k, v), gk in zip(w.items(), g)}
+    return {"support_loss": torch.stack(support, 1), "eval_out": torch.stack(outs, 1)}
 
 def meta_loss_and_grad(model: nn.Module, params: Params, batch: Episode, *, steps: int, inner_lr: InnerLR,
                        first_order: bool = False, loss: LossFn | None = None, track_steps: bool = True,

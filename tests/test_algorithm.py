@@ -486,9 +486,10 @@ def test_divergence_is_one_engine_definition_the_views_use():
     assert LOSS_CAP == DIVERGED_LOSS and not hasattr(sv, "DIVERGED")
 
 
-def test_adapt_starts_equals_each_start_adapted_alone():
-    """Several initialisations under one vmap, each with its own alpha, give what each gives on its own; without
-    support points only state 0 is returned, with a support loss of nan."""
+@pytest.mark.parametrize("tasks_at_once", [False, True])
+def test_adapt_starts_equals_each_start_adapted_alone(tasks_at_once):
+    """Several initialisations at once (under one vmap, or as the tasks of `tasks_forward`), each with its own alpha,
+    give what each gives on its own; without support points only state 0 is returned, with a support loss of nan."""
     from maml_core import ModelConfig, adapt_and_measure, adapt_starts, build_model, get_params
 
     model = build_model(ModelConfig(), seed=0)
@@ -496,11 +497,11 @@ def test_adapt_starts_equals_each_start_adapted_alone():
     g = torch.Generator().manual_seed(0)
     sx, grid = torch.rand(5, 1, generator=g) * 10 - 5, torch.linspace(-5, 5, 7).reshape(-1, 1)
     sy = torch.sin(sx)
-    res = adapt_starts(model, starts, [0.01, 0.02, 0.5], sx, sy, grid, steps=3)
+    res = adapt_starts(model, starts, [0.01, 0.02, 0.5], sx, sy, grid, steps=3, tasks_at_once=tasks_at_once)
     assert res["eval_out"].shape == (3, 4, 7, 1) and res["support_loss"].shape == (3, 4)
     for i, (p, lr) in enumerate(zip(starts, [0.01, 0.02, 0.5])):
         alone = adapt_and_measure(model, p, sx, sy, grid, steps=3, inner_lr=lr, outputs=True)
         assert torch.allclose(res["eval_out"][i], alone["query_out"], atol=1e-6)
         assert torch.allclose(res["support_loss"][i], alone["support_loss"], atol=1e-6)
-    empty = adapt_starts(model, starts, [0.01] * 3, sx[:0], sy[:0], grid, steps=3)
+    empty = adapt_starts(model, starts, [0.01] * 3, sx[:0], sy[:0], grid, steps=3, tasks_at_once=tasks_at_once)
     assert empty["eval_out"].shape == (3, 1, 7, 1) and torch.isnan(empty["support_loss"]).all()
