@@ -24,7 +24,7 @@ with task statistics; see `maml_core.models`). `adapt_and_measure` is the one pr
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -273,17 +273,29 @@ def _adapt_starts_tasks(model: nn.Module, starts: list[Params], inner_lrs: list[
         with torch.no_grad():
             return {"support_loss": torch.full((n, 1), float("nan")), "eval_out": model.tasks_forward(w, ex)[:, None]}
     support, outs = [], []
+    rate = lambda k, s, v: lrs.view(n, *[1] * (v.ndim - 1))  # noqa: E731  (start i steps by its own rate)
+    for state, loss in _tasks_adapted(model, w, sx, sy, steps, rate):
+        support.append(loss)
+        with torch.no_grad():
+            outs.append(model.tasks_forward(state, ex))
+    return {"support_loss": torch.stack(support, 1), "eval_out": torch.stack(outs, 1)}
+
+
+def _tasks_adapted(model: nn.Module, w: Params, support_x: Tensor, support_y: Tensor, steps: int,
+                   rate: Callable[[str, int, Tensor], float | Tensor]) -> Iterator[tuple[Params, Tensor]]:
+    """Each state 0..steps of the weights `w` (a leading task dimension, `tasks_forward`'s) adapted at test time by
+    plain autograd, with its support losses (T,), no graph kept; `rate(name, step, weight)` is the step size."""
     for s in range(steps + 1):
         with torch.enable_grad():
             w = {k: v.detach().requires_grad_(s < steps) for k, v in w.items()}
-            loss = _task_mse(model.tasks_forward(w, sx), sy)  # (n,): each start's support loss
+            loss = _task_mse(model.tasks_forward(w, support_x), support_y)
             g = torch.autograd.grad(loss.sum(), list(w.values())) if s < steps else None
-        with torch.no_grad():
-            support.append(loss.detach())
-            outs.append(model.tasks_forward(w, ex))
-            if g is not None:
-                w = {k: v - lrs.view(n, *[1] * (v.ndim - 1)) * gk for (k, v), gk in zip(w.items(), g)}
-    return {"support_loss": torch.stack(support, 1), "eval_out": torch.stack(outs, 1)}
+        w = {k: v.detach() for k, v in w.items()}
+        yield w, loss.detach()
+        if g is not None:
+            with torch.no_grad():
+                w = {k: v - rate(k, s, v) * gk for (k, v), gk in zip(w.items(), g)}
+
 
 def meta_loss_and_grad(model: nn.Module, params: Params, batch: Episode, *, steps: int, inner_lr: InnerLR,
                        first_order: bool = False, loss: LossFn | None = None, track_steps: bool = True,
@@ -437,14 +449,9 @@ def _adapt_curves_tasks(model: nn.Module, params: Params, batch: Episode, steps:
     n_tasks = batch.support_x.shape[0]
     w = {k: v.expand(n_tasks, *v.shape) for k, v in _weights(params).items()}
     support, query = [], []
-    for s in range(steps + 1):
-        with torch.enable_grad():
-            w = {k: v.detach().requires_grad_(s < steps) for k, v in w.items()}
-            loss = _task_mse(model.tasks_forward(w, batch.support_x), batch.support_y)
-            g = torch.autograd.grad(loss.sum(), list(w.values())) if s < steps else None
+    for state, loss in _tasks_adapted(model, w, batch.support_x, batch.support_y, steps,
+                                  lambda k, s, v: _rate(inner_lr, rates, k, s)):
+        support.append(loss)
         with torch.no_grad():
-            support.append(loss.detach())
-            query.append(_task_mse(model.tasks_forward(w, batch.query_x), batch.query_y))
-            if g is not None:
-                w = {k: v - _rate(inner_lr, rates, k, s) * gk for (k, v), gk in zip(w.items(), g)}
+            query.append(_task_mse(model.tasks_forward(state, batch.query_x), batch.query_y))
     return {"support_loss": torch.stack(support, 1), "query_loss": torch.stack(query, 1)}
