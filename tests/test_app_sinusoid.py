@@ -149,6 +149,18 @@ def test_editor_delta_edits_adds_deletes_and_rejects():
     assert pending and out == pts
 
 
+def test_the_editor_leaves_y_of_curve_points_empty_so_a_task_change_keeps_its_table():
+    pts = [sv.Point(0.5), sv.Point(1.0, 2.0)]
+    frame = sv.editor_frame(pts)
+    assert frame["x"].tolist() == [0.5, 1.0] and frame["on curve"].tolist() == [True, False]
+    assert np.isnan(frame["y"][0]) and frame["y"][1] == 2.0
+    # The download has every y: the curve's at this task for points on it, and parse_csv reads it back.
+    back, _ = sv.parse_csv(sv.points_csv(pts, 2.0, 0.5))
+    assert back == [sv.Point(0.5, round(2.0 * math.sin(0.5 - 0.5), 3)), sv.Point(1.0, 2.0)]
+    back, _ = sv.parse_csv(sv.points_csv(pts, 3.0, 0.0))
+    assert back[0] == sv.Point(0.5, round(3.0 * math.sin(0.5), 3))
+
+
 def test_a_chart_click_adds_a_point_or_removes_the_one_clicked():
     from ui.chart_click import parse
 

@@ -173,11 +173,21 @@ def _is_number(value: Any) -> bool:
 EDITOR_COLUMNS = ("x", "y", "on curve")
 
 
-def editor_frame(points: Sequence[Point], amplitude: float, phase: float) -> pd.DataFrame:
-    """The table the data editor shows: x, y (computed for points on the curve), and whether y follows the curve."""
-    x, y = resolve(points, amplitude, phase)
-    frame = pd.DataFrame({"x": x.round(3), "y": y.round(3), "on curve": [p.y is None for p in points]})
+def editor_frame(points: Sequence[Point]) -> pd.DataFrame:
+    """The table the data editor shows: x, y, and whether y follows the curve (then y is empty, which the page
+    shows as "on curve"). The task's A and phase are not in it, so moving them leaves the editor as it is: its
+    data is its identity in Streamlit, and new data would mount it anew (about a tenth of a change's time in the
+    browser on one core, docs/SPEED.md)."""
+    frame = pd.DataFrame({"x": [round(p.x, 3) for p in points],
+                          "y": [np.nan if p.y is None else round(p.y, 3) for p in points],
+                          "on curve": [p.y is None for p in points]})
     return frame.astype({"x": "float64", "y": "float64", "on curve": "bool"})  # typed even when empty
+
+
+def points_csv(points: Sequence[Point], amplitude: float, phase: float) -> bytes:
+    """The support set as the CSV `parse_csv` reads (header x,y), y taken from the curve where the point follows it."""
+    x, y = resolve(points, amplitude, phase)
+    return pd.DataFrame({"x": x.round(3), "y": y.round(3)}).to_csv(index=False).encode()
 
 
 def apply_editor_delta(points: Sequence[Point], delta: dict[str, Any] | None, amplitude: float,

@@ -40,6 +40,7 @@ from .sinusoid_points import (  # noqa: F401  (the page and the tests read the s
     outside_reasons,
     outside_training,
     parse_csv,
+    points_csv,
     random_task,
     remove_nearest,
     resolve,
