@@ -154,6 +154,8 @@ def task_and_methods() -> None:
     """The page below its title. A change here (the task, the points, the step) reruns only this: the sidebar and
     the title are not sent again, and the browser redraws fewer elements before the chart (docs/SPEED.md)."""
     started = STARTED.pop() if STARTED else time.perf_counter()  # a full run: from the top of the page
+    if int(ss.inner_steps) != settings.inner_steps:  # "Next" on the last step raised S, a sidebar setting
+        st.rerun()  # the whole page, sidebar included
     setup = (st.expander(f"1 · The task (A = {ss.sin_amp:g}, φ = {ss.sin_phase:g}) and 2 · the support set "
                          f"({len(state.points)} points)", icon=":material/tune:") if present else st.container())
     col_task, col_support = setup.columns([1, 1.4], gap="large")

@@ -191,6 +191,7 @@ def test_sinusoid_chart_click_keys_and_play(server, page):
         page.get_by_role("button", name="Download points as CSV").click()
     rows = Path(download.value.path()).read_text().splitlines()
     assert rows[0] == "x,y" and len(rows) == 7 and all(len(r.split(",")) == 2 for r in rows[1:]), rows
+    assert all(r.split(",")[1] not in ("", "nan") for r in rows[1:]), rows  # every y, the curve points' too
     page.get_by_role("heading", name="Sinusoid regression").click()  # focus the page, not a widget
     page.keyboard.press("Home")
     page.wait_for_function("t => document.body.innerText.includes(t)", arg="step 0 → step 0", timeout=30_000)
@@ -208,6 +209,12 @@ def test_sinusoid_chart_click_keys_and_play(server, page):
     settle(page, quiet_ms=2500)
     assert "step 0 → step 10" in numbers.inner_text()  # it stopped at the last step
     assert page.get_by_role("button", name="Play").count() == 1  # and the button reads Play again
+    # "Next" on the last step: one more inner step, in the sidebar too (S is a sidebar setting; the step control
+    # is in the page's fragment, whose own reruns leave the sidebar as it was)
+    page.get_by_role("button", name="Next").click()
+    page.wait_for_function("t => document.body.innerText.includes(t)", arg="step 0 → step 11", timeout=30_000)
+    settle(page)
+    assert page.locator(".st-key-inner_steps [data-testid=stSliderThumbValue]").inner_text().strip() == "11"
     assert_no_error(page)
     shot(page, "sinusoid_after_play")
 
