@@ -80,53 +80,23 @@ def task_sampler(config: TrainConfig, data: OmniglotData | None = None, *, k_sho
 def task_curves(model: nn.Module, params: Params, sampler, *, tasks: int = 600, steps: int = 10,
                 inner_lr: InnerLR = 0.01, seed: int = EVAL_SEED, chunk: int = 50, queries_alone: bool = False,
                 only: Collection[str] | None = None) -> dict[str, Tensor]:
-    """Every task's curves, unsummarised: `adapt_curves` over `tasks` tasks from `sampler` (fixed `seed`, drawn in
+    """Every task's curves, unsummarised: `adapt_curves` over `tasks` tasks from `sampler` (fixed `seed`, in
     chunks), e.g. support_loss and query_loss (tasks, steps + 1). `adaptation_curves` summarises them."""
     if tasks < 1:
         raise ValueError(f"adaptation curves need at least one task, got tasks={tasks}: there is nothing to average")
     g = torch.Generator().manual_seed(seed)  # tasks are sampled on the CPU, then moved to the weights' device
     device = next(iter(params.values())).device
-    draws: list[Episode] = []
-    done = 0
-    while done < tasks:  # drawn `chunk` at a time, always: the draws fix which tasks a seed gives
-        n = min(chunk, tasks - done)
-        draws.append(sampler.sample(n, g))
-        done += n
     parts: dict[str, list[Tensor]] = {}
-    for batch in _joined(draws, ADAPT_ELEMENTS):
-        out = adapt_curves(model, params, batch.to(device), steps=steps, inner_lr=inner_lr,
-                           queries_alone=queries_alone, only=only)
+    done = 0
+    while done < tasks:
+        n = min(chunk, tasks - done)
+        batch: Episode = sampler.sample(n, g).to(device)
+        out = adapt_curves(model, params, batch, steps=steps, inner_lr=inner_lr, queries_alone=queries_alone,
+                           only=only)
         for k, v in out.items():
             parts.setdefault(k, []).append(v.cpu())
+        done += n
     return {k: torch.cat(v) for k, v in parts.items()}
-
-
-ADAPT_ELEMENTS = 200_000  # inputs adapted in one call at most: all 600 sinusoid tasks, one Omniglot draw
-
-
-def _joined(draws: list[Episode], budget: int) -> list[Episode]:
-    """Consecutive draws joined into batches of at most `budget` input elements (a draw larger than that alone):
-    fewer, larger adaptation calls for small tasks. Each task adapts on its own weights, so its curves are those of
-    its draw adapted alone (tests/test_evaluation.py checks it bit for bit)."""
-    size = lambda e: e.support_x.numel() + e.query_x.numel()  # noqa: E731
-    groups: list[list[Episode]] = []
-    for e in draws:
-        if groups and sum(map(size, groups[-1])) + size(e) <= budget:
-            groups[-1].append(e)
-        else:
-            groups.append([e])
-    return [group[0] if len(group) == 1 else _cat(group) for group in groups]
-
-
-def _cat(episodes: list[Episode]) -> Episode:
-    """Batches of tasks of one shape as one batch."""
-    def cat(name: str) -> Tensor | None:
-        parts = [getattr(e, name) for e in episodes]
-        return None if parts[0] is None else torch.cat(parts)
-
-    first = episodes[0]
-    return Episode(cat("support_x"), cat("support_y"), cat("query_x"), cat("query_y"), first.n_way, first.k_shot,
-                   first.n_query, cat("amplitude"), cat("phase"), cat("classes"))
 
 
 def adaptation_curves(model: nn.Module, params: Params, sampler, *, tasks: int = 600, steps: int = 10,
