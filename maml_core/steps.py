@@ -43,7 +43,7 @@ _INDUCTOR = {
     "cpp.vec_isa_ok": True,  # the CPU's vector ISA as it reports it, without a probe process per ISA in every run
     "cpp_cache_precompile_headers": False,  # a cached kernel needs no header; only a cold compile is slower without
     # A value read by more than one loop is computed once and stored, not recomputed inside each reduction that reads
-    # it (the hidden activations inside every product): the sinusoid meta-step's kernel a fifth faster (docs/SPEED.md).
+    # it (the hidden activations inside every product): fewer operations for the same numbers (docs/SPEED.md).
     "realize_reads_threshold": 1,
 }
 

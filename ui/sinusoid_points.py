@@ -176,8 +176,7 @@ EDITOR_COLUMNS = ("x", "y", "on curve")
 def editor_frame(points: Sequence[Point]) -> pd.DataFrame:
     """The table the data editor shows: x, y, and whether y follows the curve (then y is empty, which the page
     shows as "on curve"). The task's A and phase are not in it, so moving them leaves the editor as it is: its
-    data is its identity in Streamlit, and new data would mount it anew (about a tenth of a change's time in the
-    browser on one core, docs/SPEED.md)."""
+    data is its identity in Streamlit, and new data would mount it anew in the browser (docs/SPEED.md)."""
     frame = pd.DataFrame({"x": [round(p.x, 3) for p in points],
                           "y": [np.nan if p.y is None else round(p.y, 3) for p in points],
                           "on curve": [p.y is None for p in points]})
