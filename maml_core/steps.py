@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import vmap
 
-from .adam import Adam
+from .adam import Adam, adam_update_
 from .algorithm import (
     LEARNED,
     InnerLR,
@@ -32,7 +33,7 @@ from .evaluation import task_sampler
 from .heads import at_chance, shared_gradient
 from .models import call
 from .omniglot import DRAWINGS, OmniglotData, class_images, random_affine
-from .tasks import Episode
+from .tasks import Episode, SinusoidTasks, tasks_from_draw
 
 Params = dict[str, Tensor]
 log = logging.getLogger(__name__)
@@ -111,17 +112,49 @@ def compile_pays(config: TrainConfig) -> bool:
         config.iterations >= COMPILE_MIN_ITERATIONS
 
 
+class Compiled:
+    """A function through `torch.compile` (fullgraph), called variant by variant: the first call of each variant (the
+    arguments that change what is traced) compiles it. If compilation fails (no C++ compiler, an unsupported
+    operation), it logs one warning and returns None from then on, and the caller computes the same thing eagerly."""
+
+    def __init__(self, fn: Callable, what: str) -> None:
+        # fullgraph: a graph break would be slower than eager, so it raises and the caller continues eagerly.
+        self.fn: Callable | None = torch.compile(fn, fullgraph=True, options=_INDUCTOR)
+        self.what = what
+        self.compile_seconds = 0.0
+        self.variants: set[tuple] = set()
+
+    def __call__(self, variant: tuple, *args):
+        if self.fn is None:
+            return None
+        t0 = time.perf_counter()
+        try:
+            if variant in self.variants:  # compiled: calling it needs no compile settings (and is faster without)
+                return self.fn(*args)
+            with _compiling():  # the sinusoid tasks form calls torch.autograd.grad (algorithm.py)
+                out = self.fn(*args)
+            self.variants.add(variant)
+            self.compile_seconds += time.perf_counter() - t0
+            return out
+        except Exception as e:  # whatever the compiler raises, the eager computation gives the same numbers
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            log.warning("torch.compile could not compile %s (%s: %s); continuing without it", self.what,
+                        type(e).__name__, first[:200])
+            self.fn = None
+            return None
+
+
 class MetaStep:
-    """`meta_loss_and_grad` for one model and inner loop, optionally through `torch.compile`. If compilation
-    fails (no C++ compiler, an unsupported operation), it logs one warning and continues eagerly: the same
-    meta-gradient up to float rounding, only slower."""
+    """`meta_loss_and_grad` for one model and inner loop, optionally through `torch.compile` (`Compiled`: eager
+    where compilation fails, the same meta-gradient up to float rounding, only slower)."""
 
     def __init__(self, model: nn.Module, config: TrainConfig, compile: bool) -> None:
         self.model, self.config = model, config
-        # fullgraph: a graph break would be slower than eager, so it raises and the step continues eagerly.
-        self.compiled = torch.compile(self._eager, fullgraph=True, options=_INDUCTOR) if compile else None
-        self.compile_seconds = 0.0  # the first call of each variant (order, tracking, step weights) compiles it
-        self._variants: set[tuple] = set()
+        self.compiled = Compiled(self._eager, "the meta-step") if compile else None
+
+    @property
+    def compile_seconds(self) -> float:
+        return self.compiled.compile_seconds if self.compiled is not None else 0.0
 
     def _eager(self, names, values, sx, sy, qx, qy, first_order: bool, track: bool, weights):
         batch = Episode(sx, sy, qx, qy)
@@ -130,33 +163,70 @@ class MetaStep:
                                   step_weights=weights)
 
     def __call__(self, params: Params, batch: Episode, first_order: bool, track: bool, weights):
-        if self.compiled is not None and track and weights is None and self.config.inner_steps == 1 and \
-                batch.support_y.dtype.is_floating_point:
-            # One compiled variant fewer (a second costs a trace in every process): with one inner step the states
-            # are the start, measured here, and the adapted weights, which the untracked variant measures.
+        if _start_apart(self.compiled, self.config, track, weights) and batch.support_y.dtype.is_floating_point:
             loss, grads, logged = self(params, batch, first_order, False, None)
-            curve = torch.stack([query_loss_at_start(self.model, params, batch), logged[0, -1]])
-            return loss, grads, torch.stack([curve, torch.zeros_like(curve)])
+            return loss, grads, _with_start(query_loss_at_start(self.model, params, batch), logged)
         # The weights as a tuple: guarding a tuple of tensors costs less per call than guarding a dict of them.
         args = (tuple(params), tuple(params.values()), batch.support_x, batch.support_y, batch.query_x, batch.query_y,
                 first_order, track, weights)
-        if self.compiled is not None:
-            variant = (first_order, track, weights is None)
-            t0 = time.perf_counter()
-            try:
-                if variant in self._variants:  # compiled: calling it needs no compile settings (and is faster without)
-                    return self.compiled(*args)
-                with _compiling():  # the sinusoid tasks form calls torch.autograd.grad (algorithm.py)
-                    out = self.compiled(*args)
-                self._variants.add(variant)
-                self.compile_seconds += time.perf_counter() - t0
-                return out
-            except Exception as e:  # whatever the compiler raises, the eager step computes the same thing
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                log.warning("torch.compile could not compile the meta-step (%s: %s); continuing without it",
-                            type(e).__name__, first[:200])
-                self.compiled = None
+        if self.compiled is not None and (out := self.compiled((first_order, track, weights is None), *args)):
+            return out
         return self._eager(*args)
+
+
+def _start_apart(compiled: Compiled | None, config: TrainConfig, track: bool, weights) -> bool:
+    """Whether a tracked iteration measures the start's query loss apart and runs the untracked compiled variant:
+    one compiled variant fewer (a second costs a trace in every process). With one inner step the states are the
+    start, measured apart, and the adapted weights, which the untracked variant measures."""
+    return compiled is not None and compiled.fn is not None and track and weights is None and config.inner_steps == 1
+
+
+def _with_start(start: Tensor, logged: Tensor) -> Tensor:
+    """The logged figures of a tracked one-step iteration from the start's query loss and the untracked ones."""
+    curve = torch.stack([start, logged[0, -1]])
+    return torch.stack([curve, torch.zeros_like(curve)])
+
+
+class CompiledUpdate:
+    """A whole sinusoid MAML/FO-MAML iteration as one compiled graph: the tasks from the iteration's draw
+    (`tasks_from_draw`), the meta-gradient (`meta_loss_and_grad`) and Adam (`adam_update_`), the weights and Adam's
+    moments updated in place. Between the compiled meta-gradient's calls the small host steps (the tasks' arithmetic,
+    Adam) ran with cold caches and cost about a fifth of an iteration (docs/SPEED.md). Returns None where compilation
+    failed (`Compiled`): the caller then steps eagerly."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig, sampler: SinusoidTasks, device: torch.device) -> None:
+        self.model, self.config, self.sampler = model, config, sampler
+        self.shape = (config.meta_batch, *sampler.shots())
+        self.affine = tuple(t.to(device) for t in sampler.affine(*self.shape))
+        self.lr, self._lr = torch.tensor(0.0, device=device), 0.0  # the meta learning rate: a graph input, its value
+        self.compiled = Compiled(self._update, "the training step")
+
+    def _update(self, names, values, ms, vs, count, lr, betas, eps, draw, first_order: bool, track: bool, weights):
+        batch = tasks_from_draw(draw, *self.affine, *self.shape)
+        loss, grads, logged = meta_loss_and_grad(self.model, dict(zip(names, values)), batch,
+                                                 steps=self.config.inner_steps, inner_lr=inner_lr_of(self.config),
+                                                 first_order=first_order, track_steps=track, step_weights=weights)
+        with torch.no_grad():
+            adam_update_(list(values), [grads[k] for k in names], ms, vs, count, lr, betas, eps)
+        return loss, logged
+
+    def __call__(self, params: Params, opt: Adam, draw: Tensor, first_order: bool, track: bool,
+                 weights) -> tuple[Tensor, Tensor] | None:
+        draw = draw.to(self.lr.device)
+        start = None
+        if _start_apart(self.compiled, self.config, track, weights):
+            start = query_loss_at_start(self.model, params, tasks_from_draw(draw, *self.affine, *self.shape))
+            track = False
+        if self._lr != opt.lr:
+            self.lr.fill_(opt.lr)
+            self._lr = opt.lr
+        count, ms, vs = opt.buffers()
+        out = self.compiled((first_order, track, weights is None), tuple(params), tuple(params.values()), tuple(ms),
+                            tuple(vs), count, self.lr, opt.betas, opt.eps, draw, first_order, track, weights)
+        if out is None:
+            return None
+        loss, logged = out
+        return loss, logged if start is None else _with_start(start, logged)
 
 
 class AlgorithmStep:
@@ -187,16 +257,27 @@ class MamlStep(AlgorithmStep):
                  g: torch.Generator, device: torch.device, compile: bool = False) -> None:
         super().__init__(config, model, splits, g, device)
         self.sampler = task_sampler(config, splits["train"] if splits else None, training=True)
-        self.meta_step = MetaStep(model, config, compile)
         self.head = head_mode(config)
         self.classify = config.problem == "omniglot"
+        # Sinusoid: the whole iteration compiled (the head's modes are Omniglot's); Omniglot: the meta-gradient.
+        whole = compile and isinstance(self.sampler, SinusoidTasks) and self.head == "learned"
+        self.update = CompiledUpdate(model, config, self.sampler, device) if whole else None
+        self.meta_step = MetaStep(model, config, compile and not whole)
 
     def step(self, params: Params, opt: Adam, iteration: int, track: bool) -> StepLog:
         config = self.config
-        batch = self.sampler.sample(config.meta_batch, self.g).to(self.device)
         first_order = config.first_order or iteration <= config.first_order_iterations
         weights = step_loss_weights(config.inner_steps, iteration, config.multi_step_loss_iterations)
         weights = None if weights is None else weights.to(self.device)
+        if self.update is not None:
+            draw = self.sampler.draw(config.meta_batch, self.g)
+            if out := self.update(params, opt, draw, first_order, track, weights):
+                loss, logged = out
+                losses, _ = logged.tolist()
+                return StepLog(float(loss), losses, None)
+            batch = self.sampler.from_draw(draw, config.meta_batch).to(self.device)  # the same tasks, eagerly
+        else:
+            batch = self.sampler.sample(config.meta_batch, self.g).to(self.device)
         loss, grads, logged = self.meta_step(params, batch, first_order, track, weights)
         shared_gradient(grads, self.head)
         opt.step(grads)
@@ -206,7 +287,7 @@ class MamlStep(AlgorithmStep):
 
     @property
     def compile_seconds(self) -> float:
-        return self.meta_step.compile_seconds
+        return self.meta_step.compile_seconds + (self.update.compiled.compile_seconds if self.update else 0.0)
 
 
 class ReptileStep(AlgorithmStep):

@@ -69,25 +69,34 @@ class SinusoidTasks:
 
     def sample(self, batch: int, generator: torch.Generator | None = None, *, k_shot: int | None = None,
                n_query: int | None = None) -> Episode:
-        c = self.config
-        k = c.k_shot if k_shot is None else k_shot
-        q = c.n_query if n_query is None else n_query
-        # One draw for the amplitudes, phases and x values: the same numbers, in the same order, as a draw for
-        # each (the generator fills a tensor element by element), in a third of the calls.
-        scale, offset = self._affine(batch, k + q)
-        values = torch.rand(batch * (2 + k + q), generator=generator) * scale + offset
-        amp, phase, x = values.split((batch, batch, batch * (k + q)))
-        x = x.view(batch, k + q, 1)
-        y = sinusoid(x, amp.view(batch, 1, 1), phase.view(batch, 1, 1))
-        (sx, qx), (sy, qy) = x.split((k, q), 1), y.split((k, q), 1)  # views, as slices are, in fewer calls
-        return Episode(sx, sy, qx, qy, 1, k, q, amp, phase)
+        return self.from_draw(self.draw(batch, generator, k_shot=k_shot, n_query=n_query), batch, k_shot=k_shot,
+                              n_query=n_query)
 
-    def _affine(self, batch: int, points: int) -> tuple[Tensor, Tensor]:
-        """Scale and offset that map one U[0, 1) draw of `batch` amplitudes, `batch` phases and `batch * points` x
-        values onto their ranges (float32, as multiplying by the configured floats gives), kept per shape."""
-        key = (batch, points)
+    def from_draw(self, draw: Tensor, batch: int, *, k_shot: int | None = None, n_query: int | None = None) -> Episode:
+        """The `batch` tasks a `draw` gives (`sample` is `from_draw(draw(...))`)."""
+        k, q = self.shots(k_shot, n_query)
+        return tasks_from_draw(draw, *self.affine(batch, k, q), batch, k, q)
+
+    def shots(self, k_shot: int | None = None, n_query: int | None = None) -> tuple[int, int]:
+        """K and Q: the given ones, or the configured ones."""
+        c = self.config
+        return (c.k_shot if k_shot is None else k_shot), (c.n_query if n_query is None else n_query)
+
+    def draw(self, batch: int, generator: torch.Generator | None = None, *, k_shot: int | None = None,
+             n_query: int | None = None) -> Tensor:
+        """The U[0, 1) numbers that `sample` maps onto `batch` tasks (`tasks_from_draw`)."""
+        # One draw for the amplitudes, phases and x values: the same numbers, in the same order, as a draw for each
+        # (the generator fills a tensor element by element), in a third of the calls.
+        k, q = self.shots(k_shot, n_query)
+        return torch.rand(batch * (2 + k + q), generator=generator)
+
+    def affine(self, batch: int, k_shot: int | None = None, n_query: int | None = None) -> tuple[Tensor, Tensor]:
+        """Scale and offset that map a draw of `batch` tasks (`batch` amplitudes, `batch` phases, then every task's
+        x values) onto their ranges (float32, as multiplying by the configured floats gives), kept per shape."""
+        k, q = self.shots(k_shot, n_query)
+        key = (batch, k + q)
         if key not in self._affines:
-            c, sizes = self.config, (batch, batch, batch * points)
+            c, sizes = self.config, (batch, batch, batch * (k + q))
             ranges = (c.amplitude, c.phase, c.x_range)
             self._affines[key] = tuple(torch.cat([torch.full((n,), v) for n, v in zip(sizes, values)])
                                        for values in ([hi - lo for lo, hi in ranges], [lo for lo, _ in ranges]))
@@ -99,6 +108,16 @@ class SinusoidTasks:
         the 'pretrained on all tasks' baseline regresses on these."""
         e = self.sample(batch, generator, k_shot=n_points, n_query=0)
         return e.support_x.reshape(-1, 1), e.support_y.reshape(-1, 1)
+
+
+def tasks_from_draw(u: Tensor, scale: Tensor, offset: Tensor, batch: int, k_shot: int, n_query: int) -> Episode:
+    """`batch` sinusoid tasks with K support and Q query points from U[0, 1) numbers (`SinusoidTasks.draw`) and the
+    sampler's `affine` map: a pure function, so a compiled training step computes the tasks in its own graph."""
+    amp, phase, x = (u * scale + offset).split((batch, batch, batch * (k_shot + n_query)))
+    x = x.view(batch, k_shot + n_query, 1)
+    y = sinusoid(x, amp.view(batch, 1, 1), phase.view(batch, 1, 1))
+    (sx, qx), (sy, qy) = x.split((k_shot, n_query), 1), y.split((k_shot, n_query), 1)  # views, in fewer calls
+    return Episode(sx, sy, qx, qy, 1, k_shot, n_query, amp, phase)
 
 
 def make_sinusoid_episode(amplitude: float, phase: float, support_x: Tensor, n_query: int = 200,
