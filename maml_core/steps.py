@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -115,25 +116,31 @@ def compile_pays(config: TrainConfig) -> bool:
 class Compiled:
     """A function through `torch.compile` (fullgraph), called variant by variant: the first call of each variant (the
     arguments that change what is traced) compiles it. If compilation fails (no C++ compiler, an unsupported
-    operation), it logs one warning and returns None from then on, and the caller computes the same thing eagerly."""
+    operation), it logs one warning and returns None from then on, and the caller computes the same thing eagerly.
 
-    def __init__(self, fn: Callable, what: str) -> None:
+    With `saved=True` each variant is compiled ahead of time (`torch.compile(...).aot_compile`) and written to the
+    compiler's cache folder under a key of everything its graph depends on (`_precompiled_key`); a later process loads
+    it instead of tracing it again, and calls it without dynamo's per-call frame evaluation and guards, which the key
+    stands in for (docs/SPEED.md). `fn` must then be a module-level function (what a saved one refers to)."""
+
+    def __init__(self, fn: Callable, what: str, saved: bool = False) -> None:
         # fullgraph: a graph break would be slower than eager, so it raises and the caller continues eagerly.
         self.fn: Callable | None = torch.compile(fn, fullgraph=True, options=_INDUCTOR)
-        self.what = what
+        self.what, self.saved = what, saved
         self.compile_seconds = 0.0
-        self.variants: set[tuple] = set()
+        self.variants: dict[tuple, Callable] = {}  # compiled: what to call for each variant
 
     def __call__(self, variant: tuple, *args):
         if self.fn is None:
             return None
+        if (call := self.variants.get(variant)) is not None:  # compiled: called without compile settings (faster)
+            return call(*args)
         t0 = time.perf_counter()
         try:
-            if variant in self.variants:  # compiled: calling it needs no compile settings (and is faster without)
-                return self.fn(*args)
             with _compiling():  # the sinusoid tasks form calls torch.autograd.grad (algorithm.py)
-                out = self.fn(*args)
-            self.variants.add(variant)
+                call = (self._precompiled(args) if self.saved else None) or self.fn
+                out = call(*args)
+            self.variants[variant] = call
             self.compile_seconds += time.perf_counter() - t0
             return out
         except Exception as e:  # whatever the compiler raises, the eager computation gives the same numbers
@@ -142,6 +149,60 @@ class Compiled:
                         type(e).__name__, first[:200])
             self.fn = None
             return None
+
+    def _precompiled(self, args: tuple) -> Callable | None:
+        """The variant for `args` loaded from the compiler's cache folder, or compiled ahead of time and saved there;
+        None where the ahead-of-time path fails (the caller traces it as usual)."""
+        try:
+            path = _precompiled_folder() / f"{_precompiled_key(self.fn.__wrapped__, args)}.bin"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.fn.aot_compile((args, {})).save_compiled_function(str(path))
+            # Loaded even right after saving: a first load builds its kernels into the cache, which the next
+            # process then finds (a cold run pays it, not the first warm one), and it checks what was saved.
+            import torch._inductor.config
+
+            with path.open("rb") as f, torch._inductor.config.patch(_INDUCTOR):  # as compiled (no ISA probes)
+                call = torch.compiler.load_compiled_function(f)
+        except Exception as e:  # an experimental API (torch 2.13): tracing in this process still works
+            log.info("no precompiled %s (%s: %s); tracing it", self.what, type(e).__name__, str(e)[:200])
+            return None
+        if not call.guard_check(*args):  # (the key describes the arguments, so this would be a bug in it)
+            log.warning("the precompiled %s at %s does not fit these arguments; tracing it", self.what, path)
+            return None
+        call.disable_guard_check()  # the key holds what the guards check: shapes, types, constants, the code
+        return call
+
+
+def _precompiled_folder() -> Path:
+    """Where precompiled variants live: beside inductor's own cache (TORCHINDUCTOR_CACHE_DIR), cleared with it."""
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    return Path(cache_dir()) / "maml_core"
+
+
+def _precompiled_key(fn: Callable, args: tuple) -> str:
+    """A digest of everything a compiled graph of `fn(*args)` depends on: torch, Python, the CPU's vector ISA (as
+    inductor's own caches, which hold the kernels it builds for this CPU, tell machines apart), the compile options,
+    this package's source, and every argument's value or (tensors) shape, dtype and layout."""
+    import hashlib
+    import platform
+
+    def describe(a) -> object:
+        if isinstance(a, Tensor):
+            return ("tensor", tuple(a.shape), a.stride(), str(a.dtype), str(a.device), a.requires_grad)
+        if isinstance(a, (tuple, list)):
+            return tuple(describe(x) for x in a)
+        if isinstance(a, nn.Module):
+            return ("module", type(a).__qualname__, repr(a))
+        return (type(a).__qualname__, repr(a))
+
+    h = hashlib.sha256(repr((torch.__version__, platform.python_version(), platform.machine(),
+                             torch.backends.cpu.get_cpu_capability(), sorted(_INDUCTOR.items()), fn.__module__,
+                             fn.__qualname__, describe(args))).encode())
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(source.read_bytes())
+    return h.hexdigest()[:32]
 
 
 class MetaStep:
@@ -199,16 +260,7 @@ class CompiledUpdate:
         self.shape = (config.meta_batch, *sampler.shots())
         self.affine = tuple(t.to(device) for t in sampler.affine(*self.shape))
         self.lr, self._lr = torch.tensor(0.0, device=device), 0.0  # the meta learning rate: a graph input, its value
-        self.compiled = Compiled(self._update, "the training step")
-
-    def _update(self, names, values, ms, vs, count, lr, betas, eps, draw, first_order: bool, track: bool, weights):
-        batch = tasks_from_draw(draw, *self.affine, *self.shape)
-        loss, grads, logged = meta_loss_and_grad(self.model, dict(zip(names, values)), batch,
-                                                 steps=self.config.inner_steps, inner_lr=inner_lr_of(self.config),
-                                                 first_order=first_order, track_steps=track, step_weights=weights)
-        with torch.no_grad():
-            adam_update_(list(values), [grads[k] for k in names], ms, vs, count, lr, betas, eps)
-        return loss, logged
+        self.compiled = Compiled(_iteration, "the training step", saved=True)
 
     def __call__(self, params: Params, opt: Adam, draw: Tensor, first_order: bool, track: bool,
                  weights) -> tuple[Tensor, Tensor] | None:
@@ -221,12 +273,26 @@ class CompiledUpdate:
             self.lr.fill_(opt.lr)
             self._lr = opt.lr
         count, ms, vs = opt.buffers()
-        out = self.compiled((first_order, track, weights is None), tuple(params), tuple(params.values()), tuple(ms),
-                            tuple(vs), count, self.lr, opt.betas, opt.eps, draw, first_order, track, weights)
+        config = self.config
+        out = self.compiled((first_order, track, weights is None), self.model, tuple(params), tuple(params.values()),
+                            tuple(ms), tuple(vs), count, self.lr, opt.betas, opt.eps, draw, *self.affine, self.shape,
+                            config.inner_steps, inner_lr_of(config), first_order, track, weights)
         if out is None:
             return None
         loss, logged = out
         return loss, logged if start is None else _with_start(start, logged)
+
+
+def _iteration(model, names, values, ms, vs, count, lr, betas, eps, draw, scale, offset, shape, steps, inner_lr,
+               first_order: bool, track: bool, weights) -> tuple[Tensor, Tensor]:
+    """`CompiledUpdate`'s graph: the tasks of `draw`, their meta-gradient, and Adam on the weights (`values`) and its
+    moments, in place. Module-level, with everything as arguments, so that a precompiled graph can be saved."""
+    batch = tasks_from_draw(draw, scale, offset, *shape)
+    loss, grads, logged = meta_loss_and_grad(model, dict(zip(names, values)), batch, steps=steps, inner_lr=inner_lr,
+                                             first_order=first_order, track_steps=track, step_weights=weights)
+    with torch.no_grad():
+        adam_update_(list(values), [grads[k] for k in names], ms, vs, count, lr, betas, eps)
+    return loss, logged
 
 
 class AlgorithmStep:

@@ -320,7 +320,7 @@ def test_compiled_meta_step_equals_eager(steps, learned):
         for k in params:
             torch.testing.assert_close(compiled[1][k], eager[1][k], rtol=1e-4, atol=1e-6, msg=(k, first_order, track))
     if steps == 1:
-        assert compiled_step.compiled.variants == {(False, False, True), (True, False, True)}  # untracked ones only
+        assert set(compiled_step.compiled.variants) == {(False, False, True), (True, False, True)}  # untracked only
 
 
 @pytest.mark.timeout(900)
@@ -348,6 +348,46 @@ def test_a_compiled_sinusoid_iteration_follows_the_eager_one(options):
         torch.testing.assert_close(v, v2, rtol=1e-4, atol=1e-9)
     assert float(compiled.opt.count) == float(eager.opt.count) == 6
     assert compiled.finish().compile_seconds > 0
+
+
+@pytest.mark.timeout(900)
+def test_a_compiled_iteration_is_saved_once_and_loaded_by_later_runs(tmp_path, monkeypatch, caplog):
+    """The compiled sinusoid iteration is saved under a key of what its graph depends on; a second run loads it instead
+    of tracing it, and steps bit for bit as the run that saved it. A damaged file is traced again, with the same
+    numbers up to rounding; another shape is another key."""
+    import maml_core.steps as steps
+
+    monkeypatch.setattr(steps, "_precompiled_folder", lambda: tmp_path)
+    config = default_config("sinusoid", "maml", iterations=4)
+
+    def run() -> Trainer:
+        t = Trainer(config, compile=True)
+        while not t.done:
+            t.step()
+        return t
+
+    first = run()
+    saved = list(tmp_path.glob("*.bin"))
+    assert len(saved) == 1 and saved[0].stat().st_size > 0
+    traced = []
+    real_aot = torch._dynamo.aot_compile.aot_compile_fullgraph
+    monkeypatch.setattr(torch._dynamo.aot_compile, "aot_compile_fullgraph",
+                        lambda *a, **k: traced.append(1) or real_aot(*a, **k))
+    second = run()
+    assert not traced, "the saved iteration was compiled again instead of loaded"
+    assert type(next(iter(second._algorithm.update.compiled.variants.values()))).__name__ == "AOTCompiledFunction"
+    for k in first.params:
+        assert torch.equal(first.params[k], second.params[k]), k
+    saved[0].write_bytes(b"not a compiled function")
+    with caplog.at_level("INFO", logger="maml_core.steps"):
+        third = run()
+    assert any("no precompiled the training step" in r.getMessage() for r in caplog.records)
+    assert third._algorithm.update.compiled.fn is not None  # traced as before the precompiled form existed
+    for k in first.params:
+        torch.testing.assert_close(third.params[k], first.params[k], rtol=1e-5, atol=1e-7)
+    key = steps._precompiled_key(steps._iteration, (torch.zeros(25, 3), 1))
+    assert key != steps._precompiled_key(steps._iteration, (torch.zeros(24, 3), 1))
+    assert key != steps._precompiled_key(steps._iteration, (torch.zeros(25, 3), 2))
 
 
 def test_a_failed_compilation_falls_back_to_eager_with_one_warning(monkeypatch, caplog):
