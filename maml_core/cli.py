@@ -114,8 +114,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: the training alpha)")
     t.add_argument("--resume", action="store_true", help="continue from OUT.state if it exists")
     t.add_argument("--compile", action=argparse.BooleanOptionalAction,
-                   help="run the MAML/FO-MAML meta-step through torch.compile: same numbers, faster; compiling takes "
-                        "minutes the first time, then is cached (docs/SPEED.md; default: on for sinusoid runs of "
+                   help="run MAML/FO-MAML through torch.compile (the whole sinusoid iteration, Omniglot's meta-step): "
+                        "the same numbers up to float rounding, faster; compiling is slow the first time, then cached "
+                        "(docs/SPEED.md; default: on for sinusoid runs of "
                         "5000+ iterations, where it was measured to pay; off otherwise)")
     t.add_argument("--device", default="cpu", help="where to compute, e.g. cuda (tasks are sampled on the CPU either "
                    "way, with the same seed, and the checkpoint is written for the CPU)")
@@ -266,7 +267,8 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
     compile = compile_pays(config) if args.compile is None else args.compile
     if compile and args.algo in ("maml", "fomaml"):
-        print("compiling the meta-step with torch.compile (minutes the first time, then cached: docs/SPEED.md; "
+        what = "training step" if args.problem == "sinusoid" else "meta-step"
+        print(f"compiling the {what} with torch.compile (slow the first time, then cached: docs/SPEED.md; "
               "--no-compile skips it)", file=sys.stderr)
     started = time.time()
     result = meta_train(config, on_step=on_step, data=data, init_params=init, checkpoint_path=state,
@@ -332,7 +334,7 @@ def _held_out(args: argparse.Namespace, config, result) -> tuple[Metrics, dict[s
 def _print_summary(out, config, metrics: Metrics, info, curves: dict[str, Curves]) -> None:
     print(f"\nwrote {out}  ({config.algo}, {config.problem}, {info['iteration']} iterations, "
           f"{info['training_seconds'] / 60:.1f} min"
-          + (f", of which {info['compile_seconds']:.1f} s compiling the meta-step)" if info.get("compile_seconds")
+          + (f", of which {info['compile_seconds']:.1f} s compiling)" if info.get("compile_seconds")
              else ")"))
     if metrics.headline is None:
         print(f"no held-out metrics (--eval-tasks 0): evaluate it with `python -m maml_core evaluate {out}`")

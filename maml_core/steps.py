@@ -251,9 +251,8 @@ def _with_start(start: Tensor, logged: Tensor) -> Tensor:
 class CompiledUpdate:
     """A whole sinusoid MAML/FO-MAML iteration as one compiled graph: the tasks from the iteration's draw
     (`tasks_from_draw`), the meta-gradient (`meta_loss_and_grad`) and Adam (`adam_update_`), the weights and Adam's
-    moments updated in place. Between the compiled meta-gradient's calls the small host steps (the tasks' arithmetic,
-    Adam) ran with cold caches and cost about a fifth of an iteration (docs/SPEED.md). Returns None where compilation
-    failed (`Compiled`): the caller then steps eagerly."""
+    moments updated in place: the small host steps between compiled meta-gradients (the tasks' arithmetic, Adam) ran
+    with cold caches (docs/SPEED.md). Returns None where compilation failed (`Compiled`): the caller steps eagerly."""
 
     def __init__(self, model: nn.Module, config: TrainConfig, sampler: SinusoidTasks, device: torch.device) -> None:
         self.model, self.config, self.sampler = model, config, sampler
