@@ -29,22 +29,16 @@ class Adam:
         """One Adam update of every weight, with its gradient in `grads`."""
         if missing := [k for k in self.params if grads.get(k) is None]:
             raise ValueError(f"Adam.step needs a gradient for every weight; none for {', '.join(missing)}")
-        count, ms, vs = self.buffers()
-        with torch.no_grad():
-            count.add_(1)
-            torch._fused_adam_(list(self.params.values()), [grads[k] for k in self.params], ms, vs, [],
-                               [count] * len(ms), amsgrad=False, lr=self.lr, beta1=self.betas[0],
-                               beta2=self.betas[1], weight_decay=0.0, eps=self.eps, maximize=False)
-
-    def buffers(self) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        """The step count and the first and second moments in the weights' order (created at the first use, as
-        torch.optim.Adam creates them at its first step), for `adam_update_` to update in place."""
         if self.count is None:
             first = next(iter(self.params.values()))
             self.count = torch.tensor(0.0, dtype=torch.float32, device=first.device)
             self.moments = {k: (torch.zeros_like(p), torch.zeros_like(p)) for k, p in self.params.items()}
         ms, vs = (list(t) for t in zip(*self.moments.values()))
-        return self.count, ms, vs
+        with torch.no_grad():
+            self.count.add_(1)
+            torch._fused_adam_(list(self.params.values()), [grads[k] for k in self.params], ms, vs, [],
+                               [self.count] * len(ms), amsgrad=False, lr=self.lr, beta1=self.betas[0],
+                               beta2=self.betas[1], weight_decay=0.0, eps=self.eps, maximize=False)
 
     def state_dict(self) -> dict[str, Any]:
         """The state as `torch.optim.Adam(list(params.values()), fused=True).state_dict()` lays it out."""
@@ -84,18 +78,3 @@ class Adam:
                                  f"shape {tuple(p.shape)}")
             self.moments[name] = (s["exp_avg"].to(p).clone(), s["exp_avg_sq"].to(p).clone())
         self.moments = {k: self.moments[k] for k in names}  # in the weights' order, as step() pairs them
-
-
-def adam_update_(params: list[Tensor], grads: list[Tensor], ms: list[Tensor], vs: list[Tensor], count: Tensor,
-                 lr: Tensor, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
-    """One Adam update in place, written out as PyTorch's fused CPU kernel computes it (the step count and `lr` as
-    tensors), for a compiled graph that holds the whole training step (`steps.CompiledUpdate`): the same update as
-    `Adam.step` up to float rounding."""
-    beta1, beta2 = betas
-    count.add_(1)
-    step_size = lr / (1 - beta1 ** count)
-    correction2 = (1 - beta2 ** count).sqrt()
-    for p, g, m, v in zip(params, grads, ms, vs):
-        m.lerp_(g, 1 - beta1)
-        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-        p.sub_(step_size * m / (v.sqrt() / correction2 + eps))

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import vmap
 
-from .adam import Adam, adam_update_
+from .adam import Adam
 from .algorithm import (
     LEARNED,
     InnerLR,
@@ -184,7 +184,8 @@ def _precompiled_folder() -> Path:
 def _precompiled_key(fn: Callable, args: tuple) -> str:
     """A digest of everything a compiled graph of `fn(*args)` depends on: torch, Python, the CPU's vector ISA (as
     inductor's own caches, which hold the kernels it builds for this CPU, tell machines apart), the compile options,
-    this package's source, and every argument's value or (tensors) shape, dtype and layout."""
+    torch's global state that dynamo guards (threads, grad mode, default dtype, determinism), this package's source,
+    and every argument's value or (tensors) shape, dtype and layout."""
     import hashlib
     import platform
 
@@ -197,8 +198,10 @@ def _precompiled_key(fn: Callable, args: tuple) -> str:
             return ("module", type(a).__qualname__, repr(a))
         return (type(a).__qualname__, repr(a))
 
+    state = (torch.get_num_threads(), torch.is_grad_enabled(), torch.get_default_dtype(),  # what dynamo's guards
+             torch.are_deterministic_algorithms_enabled())  # check of torch's global state
     h = hashlib.sha256(repr((torch.__version__, platform.python_version(), platform.machine(),
-                             torch.backends.cpu.get_cpu_capability(), sorted(_INDUCTOR.items()), fn.__module__,
+                             torch.backends.cpu.get_cpu_capability(), sorted(_INDUCTOR.items()), state, fn.__module__,
                              fn.__qualname__, describe(args))).encode())
     for source in sorted(Path(__file__).parent.glob("*.py")):
         h.update(source.read_bytes())
@@ -248,50 +251,43 @@ def _with_start(start: Tensor, logged: Tensor) -> Tensor:
     return torch.stack([curve, torch.zeros_like(curve)])
 
 
-class CompiledUpdate:
-    """A whole sinusoid MAML/FO-MAML iteration as one compiled graph: the tasks from the iteration's draw
-    (`tasks_from_draw`), the meta-gradient (`meta_loss_and_grad`) and Adam (`adam_update_`), the weights and Adam's
-    moments updated in place: the small host steps between compiled meta-gradients (the tasks' arithmetic, Adam) ran
-    with cold caches (docs/SPEED.md). Returns None where compilation failed (`Compiled`): the caller steps eagerly."""
+class CompiledDraw:
+    """The tasks of an iteration's draw (`tasks_from_draw`) and their meta-gradient (`meta_loss_and_grad`) as one
+    compiled graph, saved ahead of time (`Compiled(saved=True)`): the sinusoid MAML/FO-MAML iteration without
+    Adam, which stays outside (`Adam.step`: Adam written out inside the graph trained worse initialisations,
+    docs/SPEED.md). Returns `MetaStep`'s (loss, grads, logged), or None where compilation failed."""
 
     def __init__(self, model: nn.Module, config: TrainConfig, sampler: SinusoidTasks, device: torch.device) -> None:
         self.model, self.config, self.sampler = model, config, sampler
         self.shape = (config.meta_batch, *sampler.shots())
         self.affine = tuple(t.to(device) for t in sampler.affine(*self.shape))
-        self.lr, self._lr = torch.tensor(0.0, device=device), 0.0  # the meta learning rate: a graph input, its value
-        self.compiled = Compiled(_iteration, "the training step", saved=True)
+        self.compiled = Compiled(_draw_meta_gradient, "the training step", saved=True)
 
-    def __call__(self, params: Params, opt: Adam, draw: Tensor, first_order: bool, track: bool,
-                 weights) -> tuple[Tensor, Tensor] | None:
-        draw = draw.to(self.lr.device)
+    def __call__(self, params: Params, draw: Tensor, first_order: bool, track: bool,
+                 weights) -> tuple[Tensor, Params, Tensor] | None:
+        draw = draw.to(self.affine[0].device)
         start = None
         if _start_apart(self.compiled, self.config, track, weights):
             start = query_loss_at_start(self.model, params, tasks_from_draw(draw, *self.affine, *self.shape))
             track = False
-        if self._lr != opt.lr:
-            self.lr.fill_(opt.lr)
-            self._lr = opt.lr
-        count, ms, vs = opt.buffers()
         config = self.config
         out = self.compiled((first_order, track, weights is None), self.model, tuple(params), tuple(params.values()),
-                            tuple(ms), tuple(vs), count, self.lr, opt.betas, opt.eps, draw, *self.affine, self.shape,
-                            config.inner_steps, inner_lr_of(config), first_order, track, weights)
+                            draw, *self.affine, self.shape, config.inner_steps, inner_lr_of(config), first_order,
+                            track, weights)
         if out is None:
             return None
-        loss, logged = out
-        return loss, logged if start is None else _with_start(start, logged)
+        loss, logged, grads = out
+        return loss, dict(zip(params, grads)), logged if start is None else _with_start(start, logged)
 
 
-def _iteration(model, names, values, ms, vs, count, lr, betas, eps, draw, scale, offset, shape, steps, inner_lr,
-               first_order: bool, track: bool, weights) -> tuple[Tensor, Tensor]:
-    """`CompiledUpdate`'s graph: the tasks of `draw`, their meta-gradient, and Adam on the weights (`values`) and its
-    moments, in place. Module-level, with everything as arguments, so that a precompiled graph can be saved."""
+def _draw_meta_gradient(model, names, values, draw, scale, offset, shape, steps, inner_lr, first_order: bool,
+                        track: bool, weights) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
+    """`CompiledDraw`'s graph: the tasks of `draw` and their meta-gradient. Module-level, with everything as
+    arguments, so that a precompiled graph can be saved."""
     batch = tasks_from_draw(draw, scale, offset, *shape)
     loss, grads, logged = meta_loss_and_grad(model, dict(zip(names, values)), batch, steps=steps, inner_lr=inner_lr,
                                              first_order=first_order, track_steps=track, step_weights=weights)
-    with torch.no_grad():
-        adam_update_(list(values), [grads[k] for k in names], ms, vs, count, lr, betas, eps)
-    return loss, logged
+    return loss, logged, tuple(grads[k] for k in names)
 
 
 class AlgorithmStep:
@@ -324,9 +320,10 @@ class MamlStep(AlgorithmStep):
         self.sampler = task_sampler(config, splits["train"] if splits else None, training=True)
         self.head = head_mode(config)
         self.classify = config.problem == "omniglot"
-        # Sinusoid: the whole iteration compiled (the head's modes are Omniglot's); Omniglot: the meta-gradient.
+        # Sinusoid: the tasks and the meta-gradient compiled together (the head's modes are Omniglot's); Omniglot: the
+        # meta-gradient.
         whole = compile and isinstance(self.sampler, SinusoidTasks) and self.head == "learned"
-        self.update = CompiledUpdate(model, config, self.sampler, device) if whole else None
+        self.draw_step = CompiledDraw(model, config, self.sampler, device) if whole else None
         self.meta_step = MetaStep(model, config, compile and not whole)
 
     def step(self, params: Params, opt: Adam, iteration: int, track: bool) -> StepLog:
@@ -334,16 +331,14 @@ class MamlStep(AlgorithmStep):
         first_order = config.first_order or iteration <= config.first_order_iterations
         weights = step_loss_weights(config.inner_steps, iteration, config.multi_step_loss_iterations)
         weights = None if weights is None else weights.to(self.device)
-        if self.update is not None:
+        out = None
+        if self.draw_step is not None:
             draw = self.sampler.draw(config.meta_batch, self.g)
-            if out := self.update(params, opt, draw, first_order, track, weights):
-                loss, logged = out
-                losses, _ = logged.tolist()
-                return StepLog(float(loss), losses, None)
-            batch = self.sampler.from_draw(draw, config.meta_batch).to(self.device)  # the same tasks, eagerly
+            out = self.draw_step(params, draw, first_order, track, weights)
+            batch = None if out else self.sampler.from_draw(draw, config.meta_batch).to(self.device)  # the same tasks
         else:
             batch = self.sampler.sample(config.meta_batch, self.g).to(self.device)
-        loss, grads, logged = self.meta_step(params, batch, first_order, track, weights)
+        loss, grads, logged = out or self.meta_step(params, batch, first_order, track, weights)
         shared_gradient(grads, self.head)
         opt.step(grads)
         at_chance(params, self.head)
@@ -352,7 +347,7 @@ class MamlStep(AlgorithmStep):
 
     @property
     def compile_seconds(self) -> float:
-        return self.meta_step.compile_seconds + (self.update.compiled.compile_seconds if self.update else 0.0)
+        return self.meta_step.compile_seconds + (self.draw_step.compiled.compile_seconds if self.draw_step else 0.0)
 
 
 class ReptileStep(AlgorithmStep):

@@ -327,20 +327,21 @@ def test_compiled_meta_step_equals_eager(steps, learned):
 @pytest.mark.parametrize("options", [{}, {"first_order_iterations": 2},
                                      {"inner_steps": 2, "multi_step_loss_iterations": 4, "learn_inner_lr": True}])
 def test_a_compiled_sinusoid_iteration_follows_the_eager_one(options):
-    """`--compile` on sinusoid runs the whole iteration as one graph (`steps.CompiledUpdate`: the tasks from the
-    iteration's draw, the meta-gradient, Adam). Run beside an eager Trainer with the same seed, it logs the same
-    losses on tracked and untracked iterations and moves the weights and Adam's moments the same way, up to float
-    rounding, for each variant: second order, first-order warm-up (MAML++ DA), two steps with step weights (MSL)
-    and learned rates (LSLR). Few iterations: over many, rounding flips a ReLU somewhere and the runs drift apart."""
+    """`--compile` on sinusoid runs the tasks and their meta-gradient as one graph (`steps.CompiledDraw`: the tasks
+    from the iteration's draw, then the meta-gradient; Adam outside). Run beside an eager Trainer with the same seed,
+    it logs the same losses on tracked and untracked iterations and moves the weights and Adam's moments the same
+    way, up to float rounding, for each variant: second order, first-order warm-up (MAML++ DA), two steps with step
+    weights (MSL) and learned rates (LSLR). Few iterations: over many, rounding flips a ReLU somewhere and the runs
+    drift apart."""
     config = default_config("sinusoid", "maml", iterations=6, **options)
     compiled, eager = Trainer(config, compile=True, track_every=3), Trainer(config, compile=False, track_every=3)
-    assert compiled._algorithm.update is not None
+    assert compiled._algorithm.draw_step is not None
     while not compiled.done:
         a, b = compiled.step(), eager.step()
         assert len(a.query_losses) == len(b.query_losses) == (config.inner_steps + 1 if a.iteration in (1, 3, 6) else 1)
         torch.testing.assert_close(a.query_losses, b.query_losses, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(a.meta_loss, b.meta_loss, rtol=1e-5, atol=1e-6)
-    assert compiled._algorithm.update.compiled.fn is not None, "compilation failed here, so nothing was compared"
+    assert compiled._algorithm.draw_step.compiled.fn is not None, "compilation failed here, so nothing was compared"
     for k in eager.params:
         torch.testing.assert_close(compiled.params[k], eager.params[k], rtol=1e-5, atol=1e-6, msg=k)
     for (m, v), (m2, v2) in zip(compiled.opt.moments.values(), eager.opt.moments.values()):
@@ -375,19 +376,25 @@ def test_a_compiled_iteration_is_saved_once_and_loaded_by_later_runs(tmp_path, m
                         lambda *a, **k: traced.append(1) or real_aot(*a, **k))
     second = run()
     assert not traced, "the saved iteration was compiled again instead of loaded"
-    assert type(next(iter(second._algorithm.update.compiled.variants.values()))).__name__ == "AOTCompiledFunction"
+    assert type(next(iter(second._algorithm.draw_step.compiled.variants.values()))).__name__ == "AOTCompiledFunction"
     for k in first.params:
         assert torch.equal(first.params[k], second.params[k]), k
     saved[0].write_bytes(b"not a compiled function")
     with caplog.at_level("INFO", logger="maml_core.steps"):
         third = run()
     assert any("no precompiled the training step" in r.getMessage() for r in caplog.records)
-    assert third._algorithm.update.compiled.fn is not None  # traced as before the precompiled form existed
+    assert third._algorithm.draw_step.compiled.fn is not None  # traced as before the precompiled form existed
     for k in first.params:
         torch.testing.assert_close(third.params[k], first.params[k], rtol=1e-5, atol=1e-7)
-    key = steps._precompiled_key(steps._iteration, (torch.zeros(25, 3), 1))
-    assert key != steps._precompiled_key(steps._iteration, (torch.zeros(24, 3), 1))
-    assert key != steps._precompiled_key(steps._iteration, (torch.zeros(25, 3), 2))
+    key = steps._precompiled_key(steps._draw_meta_gradient, (torch.zeros(25, 3), 1))
+    assert key != steps._precompiled_key(steps._draw_meta_gradient, (torch.zeros(24, 3), 1))
+    assert key != steps._precompiled_key(steps._draw_meta_gradient, (torch.zeros(25, 3), 2))
+    threads = torch.get_num_threads()
+    try:  # a global state dynamo's guards check (a saved graph records the thread count it was traced with)
+        torch.set_num_threads(threads + 1)
+        assert key != steps._precompiled_key(steps._draw_meta_gradient, (torch.zeros(25, 3), 1))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_a_failed_compilation_falls_back_to_eager_with_one_warning(monkeypatch, caplog):
