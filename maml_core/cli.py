@@ -114,7 +114,8 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: the training alpha)")
     t.add_argument("--resume", action="store_true", help="continue from OUT.state if it exists")
     t.add_argument("--compile", action=argparse.BooleanOptionalAction,
-                   help="run MAML/FO-MAML through torch.compile (the whole sinusoid iteration, Omniglot's meta-step): "
+                   help="run MAML/FO-MAML through torch.compile (sinusoid: the tasks and meta-gradient; Omniglot: the "
+                        "meta-step): "
                         "the same numbers up to float rounding, faster; compiling is slow the first time, then cached "
                         "(docs/SPEED.md; default: on for sinusoid runs of "
                         "5000+ iterations, where it was measured to pay; off otherwise)")
@@ -267,8 +268,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
     compile = compile_pays(config) if args.compile is None else args.compile
     if compile and args.algo in ("maml", "fomaml"):
-        what = "training step" if args.problem == "sinusoid" else "meta-step"
-        print(f"compiling the {what} with torch.compile (slow the first time, then cached: docs/SPEED.md; "
+        print("compiling the meta-step with torch.compile (slow the first time, then cached: docs/SPEED.md; "
               "--no-compile skips it)", file=sys.stderr)
     started = time.time()
     result = meta_train(config, on_step=on_step, data=data, init_params=init, checkpoint_path=state,

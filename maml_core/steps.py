@@ -261,7 +261,7 @@ class CompiledDraw:
         self.model, self.config, self.sampler = model, config, sampler
         self.shape = (config.meta_batch, *sampler.shots())
         self.affine = tuple(t.to(device) for t in sampler.affine(*self.shape))
-        self.compiled = Compiled(_draw_meta_gradient, "the training step", saved=True)
+        self.compiled = Compiled(_draw_meta_gradient, "the meta-step", saved=True)
 
     def __call__(self, params: Params, draw: Tensor, first_order: bool, track: bool,
                  weights) -> tuple[Tensor, Params, Tensor] | None:

@@ -111,9 +111,9 @@ def meta_train(config: TrainConfig, *, on_step: Callable[[StepInfo], Any] | None
     pass per step); other iterations report the loss after the last step only. `device` runs the
     arithmetic there (e.g. "cuda"); tasks are still sampled on the CPU with the seeded generator, and
     the result's weights come back on the CPU. `compile` runs MAML/FO-MAML through
-    `torch.compile` (the whole sinusoid iteration, Omniglot's meta-step: the same numbers up to float rounding; the
-    first iteration compiles, which is slow without a warm compiler cache): `compile_pays` says where that pays,
-    which is what the CLI does by default.
+    `torch.compile` (sinusoid: the tasks and their meta-gradient; Omniglot: the meta-step; the same numbers up to
+    float rounding; the first iteration compiles, which is slow without a warm compiler cache): `compile_pays` says
+    where that pays, which is what the CLI does by default.
     """
     trainer = Trainer(config, data=data, init_params=init_params, checkpoint_path=checkpoint_path, resume=resume,
                       log_every=log_every, track_every=track_every, device=device, compile=compile)

@@ -382,7 +382,7 @@ def test_a_compiled_iteration_is_saved_once_and_loaded_by_later_runs(tmp_path, m
     saved[0].write_bytes(b"not a compiled function")
     with caplog.at_level("INFO", logger="maml_core.steps"):
         third = run()
-    assert any("no precompiled the training step" in r.getMessage() for r in caplog.records)
+    assert any("no precompiled the meta-step" in r.getMessage() for r in caplog.records)
     assert third._algorithm.draw_step.compiled.fn is not None  # traced as before the precompiled form existed
     for k in first.params:
         torch.testing.assert_close(third.params[k], first.params[k], rtol=1e-5, atol=1e-7)
