@@ -115,10 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from OUT.state if it exists")
     t.add_argument("--compile", action=argparse.BooleanOptionalAction,
                    help="run MAML/FO-MAML through torch.compile (sinusoid: the tasks and meta-gradient; Omniglot: the "
-                        "meta-step): "
-                        "the same numbers up to float rounding, faster; compiling is slow the first time, then cached "
-                        "(docs/SPEED.md; default: on for sinusoid runs of "
-                        "5000+ iterations, where it was measured to pay; off otherwise)")
+                        "meta-step): the same numbers up to float rounding, faster; compiling is slow the first time, "
+                        "then cached (docs/SPEED.md; default: on for sinusoid runs of 5000+ iterations, where it was "
+                        "measured to pay; off otherwise)")
     t.add_argument("--device", default="cpu", help="where to compute, e.g. cuda (tasks are sampled on the CPU either "
                    "way, with the same seed, and the checkpoint is written for the CPU)")
     t.add_argument("--threads", type=int, help="CPU threads for torch (default: 1 for sinusoid, whose tiny tensors "

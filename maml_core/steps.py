@@ -258,7 +258,7 @@ class CompiledDraw:
     docs/SPEED.md). Returns `MetaStep`'s (loss, grads, logged), or None where compilation failed."""
 
     def __init__(self, model: nn.Module, config: TrainConfig, sampler: SinusoidTasks, device: torch.device) -> None:
-        self.model, self.config, self.sampler = model, config, sampler
+        self.model, self.config = model, config
         self.shape = (config.meta_batch, *sampler.shots())
         self.affine = tuple(t.to(device) for t in sampler.affine(*self.shape))
         self.compiled = Compiled(_draw_meta_gradient, "the meta-step", saved=True)

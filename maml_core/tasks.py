@@ -69,8 +69,8 @@ class SinusoidTasks:
 
     def sample(self, batch: int, generator: torch.Generator | None = None, *, k_shot: int | None = None,
                n_query: int | None = None) -> Episode:
-        return self.from_draw(self.draw(batch, generator, k_shot=k_shot, n_query=n_query), batch, k_shot=k_shot,
-                              n_query=n_query)
+        k, q = self.shots(k_shot, n_query)  # resolved once: this is every eager training iteration's path
+        return tasks_from_draw(self.draw(batch, generator, k_shot=k, n_query=q), *self.affine(batch, k, q), batch, k, q)
 
     def from_draw(self, draw: Tensor, batch: int, *, k_shot: int | None = None, n_query: int | None = None) -> Episode:
         """The `batch` tasks a `draw` gives (`sample` is `from_draw(draw(...))`)."""
